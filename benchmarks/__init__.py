@@ -1,0 +1,1 @@
+"""msus benchmarks: ``python -m benchmarks [NAME ...]``."""

@@ -1,0 +1,3 @@
+from msus.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,261 @@
+"""Pixel-to-millimetre calibration with provenance.
+
+A length is reported in mm only when its calibration is known; otherwise in px, marked
+uncalibrated.  Sources, in order of preference:
+
+``us_region``
+    The DICOM Sequence of Ultrasound Regions (0018,6011).  Each region has its own bounds and
+    physical deltas; a length is in mm only when both ends lie in the *same* 2D region whose X and
+    Y units are cm (code 3).  Non-square pixels use ΔX and ΔY separately; negative deltas are
+    taken by magnitude; M-mode, spectral and waveform regions are never used for 2D distances.
+``pixel_spacing``
+    PixelSpacing / ImagerPixelSpacing (row spacing, column spacing in mm).
+``manual``
+    Two points a known distance apart (e.g. on the depth scale), or a typed mm/px.
+``none``
+    Lengths in px only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Iterable
+
+from msus.errors import CalibrationError, MeasurementError
+
+SOURCES = ("us_region", "pixel_spacing", "manual", "none")
+
+# (0018,6012) RegionSpatialFormat
+SPATIAL_FORMATS = {0: "none", 1: "2D", 2: "M-mode", 3: "spectral", 4: "waveform", 5: "graphics"}
+# (0018,6024) PhysicalUnitsXDirection codes
+UNIT_CM = 3
+
+
+@dataclass(frozen=True)
+class Region:
+    """One ultrasound region, bounds inclusive in 0-based pixel coordinates (x = column)."""
+
+    index: int
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    spatial_format: int = 1
+    data_type: int = 1
+    units_x: int = UNIT_CM
+    units_y: int = UNIT_CM
+    delta_x: float = 0.0  # as stored in the file (cm per px when units are cm)
+    delta_y: float = 0.0
+
+    @property
+    def mm_per_px_x(self) -> float | None:
+        if self.units_x != UNIT_CM or not self.delta_x:
+            return None
+        return abs(float(self.delta_x)) * 10.0
+
+    @property
+    def mm_per_px_y(self) -> float | None:
+        if self.units_y != UNIT_CM or not self.delta_y:
+            return None
+        return abs(float(self.delta_y)) * 10.0
+
+    @property
+    def is_2d(self) -> bool:
+        return self.spatial_format == 1
+
+    @property
+    def is_calibrated_2d(self) -> bool:
+        return self.is_2d and self.mm_per_px_x is not None and self.mm_per_px_y is not None
+
+    @property
+    def spatial_format_name(self) -> str:
+        return SPATIAL_FORMATS.get(self.spatial_format, str(self.spatial_format))
+
+    @property
+    def area(self) -> int:
+        return (self.x1 - self.x0 + 1) * (self.y1 - self.y0 + 1)
+
+    def contains(self, x: float, y: float) -> bool:
+        return self.x0 - 0.5 <= x <= self.x1 + 0.5 and self.y0 - 0.5 <= y <= self.y1 + 0.5
+
+    def to_dict(self) -> dict:
+        return {
+            "index": self.index,
+            "x0": self.x0,
+            "y0": self.y0,
+            "x1": self.x1,
+            "y1": self.y1,
+            "mm_per_px_x": self.mm_per_px_x,
+            "mm_per_px_y": self.mm_per_px_y,
+            "spatial_format": self.spatial_format_name,
+            "data_type": self.data_type,
+        }
+
+
+@dataclass(frozen=True)
+class Distance:
+    """A length between two points with the calibration it was computed with."""
+
+    distance_px: float
+    distance_mm: float | None
+    calibration_source: str
+    region_index: int | None = None
+    mm_per_px_x: float | None = None
+    mm_per_px_y: float | None = None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def calibrated(self) -> bool:
+        return self.distance_mm is not None
+
+    @property
+    def label(self) -> str:
+        if self.distance_mm is not None:
+            return f"{self.distance_mm:.2f} mm"
+        return f"{self.distance_px:.1f} px (uncalibrated)"
+
+    def to_dict(self) -> dict:
+        return {
+            "distance_mm": self.distance_mm,
+            "distance_px": self.distance_px,
+            "calibration_source": self.calibration_source,
+            "region_index": self.region_index,
+            "mm_per_px_x": self.mm_per_px_x,
+            "mm_per_px_y": self.mm_per_px_y,
+            "warnings": list(self.warnings),
+        }
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Where mm come from for one image (or one frame)."""
+
+    source: str = "none"
+    regions: tuple[Region, ...] = ()
+    mm_per_px_x: float | None = None  # global spacing for pixel_spacing / manual
+    mm_per_px_y: float | None = None
+    detail: str = ""  # human-readable provenance, e.g. "PixelSpacing (0028,0030)"
+    warnings: tuple[str, ...] = field(default=())
+
+    def __post_init__(self):
+        if self.source not in SOURCES:
+            raise CalibrationError(f"unknown calibration source {self.source!r}")
+        for v in (self.mm_per_px_x, self.mm_per_px_y):
+            if v is not None and not (math.isfinite(v) and v > 0):
+                raise CalibrationError(f"mm per pixel must be a positive number, got {v}")
+
+    # ---- construction -------------------------------------------------------------------
+    @classmethod
+    def none(cls, warnings: Iterable[str] = ()) -> "Calibration":
+        return cls(source="none", warnings=tuple(warnings))
+
+    @classmethod
+    def manual(cls, mm_per_px_x: float, mm_per_px_y: float | None = None, detail: str = "") -> "Calibration":
+        mm_per_px_y = mm_per_px_x if mm_per_px_y is None else mm_per_px_y
+        return cls(
+            source="manual",
+            mm_per_px_x=float(mm_per_px_x),
+            mm_per_px_y=float(mm_per_px_y),
+            detail=detail or f"manual {float(mm_per_px_x):.5g} mm/px",
+        )
+
+    @classmethod
+    def from_two_points(cls, p1, p2, distance_mm: float) -> "Calibration":
+        """Manual calibration from two points a known distance apart (isotropic pixels)."""
+        try:
+            distance_mm = float(distance_mm)
+        except (TypeError, ValueError):
+            raise CalibrationError("the known distance must be a number of mm") from None
+        if not (math.isfinite(distance_mm) and distance_mm > 0):
+            raise CalibrationError("the known distance must be a positive number of mm")
+        px = math.dist(tuple(map(float, p1)), tuple(map(float, p2)))
+        if px < 2:
+            raise CalibrationError("calibration points must be at least 2 px apart")
+        mmpp = distance_mm / px
+        return cls.manual(mmpp, detail=f"manual: {distance_mm:g} mm over {px:.1f} px")
+
+    # ---- queries --------------------------------------------------------------------------
+    @property
+    def calibrated(self) -> bool:
+        if self.source == "us_region":
+            return any(r.is_calibrated_2d for r in self.regions)
+        return self.mm_per_px_x is not None and self.mm_per_px_y is not None
+
+    def region_at(self, x: float, y: float) -> Region | None:
+        """The 2D region under a point (the smallest if regions nest), else None."""
+        hits = [r for r in self.regions if r.is_2d and r.contains(x, y)]
+        if not hits:
+            return None
+        return min(hits, key=lambda r: r.area)
+
+    def mm_per_px_at(self, x: float, y: float) -> tuple[float, float] | None:
+        """(mm/px in x, mm/px in y) at a point, or None where uncalibrated."""
+        if self.source == "us_region":
+            r = self.region_at(x, y)
+            if r is None or not r.is_calibrated_2d:
+                return None
+            return (r.mm_per_px_x, r.mm_per_px_y)
+        if self.mm_per_px_x is None or self.mm_per_px_y is None:
+            return None
+        return (self.mm_per_px_x, self.mm_per_px_y)
+
+    def measure(self, p1, p2) -> Distance:
+        """Length between two (x, y) points; mm only when both ends share one calibration."""
+        try:
+            x1, y1 = (float(v) for v in p1)
+            x2, y2 = (float(v) for v in p2)
+        except (TypeError, ValueError):
+            raise MeasurementError("points must be pairs of numbers (x, y)") from None
+        if not all(math.isfinite(v) for v in (x1, y1, x2, y2)):
+            raise MeasurementError("points must be finite numbers")
+        dx, dy = x2 - x1, y2 - y1
+        px = math.hypot(dx, dy)
+        warnings = list(self.warnings)
+        if self.source == "us_region":
+            r1, r2 = self.region_at(x1, y1), self.region_at(x2, y2)
+            if r1 is None or r2 is None:
+                warnings.append("a caliper end lies outside every 2D ultrasound region; length in px")
+                return Distance(px, None, self.source, None, warnings=tuple(warnings))
+            if r1.index != r2.index:
+                warnings.append(
+                    f"caliper ends lie in different ultrasound regions (#{r1.index} and #{r2.index}); "
+                    "no mm length across regions"
+                )
+                return Distance(px, None, self.source, None, warnings=tuple(warnings))
+            if not r1.is_calibrated_2d:
+                warnings.append(f"ultrasound region #{r1.index} carries no cm calibration; length in px")
+                return Distance(px, None, self.source, r1.index, warnings=tuple(warnings))
+            mx, my = r1.mm_per_px_x, r1.mm_per_px_y
+            return Distance(px, math.hypot(dx * mx, dy * my), self.source, r1.index, mx, my, tuple(warnings))
+        if self.mm_per_px_x is None or self.mm_per_px_y is None:
+            return Distance(px, None, "none", None, warnings=tuple(warnings))
+        mx, my = self.mm_per_px_x, self.mm_per_px_y
+        return Distance(px, math.hypot(dx * mx, dy * my), self.source, None, mx, my, tuple(warnings))
+
+    def with_fallback_manual(self, mm_per_px: float | None) -> "Calibration":
+        """Use a manual mm/px only where the file carries no calibration."""
+        if mm_per_px is None or self.calibrated:
+            return self
+        return replace(Calibration.manual(mm_per_px), warnings=self.warnings)
+
+    def badge(self, x: float | None = None, y: float | None = None) -> str:
+        """Short provenance text for the UI: source, region, mm/px."""
+        if self.source == "us_region":
+            r = self.region_at(x, y) if x is not None else next((r for r in self.regions if r.is_calibrated_2d), None)
+            if r is None or not r.is_calibrated_2d:
+                return "uncalibrated (no calibrated ultrasound region here)"
+            return f"US region #{r.index}: {r.mm_per_px_x:.4f} × {r.mm_per_px_y:.4f} mm/px"
+        if self.source in ("pixel_spacing", "manual"):
+            return f"{self.detail or self.source}: {self.mm_per_px_x:.4f} × {self.mm_per_px_y:.4f} mm/px"
+        return "uncalibrated (px)"
+
+    def to_dict(self) -> dict:
+        return {
+            "source": self.source,
+            "regions": [r.to_dict() for r in self.regions],
+            "mm_per_px_x": self.mm_per_px_x,
+            "mm_per_px_y": self.mm_per_px_y,
+            "detail": self.detail,
+            "warnings": list(self.warnings),
+        }

@@ -1,0 +1,222 @@
+"""The :class:`Cine` value: one multi-frame acquisition, frames decoded lazily.
+
+Frames come out as ``uint8`` arrays, H×W (grey) or H×W×3 (RGB); photometric conversion
+(YBR → RGB, MONOCHROME1 inversion, palette lookup) is done by the reader's decoder.
+Frame index is 0-based in code and shown 1-based to users.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+
+from msus.calibration import Calibration
+from msus.errors import LoadError
+
+#: Frame rate assumed when a source carries no timing at all (documented in README).
+DEFAULT_FPS = 30.0
+#: Frames kept decoded per loop.
+DEFAULT_CACHE_FRAMES = 64
+
+
+class Cine:
+    """A cine loop.
+
+    Parameters
+    ----------
+    n_frames, rows, columns, samples_per_pixel
+        Geometry of the decoded frames (samples_per_pixel is 1 or 3).
+    decode
+        ``decode(i) -> np.ndarray`` returning frame ``i`` as uint8 (H×W or H×W×3).
+    frame_times_ms
+        Start time of each frame in ms, first frame 0.  ``None`` means the source has no timing:
+        :data:`DEFAULT_FPS` is assumed and ``timing_source`` is ``"default"``.
+    calibration
+        How px become mm (see :mod:`msus.calibration`).
+    meta
+        Plain dict of header facts (strings and numbers; PHI keys listed in ``phi_keys``).
+    """
+
+    def __init__(
+        self,
+        *,
+        n_frames: int,
+        rows: int,
+        columns: int,
+        samples_per_pixel: int,
+        decode: Callable[[int], np.ndarray],
+        frame_times_ms: Sequence[float] | None = None,
+        timing_source: str | None = None,
+        calibration: Calibration | None = None,
+        frame_calibrations: dict[int, Calibration] | None = None,
+        meta: dict | None = None,
+        kind: str = "dicom",
+        photometric: str = "MONOCHROME2",
+        transfer_syntax: str | None = None,
+        source_name: str = "",
+        uid: str | None = None,
+        warnings: Sequence[str] = (),
+        cache_frames: int = DEFAULT_CACHE_FRAMES,
+        close: Callable[[], None] | None = None,
+    ):
+        if n_frames < 1:
+            raise LoadError("the source holds no frames")
+        self.n_frames = int(n_frames)
+        self.rows = int(rows)
+        self.columns = int(columns)
+        self.samples_per_pixel = int(samples_per_pixel)
+        self._decode = decode
+        if frame_times_ms is None:
+            self.frame_times_ms = np.arange(self.n_frames, dtype=float) * (1000.0 / DEFAULT_FPS)
+            self.timing_source = "default"
+        else:
+            t = np.asarray(frame_times_ms, dtype=float)
+            if t.shape != (self.n_frames,):
+                raise LoadError(f"timing lists {t.size} frames but the loop has {self.n_frames}")
+            self.frame_times_ms = t - t[0]
+            self.timing_source = timing_source or "file"
+        self.calibration = calibration or Calibration.none()
+        self.frame_calibrations = dict(frame_calibrations or {})
+        self.meta = dict(meta or {})
+        self.kind = kind
+        self.photometric = photometric
+        self.transfer_syntax = transfer_syntax
+        self.source_name = source_name
+        self.uid = uid
+        self.warnings = list(warnings)
+        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._cache_frames = max(1, int(cache_frames))
+        self._lock = threading.Lock()
+        self._close = close
+
+    # ---- frames ---------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return self.n_frames
+
+    def __repr__(self) -> str:
+        return (
+            f"Cine({self.source_name!r}, kind={self.kind}, frames={self.n_frames}, "
+            f"{self.rows}x{self.columns}x{self.samples_per_pixel}, fps={self.fps:.3g}, "
+            f"calibration={self.calibration.source})"
+        )
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of one decoded frame."""
+        if self.samples_per_pixel == 1:
+            return (self.rows, self.columns)
+        return (self.rows, self.columns, self.samples_per_pixel)
+
+    @property
+    def is_color(self) -> bool:
+        return self.samples_per_pixel == 3
+
+    def frame(self, i: int) -> np.ndarray:
+        """Frame ``i`` (0-based; negative counts from the end) as a read-only uint8 array."""
+        i = int(i)
+        if i < 0:
+            i += self.n_frames
+        if not 0 <= i < self.n_frames:
+            raise IndexError(f"frame {i} out of range (loop has {self.n_frames} frames)")
+        with self._lock:
+            hit = self._cache.get(i)
+            if hit is not None:
+                self._cache.move_to_end(i)
+                return hit
+        arr = self._decode(i)
+        arr = np.ascontiguousarray(arr, dtype=np.uint8)
+        if arr.shape != self.shape:
+            raise LoadError(f"frame {i + 1} decoded to shape {arr.shape}, header says {self.shape}")
+        arr.flags.writeable = False
+        with self._lock:
+            self._cache[i] = arr
+            self._cache.move_to_end(i)
+            while len(self._cache) > self._cache_frames:
+                self._cache.popitem(last=False)
+        return arr
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for i in range(self.n_frames):
+            yield self.frame(i)
+
+    def grey(self, i: int) -> np.ndarray:
+        """Frame ``i`` as H×W uint8 grey (luma for RGB frames), for analysis."""
+        f = self.frame(i)
+        if f.ndim == 2:
+            return f
+        import cv2
+
+        return cv2.cvtColor(f, cv2.COLOR_RGB2GRAY)
+
+    # ---- timing ---------------------------------------------------------------------------
+    @property
+    def fps(self) -> float:
+        """Native frame rate from the median frame interval."""
+        if self.n_frames < 2:
+            return DEFAULT_FPS
+        d = np.diff(self.frame_times_ms)
+        d = d[d > 0]
+        if d.size == 0:
+            return DEFAULT_FPS
+        return float(1000.0 / np.median(d))
+
+    @property
+    def duration_ms(self) -> float:
+        if self.n_frames < 2:
+            return 1000.0 / self.fps
+        return float(self.frame_times_ms[-1] + np.median(np.diff(self.frame_times_ms)))
+
+    def calibration_for(self, i: int) -> Calibration:
+        """Calibration of frame ``i`` (per-frame functional groups override the shared one)."""
+        return self.frame_calibrations.get(int(i), self.calibration)
+
+    # ---- construction ---------------------------------------------------------------------
+    @classmethod
+    def from_frames(
+        cls,
+        frames,
+        *,
+        fps: float | None = None,
+        frame_times_ms: Sequence[float] | None = None,
+        calibration: Calibration | None = None,
+        **kwargs,
+    ) -> "Cine":
+        """Wrap in-memory frames (array N×H×W[×3] or a list of equal-shape arrays)."""
+        arr = np.asarray(frames)
+        if arr.ndim == 2:
+            arr = arr[None]
+        if arr.ndim not in (3, 4) or arr.shape[0] < 1:
+            raise LoadError(f"frames must be N×H×W or N×H×W×3, got shape {arr.shape}")
+        if arr.dtype != np.uint8:
+            raise LoadError(f"frames must be uint8, got {arr.dtype}")
+        if frame_times_ms is None and fps:
+            frame_times_ms = np.arange(arr.shape[0]) * (1000.0 / fps)
+        spp = 1 if arr.ndim == 3 else arr.shape[3]
+        kwargs.setdefault("kind", "array")
+        kwargs.setdefault("photometric", "MONOCHROME2" if spp == 1 else "RGB")
+        return cls(
+            n_frames=arr.shape[0],
+            rows=arr.shape[1],
+            columns=arr.shape[2],
+            samples_per_pixel=spp,
+            decode=lambda i: arr[i],
+            frame_times_ms=frame_times_ms,
+            calibration=calibration,
+            **kwargs,
+        )
+
+    def close(self) -> None:
+        if self._close is not None:
+            self._close()
+            self._close = None
+        with self._lock:
+            self._cache.clear()
+
+    def __enter__(self) -> "Cine":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,55 @@
+"""Every failure msus reports to a user is one of these, with a one-line message.
+
+The CLI prints ``msus: error: <message>`` and the app shows the message; neither shows a
+traceback.  Library code raises the most specific class; callers catch :class:`MsusError`.
+"""
+
+from __future__ import annotations
+
+
+class MsusError(Exception):
+    """Base class. ``str(err)`` is a single line meant for the user."""
+
+    def __init__(self, message: str):
+        # Keep it to one line whatever the cause was.
+        super().__init__(" ".join(str(message).split()))
+
+
+class LoadError(MsusError):
+    """A source could not be opened or decoded."""
+
+
+class UnsupportedFormat(LoadError):
+    """The content is not a cine loop msus can read (not DICOM, video or images)."""
+
+
+class CorruptFile(LoadError):
+    """The content is of a known kind but damaged (truncated, inconsistent header)."""
+
+
+class MissingDecoder(LoadError):
+    """The transfer syntax or codec needs a package that is not installed (message names it)."""
+
+
+class TooLarge(LoadError):
+    """Dimensions or size beyond sane limits; refused before allocating."""
+
+
+class CalibrationError(MsusError):
+    """A calibration could not be established or is inconsistent."""
+
+
+class MeasurementError(MsusError):
+    """A measurement is invalid (point outside the image, ends in different regions...)."""
+
+
+class AnalysisError(MsusError):
+    """Automatic analysis could not run on this input (one frame, blank loop, bad ROI...)."""
+
+
+class StoreError(MsusError):
+    """The findings store failed (database unreachable, conflicting write...)."""
+
+
+class ExportError(MsusError):
+    """An export could not be produced."""

@@ -1,0 +1,50 @@
+"""Shared test fixtures.
+
+System components (Debian chromium, postgresql, orthanc, dcmtk) are installed by
+``scripts/system-deps.sh`` when the README command runs as root.  When one is missing a test
+that needs it is skipped with a loud reason -- unless ``MSUS_REQUIRE_ALL=1`` (CI), where the
+missing component fails the test.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).resolve().parent / "data"
+SAMPLES = ROOT / "samples"
+
+
+def require(condition: bool, what: str) -> None:
+    """Skip (loudly) or, under MSUS_REQUIRE_ALL=1, fail when a system component is missing."""
+    if condition:
+        return
+    msg = f"MISSING SYSTEM COMPONENT: {what} (run the README test command as root to install it)"
+    if os.environ.get("MSUS_REQUIRE_ALL") == "1":
+        pytest.fail(msg)
+    pytest.skip(msg)
+
+
+def require_binary(name: str, package: str | None = None) -> str:
+    path = shutil.which(name)
+    require(path is not None, f"'{name}' (Debian package {package or name})")
+    return path
+
+
+@pytest.fixture(scope="session")
+def root() -> Path:
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def samples_dir() -> Path:
+    return SAMPLES
