@@ -53,3 +53,15 @@ class StoreError(MsusError):
 
 class ExportError(MsusError):
     """An export could not be produced."""
+
+
+class PacsError(MsusError):
+    """Talking to the DICOMweb archive (PACS) failed; the message says what and where."""
+
+
+class PacsUnavailable(PacsError):
+    """The archive could not be reached in time (refused, timed out, 5xx): worth retrying later."""
+
+
+class PacsRejected(PacsError):
+    """The archive answered but refused the request (bad request, not found, not authorised)."""
