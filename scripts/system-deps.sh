@@ -6,6 +6,8 @@ set -euo pipefail
 # command -> Debian package
 declare -A need=(
   [chromium]=chromium
+  [pg_ctlcluster]=postgresql
+  [dsrdump]=dcmtk
 )
 missing=()
 for cmd in "${!need[@]}"; do

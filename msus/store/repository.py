@@ -1,0 +1,869 @@
+"""Repository functions the app and CLI call on every change.
+
+Every call is one short transaction that also appends to the audit log, so whatever a call
+returned is on disk (SQLite ``synchronous=FULL``; PostgreSQL's own commit durability).
+
+Concurrency is optimistic: each measurement and finding carries a ``version``; an update or
+delete names the version it was based on and succeeds only if the row still has it
+(``UPDATE … WHERE id = :id AND version = :expected``), else :class:`StoreConflict` is raised with
+the current version, so two reviewers never overwrite each other's work silently.  A measurement
+belongs to the reviewer who made it: another reviewer adds their own caliper (a second rater)
+instead of moving someone else's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import numpy as np
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from msus.calibration import Distance
+from msus.errors import StoreError
+from msus.measure import KINDS, Measurement
+from msus.store.engine import describe, make_engine, resolve_url
+from msus.store.identity import LoopIdentity, identify
+from msus.store.models import AuditEvent, FindingRow, Loop, MeasurementRow, Reviewer, Series, Study
+
+CLASSIFICATIONS = ("suspected_full_thickness", "partial", "no_defect")
+STATUSES = ("draft", "final")
+
+
+class StoreConflict(StoreError):
+    """Someone else changed (or deleted) the row since you read it; reload and retry."""
+
+    def __init__(self, message: str, current_version: int | None = None):
+        super().__init__(message)
+        self.current_version = current_version
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+# ---- values returned to callers ----------------------------------------------------------------
+@dataclass(frozen=True)
+class LoopRef:
+    id: int
+    key: str
+    series_key: str
+    study_key: str
+    kind: str
+    source_name: str
+    n_frames: int
+    rows: int
+    columns: int
+    fps: float | None
+
+
+@dataclass(frozen=True)
+class StoredMeasurement:
+    """A saved caliper: the :class:`~msus.measure.Measurement` plus its row version."""
+
+    measurement: Measurement
+    version: int
+    loop_key: str
+    updated_at: str
+
+    @property
+    def id(self) -> str:
+        return self.measurement.id
+
+    def to_dict(self) -> dict:
+        d = self.measurement.to_dict()
+        d.update(version=self.version, loop_key=self.loop_key, updated_at=self.updated_at)
+        return d
+
+
+FINDING_FIELDS = (
+    "rest_frame",
+    "contraction_frame",
+    "gap_rest_mm",
+    "gap_contraction_mm",
+    "gap_rest_px",
+    "gap_contraction_px",
+    "retraction_mm",
+    "defect_thickness_fraction",
+    "classification",
+    "reasons",
+    "calibration_source",
+)
+_ALIASES = {
+    "rest_frame_index": "rest_frame",
+    "contraction_frame_index": "contraction_frame",
+    "delta_gap_mm": "retraction_mm",
+    "thickness_fraction": "defect_thickness_fraction",
+}
+
+
+@dataclass(frozen=True)
+class StoredFinding:
+    id: str
+    loop_key: str
+    reviewer: str
+    classification: str
+    reasons: tuple[str, ...]
+    status: str
+    kind: str
+    version: int
+    created_at: str
+    updated_at: str
+    rest_frame: int | None = None
+    contraction_frame: int | None = None
+    gap_rest_mm: float | None = None
+    gap_contraction_mm: float | None = None
+    gap_rest_px: float | None = None
+    gap_contraction_px: float | None = None
+    retraction_mm: float | None = None
+    defect_thickness_fraction: float | None = None
+    calibration_source: str = "none"
+    extra: dict = field(default_factory=dict, compare=False)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["reasons"] = list(self.reasons)
+        return d
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    at: str
+    reviewer: str
+    action: str
+    entity: str
+    entity_id: str
+    loop_id: int | None
+    before: dict | None
+    after: dict | None
+
+
+@dataclass(frozen=True)
+class StudyListRow:
+    """One line of the study list: a loop and what has been measured on it."""
+
+    loop_key: str
+    study_key: str
+    series_key: str
+    source_name: str
+    kind: str
+    n_frames: int
+    n_measurements: int
+    reviewers: tuple[str, ...]
+    status: str  # "final", "draft", "measured" (calipers, no finding) or "new"
+    classification: str | None
+    last_change_at: str | None
+
+
+# ---- helpers ---------------------------------------------------------------------------------------
+def _jsonable(v, depth: int = 0):
+    if isinstance(v, np.ndarray):
+        return v.tolist() if v.size <= 10000 else None
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if v is None or isinstance(v, (str, int, bool)):
+        return v
+    if isinstance(v, dict) and depth < 4:
+        return {str(k): _jsonable(x, depth + 1) for k, x in v.items()}
+    if isinstance(v, (list, tuple)) and depth < 4:
+        return [_jsonable(x, depth + 1) for x in v]
+    if dataclasses.is_dataclass(v) and not isinstance(v, type) and depth < 4:
+        return _jsonable(_as_dict(v), depth + 1)
+    if hasattr(v, "to_dict") and depth < 4:
+        return _jsonable(v.to_dict(), depth + 1)
+    return None  # masks, images and other non-portable objects are not stored
+
+
+def _as_dict(obj) -> dict:
+    if isinstance(obj, dict):
+        return dict(obj)
+    if hasattr(obj, "to_dict"):
+        return dict(obj.to_dict())
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+    raise StoreError(f"cannot store a finding of type {type(obj).__name__}")
+
+
+def _opt_float(v) -> float | None:
+    if v is None:
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        raise StoreError(f"expected a number, got {v!r}") from None
+    return f if math.isfinite(f) else None
+
+
+def _opt_int(v) -> int | None:
+    return None if v is None else int(v)
+
+
+def finding_columns(finding) -> tuple[dict, dict]:
+    """Split a finding (dataclass or dict) into known columns and the JSON ``extra``."""
+    d = _as_dict(finding)
+    for a, b in _ALIASES.items():
+        if a in d and b not in d:
+            d[b] = d.pop(a)
+    cols = {
+        "rest_frame": _opt_int(d.get("rest_frame")),
+        "contraction_frame": _opt_int(d.get("contraction_frame")),
+        "gap_rest_mm": _opt_float(d.get("gap_rest_mm")),
+        "gap_contraction_mm": _opt_float(d.get("gap_contraction_mm")),
+        "gap_rest_px": _opt_float(d.get("gap_rest_px")),
+        "gap_contraction_px": _opt_float(d.get("gap_contraction_px")),
+        "retraction_mm": _opt_float(d.get("retraction_mm")),
+        "defect_thickness_fraction": _opt_float(d.get("defect_thickness_fraction")),
+        "classification": str(d.get("classification") or ""),
+        "reasons": [str(r) for r in (d.get("reasons") or ())],
+        "calibration_source": str(d.get("calibration_source") or "none"),
+    }
+    if cols["retraction_mm"] is None and None not in (cols["gap_rest_mm"], cols["gap_contraction_mm"]):
+        cols["retraction_mm"] = cols["gap_contraction_mm"] - cols["gap_rest_mm"]
+    if cols["classification"] not in CLASSIFICATIONS:
+        raise StoreError(
+            f"unknown classification {cols['classification']!r} (expected one of {', '.join(CLASSIFICATIONS)})"
+        )
+    skip = set(FINDING_FIELDS) | {"status", "kind", "id", "reviewer", "version", "loop_key", "created_at", "updated_at", "extra"}
+    extra = {k: _jsonable(v) for k, v in d.items() if k not in skip}
+    extra = {k: v for k, v in extra.items() if v is not None}
+    if isinstance(d.get("extra"), dict):
+        extra.update({k: v for k, v in _jsonable(d["extra"]).items() if v is not None})
+    return cols, extra
+
+
+def _m_snapshot(r: MeasurementRow) -> dict:
+    return {
+        "frame_index": r.frame_index,
+        "x1": r.x1,
+        "y1": r.y1,
+        "x2": r.x2,
+        "y2": r.y2,
+        "length_px": r.length_px,
+        "length_mm": r.length_mm,
+        "calibration_source": r.calibration_source,
+        "region_index": r.region_index,
+        "label": r.label,
+        "kind": r.kind,
+        "version": r.version,
+    }
+
+
+def _f_snapshot(r: FindingRow) -> dict:
+    d = {k: getattr(r, k) for k in FINDING_FIELDS if k != "reasons"}
+    d.update(reasons=json.loads(r.reasons), status=r.status, kind=r.kind, version=r.version)
+    return d
+
+
+# ---- the store -------------------------------------------------------------------------------------
+class Store:
+    """The findings store on one database (see :func:`open_store`).  Thread-safe."""
+
+    def __init__(self, url: str | None = None, *, migrate: bool = True):
+        self.url = resolve_url(url)
+        self.engine = make_engine(self.url)
+        self._write = self.engine.execution_options(msus_write=True)
+        self._ids_lock = threading.Lock()
+        self._reviewer_ids: dict[str, int] = {}
+        self._loop_refs: dict[str, LoopRef] = {}
+        if migrate:
+            from msus.store.migrate import upgrade
+
+            upgrade(self.engine)
+
+    def __repr__(self) -> str:
+        return f"Store({describe(self.url)})"
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ---- transactions ---------------------------------------------------------------------------
+    def _tx(self, write: bool = True):
+        return _Tx(self._write if write else self.engine, self.url)
+
+    def _audit(self, conn, reviewer: str, action: str, entity: str, entity_id: str, loop_id, before, after) -> None:
+        conn.execute(
+            insert(AuditEvent).values(
+                at=now_iso(),
+                reviewer=reviewer,
+                action=action,
+                entity=entity,
+                entity_id=str(entity_id),
+                loop_id=loop_id,
+                before=None if before is None else json.dumps(before),
+                after=None if after is None else json.dumps(after),
+            )
+        )
+
+    # ---- reviewers ----------------------------------------------------------------------------
+    def reviewer_id(self, name: str, subject: str | None = None) -> int:
+        """The id of reviewer ``name`` (created on first use; names are trimmed, case kept)."""
+        name = " ".join(str(name or "").split())
+        if not name:
+            raise StoreError("a reviewer name is required")
+        if len(name) > 200:
+            raise StoreError("reviewer name is too long (200 characters at most)")
+        with self._ids_lock:
+            if name in self._reviewer_ids:
+                return self._reviewer_ids[name]
+        rid = self._get_or_create(Reviewer, {"name": name}, {"subject": subject, "created_at": now_iso()}, name, "reviewer")
+        with self._ids_lock:
+            self._reviewer_ids[name] = rid
+        return rid
+
+    def reviewers(self) -> list[str]:
+        with self._tx(False) as conn:
+            return list(conn.execute(select(Reviewer.name).order_by(Reviewer.name)).scalars())
+
+    def _get_or_create(self, model, keys: dict, values: dict, who: str, entity: str) -> int:
+        for _ in range(3):
+            with self._tx(False) as conn:
+                found = conn.execute(select(model.id).filter_by(**keys)).scalar()
+            if found is not None:
+                return int(found)
+            try:
+                with self._tx() as conn:
+                    found = conn.execute(select(model.id).filter_by(**keys)).scalar()
+                    if found is not None:
+                        return int(found)
+                    new_id = conn.execute(insert(model).values(**keys, **values).returning(model.id)).scalar_one()
+                    self._audit(conn, who, "create", entity, str(new_id), None, None, {**keys})
+                    return int(new_id)
+            except StoreConflict:  # somebody created it in between (PostgreSQL unique violation)
+                continue
+        raise StoreError(f"could not create {entity} {keys}")
+
+    # ---- loops --------------------------------------------------------------------------------
+    def register_loop(self, cine, *, identity: LoopIdentity | None = None) -> LoopRef:
+        """File a loop under its study and series (idempotent) and return its :class:`LoopRef`."""
+        ident = identity or identify(cine)
+        with self._ids_lock:
+            if ident.loop_key in self._loop_refs:
+                return self._loop_refs[ident.loop_key]
+        ref = self.loop(ident.loop_key)
+        if ref is None:
+            ts = now_iso()
+            study_id = self._get_or_create(Study, {"key": ident.study_key}, {"created_at": ts}, "msus", "study")
+            series_id = self._get_or_create(
+                Series, {"key": ident.series_key}, {"study_id": study_id, "created_at": ts}, "msus", "series"
+            )
+            fps = getattr(cine, "fps", None)
+            self._get_or_create(
+                Loop,
+                {"key": ident.loop_key},
+                {
+                    "series_id": series_id,
+                    "kind": str(getattr(cine, "kind", "") or "")[:16],
+                    "source_name": str(getattr(cine, "source_name", "") or "")[-512:],
+                    "n_frames": int(cine.n_frames),
+                    "rows": int(cine.rows),
+                    "columns": int(cine.columns),
+                    "fps": float(fps) if fps else None,
+                    "created_at": ts,
+                },
+                "msus",
+                "loop",
+            )
+            ref = self.loop(ident.loop_key)
+        with self._ids_lock:
+            self._loop_refs[ident.loop_key] = ref
+        return ref
+
+    def loop(self, key: str) -> LoopRef | None:
+        """The stored loop with this key, or None."""
+        with self._tx(False) as conn:
+            row = conn.execute(
+                select(Loop, Series.key, Study.key)
+                .join(Series, Loop.series_id == Series.id)
+                .join(Study, Series.study_id == Study.id)
+                .where(Loop.key == key)
+            ).first()
+        if row is None:
+            return None
+        lp, series_key, study_key = row
+        return LoopRef(lp.id, lp.key, series_key, study_key, lp.kind, lp.source_name, lp.n_frames, lp.rows, lp.columns, lp.fps)
+
+    def _loop_ref(self, loop) -> LoopRef:
+        if isinstance(loop, LoopRef):
+            return loop
+        if isinstance(loop, str):
+            with self._ids_lock:
+                if loop in self._loop_refs:
+                    return self._loop_refs[loop]
+            ref = self.loop(loop)
+            if ref is None:
+                raise StoreError(f"no stored loop with key {loop}")
+            with self._ids_lock:
+                self._loop_refs[loop] = ref
+            return ref
+        return self.register_loop(loop)  # a Cine
+
+    # ---- measurements -------------------------------------------------------------------------
+    def add_measurement(self, loop, m: Measurement, *, reviewer: str | None = None) -> StoredMeasurement:
+        """Save a new caliper on ``loop`` (a Cine, LoopRef or loop key) for ``reviewer``.
+
+        ``reviewer`` defaults to ``m.reviewer``.  Saving the same ``m.id`` twice is refused.
+        """
+        who = reviewer or m.reviewer
+        rid = self.reviewer_id(who)
+        ref = self._loop_ref(loop)
+        self._check_measurement(m, ref)
+        ts = now_iso()
+        d = m.distance
+        values = dict(
+            id=m.id,
+            loop_id=ref.id,
+            reviewer_id=rid,
+            frame_index=int(m.frame_index),
+            x1=float(m.x1),
+            y1=float(m.y1),
+            x2=float(m.x2),
+            y2=float(m.y2),
+            length_px=float(d.distance_px),
+            length_mm=_opt_float(d.distance_mm),
+            calibration_source=d.calibration_source,
+            region_index=d.region_index,
+            mm_per_px_x=_opt_float(d.mm_per_px_x),
+            mm_per_px_y=_opt_float(d.mm_per_px_y),
+            warnings=json.dumps(list(d.warnings)),
+            label=m.label,
+            kind=m.kind,
+            created_at=m.created_at or ts,
+            updated_at=ts,
+            version=1,
+        )
+        with self._tx() as conn:
+            if conn.execute(select(MeasurementRow.id).where(MeasurementRow.id == m.id)).first() is not None:
+                raise StoreConflict(f"measurement {m.id} is already saved; update it instead")
+            conn.execute(insert(MeasurementRow).values(**values))
+            row = MeasurementRow(**values)
+            self._audit(conn, self._name(who), "create", "measurement", m.id, ref.id, None, _m_snapshot(row))
+        return StoredMeasurement(dataclasses.replace(m, reviewer=self._name(who), created_at=values["created_at"]), 1, ref.key, ts)
+
+    def update_measurement(self, m: Measurement, *, expected_version: int, reviewer: str | None = None) -> StoredMeasurement:
+        """Replace a saved caliper (moved ends, new label) if it is still at ``expected_version``.
+
+        Raises :class:`StoreConflict` when someone else changed or deleted it meanwhile, and
+        :class:`~msus.errors.StoreError` when it belongs to another reviewer.
+        """
+        who = self._name(reviewer or m.reviewer)
+        d = m.distance
+        ts = now_iso()
+        with self._tx() as conn:
+            row = conn.execute(select(MeasurementRow).where(MeasurementRow.id == m.id)).scalar()
+            if row is None:
+                raise StoreError(f"measurement {m.id} is not saved")
+            owner = self._reviewer_name(conn, row.reviewer_id)
+            self._check_owner(owner, who, "move or relabel")
+            ref = self._loop_by_id(conn, row.loop_id)
+            self._check_measurement(m, ref)
+            before = _m_snapshot(row)
+            values = dict(
+                frame_index=int(m.frame_index),
+                x1=float(m.x1),
+                y1=float(m.y1),
+                x2=float(m.x2),
+                y2=float(m.y2),
+                length_px=float(d.distance_px),
+                length_mm=_opt_float(d.distance_mm),
+                calibration_source=d.calibration_source,
+                region_index=d.region_index,
+                mm_per_px_x=_opt_float(d.mm_per_px_x),
+                mm_per_px_y=_opt_float(d.mm_per_px_y),
+                warnings=json.dumps(list(d.warnings)),
+                label=m.label,
+                kind=m.kind,
+                updated_at=ts,
+                version=MeasurementRow.version + 1,
+            )
+            res = conn.execute(
+                update(MeasurementRow)
+                .where(
+                    MeasurementRow.id == m.id,
+                    MeasurementRow.version == int(expected_version),
+                    MeasurementRow.deleted_at.is_(None),
+                )
+                .values(**values)
+            )
+            if res.rowcount != 1:
+                cur = conn.execute(select(MeasurementRow.version, MeasurementRow.deleted_at).where(MeasurementRow.id == m.id)).first()
+                state = "deleted" if cur.deleted_at else f"changed (now version {cur.version})"
+                raise StoreConflict(
+                    f"measurement was {state} since you loaded version {expected_version}; reload it",
+                    current_version=cur.version,
+                )
+            new_row = conn.execute(select(MeasurementRow).where(MeasurementRow.id == m.id)).scalar_one()
+            self._audit(conn, who, "update", "measurement", m.id, row.loop_id, before, _m_snapshot(new_row))
+            version = new_row.version
+        return StoredMeasurement(dataclasses.replace(m, reviewer=owner), version, ref.key, ts)
+
+    def delete_measurement(self, measurement_id: str, *, expected_version: int, reviewer: str) -> None:
+        """Delete a caliper (a tombstone: it stays in the database and the audit log)."""
+        who = self._name(reviewer)
+        ts = now_iso()
+        with self._tx() as conn:
+            row = conn.execute(select(MeasurementRow).where(MeasurementRow.id == measurement_id)).scalar()
+            if row is None:
+                raise StoreError(f"measurement {measurement_id} is not saved")
+            self._check_owner(self._reviewer_name(conn, row.reviewer_id), who, "delete")
+            res = conn.execute(
+                update(MeasurementRow)
+                .where(
+                    MeasurementRow.id == measurement_id,
+                    MeasurementRow.version == int(expected_version),
+                    MeasurementRow.deleted_at.is_(None),
+                )
+                .values(deleted_at=ts, updated_at=ts, version=MeasurementRow.version + 1)
+            )
+            if res.rowcount != 1:
+                raise StoreConflict(
+                    f"measurement was changed or deleted since you loaded version {expected_version}; reload it",
+                    current_version=row.version,
+                )
+            self._audit(conn, who, "delete", "measurement", measurement_id, row.loop_id, _m_snapshot(row), None)
+
+    def measurements(self, loop, *, reviewer: str | None = None, include_deleted: bool = False) -> list[StoredMeasurement]:
+        """Saved calipers of a loop (oldest first), optionally one reviewer's."""
+        ref = self._loop_ref(loop)
+        q = (
+            select(MeasurementRow, Reviewer.name)
+            .join(Reviewer, MeasurementRow.reviewer_id == Reviewer.id)
+            .where(MeasurementRow.loop_id == ref.id)
+            .order_by(MeasurementRow.created_at, MeasurementRow.id)
+        )
+        if not include_deleted:
+            q = q.where(MeasurementRow.deleted_at.is_(None))
+        if reviewer:
+            q = q.where(Reviewer.name == self._name(reviewer))
+        with self._tx(False) as conn:
+            rows = conn.execute(q).all()
+        return [self._to_stored_m(r, name, ref.key) for r, name in rows]
+
+    @staticmethod
+    def _to_stored_m(r: MeasurementRow, reviewer: str, loop_key: str) -> StoredMeasurement:
+        dist = Distance(
+            r.length_px,
+            r.length_mm,
+            r.calibration_source,
+            r.region_index,
+            r.mm_per_px_x,
+            r.mm_per_px_y,
+            tuple(json.loads(r.warnings or "[]")),
+        )
+        m = Measurement(r.frame_index, r.x1, r.y1, r.x2, r.y2, dist, r.label, r.kind, reviewer, r.id, r.created_at)
+        return StoredMeasurement(m, r.version, loop_key, r.updated_at)
+
+    @staticmethod
+    def _check_measurement(m: Measurement, ref: LoopRef) -> None:
+        if m.kind not in KINDS:
+            raise StoreError(f"unknown measurement kind {m.kind!r}")
+        if not 0 <= int(m.frame_index) < ref.n_frames:
+            raise StoreError(f"frame {int(m.frame_index)} is outside the loop ({ref.n_frames} frames)")
+
+    # ---- findings -----------------------------------------------------------------------------
+    def save_finding(self, loop, finding, *, reviewer: str, kind: str = "manual", status: str = "draft") -> StoredFinding:
+        """Save a new finding (the analysis dataclass, or a dict with the same keys)."""
+        if kind not in KINDS:
+            raise StoreError(f"unknown finding kind {kind!r}")
+        if status not in STATUSES:
+            raise StoreError(f"unknown status {status!r} (draft or final)")
+        who = self._name(reviewer)
+        rid = self.reviewer_id(who)
+        ref = self._loop_ref(loop)
+        cols, extra = finding_columns(finding)
+        ts = now_iso()
+        fid = uuid.uuid4().hex
+        values = dict(
+            cols,
+            id=fid,
+            loop_id=ref.id,
+            reviewer_id=rid,
+            reasons=json.dumps(cols["reasons"]),
+            kind=kind,
+            status=status,
+            extra=json.dumps(extra),
+            created_at=ts,
+            updated_at=ts,
+            version=1,
+        )
+        with self._tx() as conn:
+            conn.execute(insert(FindingRow).values(**values))
+            self._audit(conn, who, "create", "finding", fid, ref.id, None, _f_snapshot(FindingRow(**values)))
+        return self._finding(fid)
+
+    def update_finding(
+        self,
+        finding_id: str,
+        changes=None,
+        *,
+        expected_version: int,
+        reviewer: str,
+        status: str | None = None,
+        kind: str | None = None,
+    ) -> StoredFinding:
+        """Change a finding (new values and/or status) if it is still at ``expected_version``.
+
+        ``changes`` is a finding dataclass or dict (all its known fields replace the stored ones);
+        ``status="final"`` marks it final.  A final finding is read-only.
+        """
+        who = self._name(reviewer)
+        self.reviewer_id(who)
+        if status is not None and status not in STATUSES:
+            raise StoreError(f"unknown status {status!r} (draft or final)")
+        if kind is not None and kind not in KINDS:
+            raise StoreError(f"unknown finding kind {kind!r}")
+        ts = now_iso()
+        with self._tx() as conn:
+            row = conn.execute(select(FindingRow).where(FindingRow.id == finding_id)).scalar()
+            if row is None or row.deleted_at:
+                raise StoreError(f"finding {finding_id} is not saved")
+            if row.status == "final" and row.version == int(expected_version):
+                raise StoreError("this finding is final and can no longer be changed; save a new one")
+            before = _f_snapshot(row)
+            values: dict = {"updated_at": ts, "version": FindingRow.version + 1}
+            if changes is not None:
+                cols, extra = finding_columns(changes)
+                values.update(cols, reasons=json.dumps(cols["reasons"]), extra=json.dumps(extra))
+            if status is not None:
+                values["status"] = status
+            if kind is not None:
+                values["kind"] = kind
+            res = conn.execute(
+                update(FindingRow)
+                .where(FindingRow.id == finding_id, FindingRow.version == int(expected_version))
+                .values(**values)
+            )
+            if res.rowcount != 1:
+                raise StoreConflict(
+                    f"finding was changed since you loaded version {expected_version} (now version {row.version}); reload it",
+                    current_version=row.version,
+                )
+            new = conn.execute(select(FindingRow).where(FindingRow.id == finding_id)).scalar_one()
+            action = "finalize" if status == "final" and row.status != "final" else "update"
+            self._audit(conn, who, action, "finding", finding_id, row.loop_id, before, _f_snapshot(new))
+        return self._finding(finding_id)
+
+    def finalize_finding(self, finding_id: str, *, expected_version: int, reviewer: str) -> StoredFinding:
+        """Mark a finding final (draft → final), recorded in the audit log under ``reviewer``."""
+        return self.update_finding(finding_id, expected_version=expected_version, reviewer=reviewer, status="final")
+
+    def findings(self, loop) -> list[StoredFinding]:
+        """Saved findings of a loop, oldest first."""
+        ref = self._loop_ref(loop)
+        with self._tx(False) as conn:
+            rows = conn.execute(
+                select(FindingRow, Reviewer.name)
+                .join(Reviewer, FindingRow.reviewer_id == Reviewer.id)
+                .where(FindingRow.loop_id == ref.id, FindingRow.deleted_at.is_(None))
+                .order_by(FindingRow.created_at, FindingRow.id)
+            ).all()
+        return [self._to_finding(r, name, ref.key) for r, name in rows]
+
+    def latest_finding(self, loop) -> StoredFinding | None:
+        """The final finding if any, else the most recent draft."""
+        fs = self.findings(loop)
+        final = [f for f in fs if f.status == "final"]
+        return (final or fs or [None])[-1]
+
+    def _finding(self, finding_id: str) -> StoredFinding:
+        with self._tx(False) as conn:
+            r, name, key = conn.execute(
+                select(FindingRow, Reviewer.name, Loop.key)
+                .join(Reviewer, FindingRow.reviewer_id == Reviewer.id)
+                .join(Loop, FindingRow.loop_id == Loop.id)
+                .where(FindingRow.id == finding_id)
+            ).one()
+        return self._to_finding(r, name, key)
+
+    @staticmethod
+    def _to_finding(r: FindingRow, reviewer: str, loop_key: str) -> StoredFinding:
+        return StoredFinding(
+            id=r.id,
+            loop_key=loop_key,
+            reviewer=reviewer,
+            classification=r.classification,
+            reasons=tuple(json.loads(r.reasons or "[]")),
+            status=r.status,
+            kind=r.kind,
+            version=r.version,
+            created_at=r.created_at,
+            updated_at=r.updated_at,
+            rest_frame=r.rest_frame,
+            contraction_frame=r.contraction_frame,
+            gap_rest_mm=r.gap_rest_mm,
+            gap_contraction_mm=r.gap_contraction_mm,
+            gap_rest_px=r.gap_rest_px,
+            gap_contraction_px=r.gap_contraction_px,
+            retraction_mm=r.retraction_mm,
+            defect_thickness_fraction=r.defect_thickness_fraction,
+            calibration_source=r.calibration_source,
+            extra=json.loads(r.extra or "{}"),
+        )
+
+    # ---- audit and study list -----------------------------------------------------------------
+    def audit(self, loop=None, *, limit: int | None = None) -> list[AuditEntry]:
+        """The audit log (oldest first), optionally for one loop."""
+        q = select(AuditEvent).order_by(AuditEvent.id)
+        if loop is not None:
+            q = q.where(AuditEvent.loop_id == self._loop_ref(loop).id)
+        if limit:
+            q = q.limit(int(limit))
+        with self._tx(False) as conn:
+            rows = conn.execute(q).scalars().all()
+        return [
+            AuditEntry(
+                r.id,
+                r.at,
+                r.reviewer,
+                r.action,
+                r.entity,
+                r.entity_id,
+                r.loop_id,
+                None if r.before is None else json.loads(r.before),
+                None if r.after is None else json.loads(r.after),
+            )
+            for r in rows
+        ]
+
+    def study_list(self) -> list[StudyListRow]:
+        """Every stored loop with its measurement count, reviewers, finding status and last change."""
+        with self._tx(False) as conn:
+            loops = conn.execute(
+                select(Loop, Series.key, Study.key)
+                .join(Series, Loop.series_id == Series.id)
+                .join(Study, Series.study_id == Study.id)
+                .order_by(Loop.id)
+            ).all()
+            counts = dict(
+                conn.execute(
+                    select(MeasurementRow.loop_id, func.count())
+                    .where(MeasurementRow.deleted_at.is_(None))
+                    .group_by(MeasurementRow.loop_id)
+                ).all()
+            )
+            who: dict[int, set] = {}
+            for loop_id, name in conn.execute(
+                select(MeasurementRow.loop_id, Reviewer.name)
+                .join(Reviewer, MeasurementRow.reviewer_id == Reviewer.id)
+                .where(MeasurementRow.deleted_at.is_(None))
+                .distinct()
+            ).all():
+                who.setdefault(loop_id, set()).add(name)
+            for loop_id, name in conn.execute(
+                select(FindingRow.loop_id, Reviewer.name)
+                .join(Reviewer, FindingRow.reviewer_id == Reviewer.id)
+                .where(FindingRow.deleted_at.is_(None))
+                .distinct()
+            ).all():
+                who.setdefault(loop_id, set()).add(name)
+            fnd: dict[int, tuple] = {}
+            for loop_id, status, cls, created in conn.execute(
+                select(FindingRow.loop_id, FindingRow.status, FindingRow.classification, FindingRow.created_at)
+                .where(FindingRow.deleted_at.is_(None))
+                .order_by(FindingRow.created_at)
+            ).all():
+                prev = fnd.get(loop_id)
+                if prev is None or prev[0] != "final" or status == "final":
+                    fnd[loop_id] = (status, cls)
+            last = dict(
+                conn.execute(select(AuditEvent.loop_id, func.max(AuditEvent.at)).group_by(AuditEvent.loop_id)).all()
+            )
+        out = []
+        for lp, series_key, study_key in loops:
+            n = int(counts.get(lp.id, 0))
+            status, cls = fnd.get(lp.id, (None, None))
+            if status is None:
+                status = "measured" if n else "new"
+            out.append(
+                StudyListRow(
+                    lp.key, study_key, series_key, lp.source_name, lp.kind, lp.n_frames, n,
+                    tuple(sorted(who.get(lp.id, ()))), status, cls, last.get(lp.id),
+                )
+            )
+        return out
+
+    # ---- small helpers ------------------------------------------------------------------------
+    @staticmethod
+    def _name(name) -> str:
+        name = " ".join(str(name or "").split())
+        if not name:
+            raise StoreError("a reviewer name is required")
+        return name
+
+    @staticmethod
+    def _check_owner(owner: str, who: str, what: str) -> None:
+        if owner != who:
+            raise StoreError(f"this caliper belongs to {owner}; {who} cannot {what} it (add your own instead)")
+
+    @staticmethod
+    def _reviewer_name(conn, rid: int) -> str:
+        return conn.execute(select(Reviewer.name).where(Reviewer.id == rid)).scalar_one()
+
+    def _loop_by_id(self, conn, loop_id: int) -> LoopRef:
+        lp, series_key, study_key = conn.execute(
+            select(Loop, Series.key, Study.key)
+            .join(Series, Loop.series_id == Series.id)
+            .join(Study, Series.study_id == Study.id)
+            .where(Loop.id == loop_id)
+        ).one()
+        return LoopRef(lp.id, lp.key, series_key, study_key, lp.kind, lp.source_name, lp.n_frames, lp.rows, lp.columns, lp.fps)
+
+
+class _Tx:
+    """``with`` block: one transaction; database failures become one-line StoreErrors."""
+
+    def __init__(self, engine, url: str):
+        self._engine = engine
+        self._url = url
+        self._cm = None
+
+    def __enter__(self) -> Session:
+        try:
+            self._cm = self._engine.begin()
+            conn = self._cm.__enter__()
+        except OperationalError as exc:
+            raise StoreError(f"cannot reach the database {describe(self._url)}: {_short(exc)}") from None
+        self._session = Session(bind=conn, autoflush=False)
+        return self._session
+
+    def __exit__(self, et, ev, tb):
+        self._session.close()
+        try:
+            self._cm.__exit__(et, ev, tb)
+        except IntegrityError as exc:
+            raise StoreConflict(f"conflicting write: {_short(exc)}") from None
+        except OperationalError as exc:
+            raise StoreError(f"database write failed on {describe(self._url)}: {_short(exc)}") from None
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database error: {_short(exc)}") from None
+        if isinstance(ev, IntegrityError):
+            raise StoreConflict(f"conflicting write: {_short(ev)}") from None
+        if isinstance(ev, OperationalError):
+            raise StoreError(f"database write failed on {describe(self._url)}: {_short(ev)}") from None
+        if isinstance(ev, SQLAlchemyError):
+            raise StoreError(f"database error: {_short(ev)}") from None
+        return False
+
+
+def _short(exc) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    return " ".join(str(orig).split())[:200]
