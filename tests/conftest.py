@@ -48,3 +48,15 @@ def data_dir() -> Path:
 @pytest.fixture(scope="session")
 def samples_dir() -> Path:
     return SAMPLES
+
+
+# ---- store (findings store work) --------------------------------------------------------------
+@pytest.fixture(scope="session", autouse=True)
+def _msus_data_dir(tmp_path_factory):
+    """No test ever writes the user's real findings store: point MSUS_DATA_DIR at a temp folder."""
+    if os.environ.get("MSUS_DATA_DIR") or os.environ.get("MSUS_DATABASE_URL"):
+        yield
+        return
+    os.environ["MSUS_DATA_DIR"] = str(tmp_path_factory.mktemp("msus-data"))
+    yield
+    os.environ.pop("MSUS_DATA_DIR", None)

@@ -639,6 +639,7 @@ class Store:
             if row.status == "final" and row.version == int(expected_version):
                 raise StoreError("this finding is final and can no longer be changed; save a new one")
             before = _f_snapshot(row)
+            old_status, old_version = row.status, row.version
             values: dict = {"updated_at": ts, "version": FindingRow.version + 1}
             if changes is not None:
                 cols, extra = finding_columns(changes)
@@ -654,11 +655,11 @@ class Store:
             )
             if res.rowcount != 1:
                 raise StoreConflict(
-                    f"finding was changed since you loaded version {expected_version} (now version {row.version}); reload it",
-                    current_version=row.version,
+                    f"finding was changed since you loaded version {expected_version} (now version {old_version}); reload it",
+                    current_version=old_version,
                 )
             new = conn.execute(select(FindingRow).where(FindingRow.id == finding_id)).scalar_one()
-            action = "finalize" if status == "final" and row.status != "final" else "update"
+            action = "finalize" if status == "final" and old_status != "final" else "update"
             self._audit(conn, who, action, "finding", finding_id, row.loop_id, before, _f_snapshot(new))
         return self._finding(finding_id)
 
