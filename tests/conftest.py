@@ -54,9 +54,8 @@ def samples_dir() -> Path:
 @pytest.fixture(scope="session", autouse=True)
 def _msus_data_dir(tmp_path_factory):
     """No test ever writes the user's real findings store: point MSUS_DATA_DIR at a temp folder."""
-    if os.environ.get("MSUS_DATA_DIR") or os.environ.get("MSUS_DATABASE_URL"):
-        yield
-        return
+    old = {k: os.environ.pop(k, None) for k in ("MSUS_DATA_DIR", "MSUS_DATABASE_URL")}
     os.environ["MSUS_DATA_DIR"] = str(tmp_path_factory.mktemp("msus-data"))
     yield
     os.environ.pop("MSUS_DATA_DIR", None)
+    os.environ.update({k: v for k, v in old.items() if v is not None})
