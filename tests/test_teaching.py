@@ -1,0 +1,231 @@
+"""Teaching mode core: cases, the blind-reveal state machine, scoring, CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from msus import teaching as T
+from msus.calibration import Calibration
+from msus.errors import ExportError, MsusError
+from msus.measure import make_measurement
+
+
+def _truth(folder: Path, name: str, tear: str, rest: int = 2, con: int = 6, n: int = 10, gap0=6.0, gap1=11.0):
+    cls_ = {"full": "suspected_full_thickness", "partial": "partial", "none": "no_defect"}[tear]
+    if tear == "none":
+        gaps = [None] * n
+        ends = [[[None, None], [None, None]]] * n
+    else:
+        g1 = gap1 if tear == "full" else gap0
+        gaps = [gap0 + (g1 - gap0) * max(0.0, 1 - abs(i - con) / (con - rest)) for i in range(n)]
+        ends = [[[100.0 - g / 0.2, 50.0], [100.0 + g / 0.2, 50.0]] for g in gaps]
+    d = {
+        "truth_version": 1, "classification": cls_, "tear": tear, "rest_frame": rest,
+        "contraction_frame": con, "gap_mm": gaps, "stump_ends_px": ends, "mm_per_px": 0.1,
+        "gap_rest_mm": gaps[rest], "gap_contraction_mm": gaps[con],
+        "defect_thickness_fraction": {"full": 1.0, "partial": 0.5, "none": None}[tear],
+    }
+    (folder / f"{name}.truth.json").write_text(json.dumps(d))
+    (folder / f"{name}.dcm").write_bytes(b"not read by the teaching core")
+    return folder / f"{name}.truth.json"
+
+
+@pytest.fixture()
+def three_cases(tmp_path) -> list[T.Case]:
+    _truth(tmp_path, "full_tear", "full")
+    _truth(tmp_path, "partial_tear", "partial", gap0=4.0)
+    _truth(tmp_path, "intact", "none")
+    return T.sample_cases(tmp_path)
+
+
+def test_sample_cases_from_truth(three_cases):
+    by = {c.id: c for c in three_cases}
+    assert sorted(by) == ["sample-full_tear", "sample-intact", "sample-partial_tear"]
+    full = by["sample-full_tear"]
+    assert full.answer.classification == "suspected_full_thickness"
+    assert full.static_frame_index == 2 and full.answer.contraction_frame == 6
+    assert full.answer.gap_rest_mm == pytest.approx(6.0)
+    assert full.answer.gap_contraction_mm == pytest.approx(11.0)
+    assert full.answer.retraction_mm == pytest.approx(5.0)
+    assert full.ab_range == (2, 6)
+    assert any("widens 5.0 mm" in r for r in full.answer.reasons)
+    assert any("100 %" in r for r in full.answer.reasons)
+    # expert calipers from the stump ends, 0.2 px per mm apart in this fake truth
+    assert full.answer.contraction_caliper.x2 - full.answer.contraction_caliper.x1 == pytest.approx(110.0)
+    assert Path(full.source).name == "full_tear.dcm" and full.origin == "sample"
+    intact = by["sample-intact"]
+    assert intact.answer.gap_rest_mm is None and intact.answer.rest_caliper is None
+    assert intact.teaching_point
+
+
+def test_truth_without_loop_is_refused(tmp_path):
+    p = _truth(tmp_path, "lonely", "full")
+    (tmp_path / "lonely.dcm").unlink()
+    with pytest.raises(T.TeachingError, match="no loop file"):
+        T.case_from_truth(p)
+
+
+def test_case_round_trip(three_cases, tmp_path):
+    c = three_cases[0]
+    d = c.to_dict(relative_to=tmp_path)
+    assert d["source"] == Path(c.source).name
+    back = T.Case.from_dict(json.loads(json.dumps(d)), base=tmp_path)
+    assert back == c
+
+
+def _walk(cases, calls):
+    s = T.Session.start(cases, learner="Learner A")
+    for static, final in calls:
+        assert s.stage == T.STATIC and s.revealed is None
+        s = s.commit_static(*static)
+        assert s.stage == T.LOOP and s.revealed is None
+        s = s.commit_loop(*final)
+        assert s.stage == T.REVEAL and s.revealed is not None
+        s = s.next_case()
+    assert s.stage == T.DONE and s.case is None
+    return s
+
+
+def test_session_walk_and_score(three_cases):
+    by = {c.id: c for c in three_cases}
+    cases = [by["sample-full_tear"], by["sample-partial_tear"], by["sample-intact"]]
+    s = _walk(cases, [
+        # missed on the static frame, caught on the loop, gaps within tolerance
+        (("no_defect", None), ("suspected_full_thickness", 10.4)),
+        # right from the start, rest gap 4 mm measured as 5.5 (1.5 mm off: 3/4 of the gap points)
+        (("partial", 5.5), ("partial", 4.0)),
+        # intact muscle, a false caliper of 2 mm on the static frame
+        (("partial", 2.0), ("no_defect", None)),
+    ])
+    a, b, c = s.scores
+    # case 1: final 50 + caught 10 + static gap (6 mm vs no caliper = 6 mm off: 0) + contraction 15
+    assert a.caught_on_loop and not a.static_correct and a.final_correct
+    assert a.gap_static_error_mm == pytest.approx(6.0) and a.gap_contraction_error_mm == pytest.approx(0.6)
+    assert a.points == pytest.approx(75.0) and a.max_points == 100
+    # case 2: 50 + 20 + 11.25 (1.5 mm error) + 15 (contraction gap = rest gap for a partial tear)
+    assert b.points == pytest.approx(96.25)
+    # case 3: final correct 50, static wrong 0, caught 10, static gap 2 mm vs 0 mm -> 7.5, contraction 15
+    assert c.caught_on_loop and c.points == pytest.approx(82.5)
+    summ = s.summary()
+    assert summ.n_cases == 3 and summ.points == pytest.approx(253.75) and summ.max_points == 300
+    assert summ.n_final_correct == 3 and summ.n_static_correct == 1 and summ.n_caught_on_loop == 2
+    assert summ.percent == pytest.approx(253.75 / 3)
+
+
+def test_wrong_kind_and_static_catch_beats_loop_catch(three_cases):
+    full = three_cases[0]
+    s = T.Session.start([full]).commit_static("partial", 6.0).commit_loop("partial", 6.0)
+    sc = s.revealed
+    assert not sc.final_correct and dict(sc.breakdown)["tear seen, wrong kind"] == 25
+    assert sc.gap_contraction_error_mm == pytest.approx(5.0) and sc.points == pytest.approx(25 + 15)
+    static_catch = T.Session.start([full]).commit_static("suspected_full_thickness", 6.0).commit_loop("suspected_full_thickness", 11.0)
+    loop_catch = T.Session.start([full]).commit_static("no_defect", 6.0).commit_loop("suspected_full_thickness", 11.0)
+    assert static_catch.revealed.points == 100
+    assert loop_catch.revealed.points == 90
+
+
+def test_caliper_measurement_feeds_the_gap(three_cases):
+    full = three_cases[0]
+    cal = Calibration.manual(0.1)
+    m_rest = make_measurement(cal, 2, (10, 20), (70, 20))  # 6.0 mm
+    m_con = make_measurement(cal, 6, (10, 20), (120, 20))  # 11.0 mm
+    s = T.Session.start([full]).commit_static("suspected_full_thickness", caliper=m_rest)
+    assert s.static_answer.gap_mm == pytest.approx(6.0)
+    assert s.static_answer.caliper.calibration_source == "manual"
+    s = s.commit_loop("suspected_full_thickness", caliper=m_con)
+    assert s.revealed.points == 100 and s.revealed.gap_contraction_error_mm == pytest.approx(0.0)
+
+
+def test_stage_guards(three_cases):
+    s = T.Session.start(three_cases)
+    with pytest.raises(T.TeachingError, match="static step"):
+        s.commit_loop("no_defect")
+    with pytest.raises(T.TeachingError, match="static step"):
+        s.next_case()
+    with pytest.raises(T.TeachingError, match="unknown tear kind"):
+        s.commit_static("torn")
+    with pytest.raises(T.TeachingError, match="negative"):
+        s.commit_static("partial", -1)
+    with pytest.raises(T.TeachingError, match="at least one case"):
+        T.Session.start([])
+    with pytest.raises(T.TeachingError, match="twice"):
+        T.Session.start([three_cases[0], three_cases[0]])
+    assert isinstance(T.TeachingError("x"), MsusError)
+
+
+def test_gap_not_scored_without_mm(three_cases, tmp_path):
+    c = three_cases[0]
+    ans = T.Answer("suspected_full_thickness", None, None, rest_frame=2, contraction_frame=6)
+    c2 = T.Case("u", "uncalibrated", "", "", ans, c.source, 2)
+    sc = T.Session.start([c2]).commit_static("no_defect", 3.0).commit_loop("suspected_full_thickness", 3.0).revealed
+    assert sc.max_points == 70 and sc.points == 60 and sc.gap_static_error_mm is None
+
+
+def test_results_csv(three_cases):
+    s = _walk(three_cases, [(("no_defect", None), ("suspected_full_thickness", 11.0))] * 3)
+    rows = list(csv.DictReader(io.StringIO(s.results_csv())))
+    assert [r["case_id"] for r in rows] == [c.id for c in three_cases] + ["TOTAL"]
+    assert rows[0]["learner"] == "Learner A" and rows[0]["static_frame"] == "3"
+    assert rows[0]["expert_gap_contraction_mm"] == "11.00" and rows[0]["caught_on_loop"] == "yes"
+    total = rows[-1]
+    assert float(total["points"]) == pytest.approx(sum(sc.points for sc in s.scores))
+    assert float(total["max_points"]) == 300
+
+
+def test_library_add_finding_deidentifies(tmp_path):
+    src = tmp_path / "study" / "loop.dcm"
+    src.parent.mkdir()
+    src.write_bytes(b"PATIENT NAME INSIDE")
+    calls = []
+
+    def fake_deid(source, out_dir):
+        calls.append(Path(source))
+        out = Path(out_dir) / "loop_deid.dcm"
+        out.write_bytes(b"clean")
+        return out
+
+    lib = T.CaseLibrary(tmp_path / "lib")
+    finding = {
+        "classification": "suspected_full_thickness", "gap_rest_mm": 3.1, "gap_contraction_mm": 8.4,
+        "reasons": json.dumps(["defect spans 100 % of the muscle thickness"]),
+        "rest_frame": 4, "contraction_frame": 20, "calibration_source": "us_region",
+    }
+    cal = Calibration.manual(0.1)
+    ms = [make_measurement(cal, 4, (0, 0), (31, 0), label="gap at rest")]
+    case = lib.add_finding(finding, src, title="Rectus femoris, missed on static", region="rectus femoris",
+                           teaching_point="watch the ends separate", measurements=ms, deidentify=fake_deid)
+    assert calls == [src] and src.read_bytes() == b"PATIENT NAME INSIDE"  # source untouched
+    assert case.static_frame_index == 4 and case.answer.rest_caliper.length_mm == pytest.approx(3.1)
+    assert Path(case.source).read_bytes() == b"clean"
+    assert lib.cases() == [case]
+    assert lib.get(case.id) == case
+    assert "loop.dcm" not in (Path(case.source).parent / T.CASE_FILE).read_text()
+    assert T.all_cases(None, lib) == [case]
+    lib.remove(case.id)
+    assert lib.cases() == []
+
+
+def test_library_refuses_without_deidentifier(tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_deid(name, globals=None, locals=None, fromlist=(), level=0):
+        if name == "msus.export" and fromlist and "deid" in fromlist:
+            raise ImportError("no deid")
+        return real_import(name, globals, locals, fromlist, level)
+
+    monkeypatch.setattr(builtins, "__import__", no_deid)
+    src = tmp_path / "loop.dcm"
+    src.write_bytes(b"x")
+    with pytest.raises(ExportError, match="de-identification"):
+        T.deidentify_loop(src, tmp_path / "out")
+    lib = T.CaseLibrary(tmp_path / "lib")
+    with pytest.raises(ExportError):
+        lib.add_finding({"classification": "partial"}, src, title="t", region="r", teaching_point="p")
+    assert lib.cases() == []
