@@ -34,7 +34,11 @@ UNIT_CM = 3
 
 @dataclass(frozen=True)
 class Region:
-    """One ultrasound region, bounds inclusive in 0-based pixel coordinates (x = column)."""
+    """One ultrasound region, bounds inclusive in 0-based pixel coordinates (x = column).
+
+    ``index`` is the 0-based position in the Sequence of Ultrasound Regions (JSON ``index`` and
+    ``region_index``); messages and badges show it 1-based (``#1`` is the first item).
+    """
 
     index: int
     x0: int
@@ -219,12 +223,12 @@ class Calibration:
                 return Distance(px, None, self.source, None, warnings=tuple(warnings))
             if r1.index != r2.index:
                 warnings.append(
-                    f"caliper ends lie in different ultrasound regions (#{r1.index} and #{r2.index}); "
+                    f"caliper ends lie in different ultrasound regions (#{r1.index + 1} and #{r2.index + 1}); "
                     "no mm length across regions"
                 )
                 return Distance(px, None, self.source, None, warnings=tuple(warnings))
             if not r1.is_calibrated_2d:
-                warnings.append(f"ultrasound region #{r1.index} carries no cm calibration; length in px")
+                warnings.append(f"ultrasound region #{r1.index + 1} carries no cm calibration; length in px")
                 return Distance(px, None, self.source, r1.index, warnings=tuple(warnings))
             mx, my = r1.mm_per_px_x, r1.mm_per_px_y
             return Distance(px, math.hypot(dx * mx, dy * my), self.source, r1.index, mx, my, tuple(warnings))
@@ -245,7 +249,7 @@ class Calibration:
             r = self.region_at(x, y) if x is not None else next((r for r in self.regions if r.is_calibrated_2d), None)
             if r is None or not r.is_calibrated_2d:
                 return "uncalibrated (no calibrated ultrasound region here)"
-            return f"US region #{r.index}: {r.mm_per_px_x:.4f} × {r.mm_per_px_y:.4f} mm/px"
+            return f"US region #{r.index + 1}: {r.mm_per_px_x:.4f} × {r.mm_per_px_y:.4f} mm/px"
         if self.source in ("pixel_spacing", "manual"):
             return f"{self.detail or self.source}: {self.mm_per_px_x:.4f} × {self.mm_per_px_y:.4f} mm/px"
         return "uncalibrated (px)"
@@ -259,3 +263,164 @@ class Calibration:
             "detail": self.detail,
             "warnings": list(self.warnings),
         }
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading calibration from a DICOM header
+# ---------------------------------------------------------------------------------------------
+#: A region may overshoot the image by this many px (scanners often store exclusive bounds).
+REGION_BOUNDS_TOLERANCE_PX = 1
+#: Relative difference between a region's mm/px and PixelSpacing that raises a warning.
+SPACING_DISAGREEMENT = 0.05
+
+
+def _num(v) -> float | None:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def regions_from_dataset(ds) -> tuple[tuple[Region, ...], list[str]]:
+    """Every item of the Sequence of Ultrasound Regions (0018,6011) as a :class:`Region`.
+
+    ``index`` is the item's 0-based position in the sequence (messages show it 1-based).
+    Items missing their bounds are skipped with a warning.
+    """
+    regions: list[Region] = []
+    warnings: list[str] = []
+    try:
+        seq = ds.get("SequenceOfUltrasoundRegions") or []
+        items = list(seq)
+    except Exception:  # damaged sequence
+        return (), ["the Sequence of Ultrasound Regions cannot be read; ignored"]
+    for i, item in enumerate(items):
+        try:
+            b = [_num(item.get(k)) for k in ("RegionLocationMinX0", "RegionLocationMinY0",
+                                            "RegionLocationMaxX1", "RegionLocationMaxY1")]
+            if any(v is None for v in b):
+                warnings.append(f"ultrasound region #{i + 1} has no bounds; ignored")
+                continue
+            x0, y0, x1, y1 = (int(v) for v in b)
+            if x1 < x0 or y1 < y0:
+                warnings.append(f"ultrasound region #{i + 1} has inverted bounds; ignored")
+                continue
+            regions.append(
+                Region(
+                    index=i,
+                    x0=x0, y0=y0, x1=x1, y1=y1,
+                    spatial_format=int(_num(item.get("RegionSpatialFormat")) or 0),
+                    data_type=int(_num(item.get("RegionDataType")) or 0),
+                    units_x=int(_num(item.get("PhysicalUnitsXDirection")) or 0),
+                    units_y=int(_num(item.get("PhysicalUnitsYDirection")) or 0),
+                    delta_x=_num(item.get("PhysicalDeltaX")) or 0.0,
+                    delta_y=_num(item.get("PhysicalDeltaY")) or 0.0,
+                )
+            )
+        except Exception:
+            warnings.append(f"ultrasound region #{i + 1} cannot be read; ignored")
+    return tuple(regions), warnings
+
+
+def _spacing(value) -> tuple[float, float] | None:
+    """(mm/px x, mm/px y) from a PixelSpacing-like (row spacing, column spacing) value."""
+    try:
+        vals = [float(v) for v in value]
+    except (TypeError, ValueError):
+        return None
+    if len(vals) != 2 or not all(math.isfinite(v) and v > 0 for v in vals):
+        return None
+    return (vals[1], vals[0])
+
+
+def _functional_spacing(groups_item) -> tuple[float, float] | None:
+    try:
+        pm = groups_item.get("PixelMeasuresSequence")
+        if pm:
+            return _spacing(pm[0].get("PixelSpacing"))
+    except Exception:
+        return None
+    return None
+
+
+def calibration_from_dataset(ds, rows: int | None = None, columns: int | None = None) -> Calibration:
+    """The image's calibration with provenance and warnings.
+
+    ``us_region`` when at least one 2D region carries cm deltas; else ``pixel_spacing`` from
+    PixelSpacing, the shared functional groups' PixelMeasuresSequence, or ImagerPixelSpacing;
+    else ``none``.  Warns when a region does not fit a ``rows`` × ``columns`` image or disagrees
+    with PixelSpacing by more than :data:`SPACING_DISAGREEMENT`.
+    """
+    regions, warnings = regions_from_dataset(ds)
+    rows = rows if rows is not None else int(_num(ds.get("Rows")) or 0)
+    columns = columns if columns is not None else int(_num(ds.get("Columns")) or 0)
+    tol = REGION_BOUNDS_TOLERANCE_PX
+    if rows and columns:
+        for r in regions:
+            if r.x0 < 0 or r.y0 < 0 or r.x1 > columns - 1 + tol or r.y1 > rows - 1 + tol:
+                warnings.append(
+                    f"ultrasound region #{r.index + 1} (x {r.x0}–{r.x1}, y {r.y0}–{r.y1}) does not fit the "
+                    f"{columns}×{rows} image: its calibration may be stale (image resized?)"
+                )
+    spacing, detail = None, ""
+    for kw, label in (("PixelSpacing", "PixelSpacing (0028,0030)"),):
+        spacing = _spacing(ds.get(kw)) if kw in ds else None
+        if spacing:
+            detail = label
+    if spacing is None:
+        try:
+            shared = ds.get("SharedFunctionalGroupsSequence")
+            if shared:
+                spacing = _functional_spacing(shared[0])
+                detail = "PixelMeasuresSequence (shared functional groups)" if spacing else ""
+        except Exception:
+            spacing = None
+    if spacing is None and "ImagerPixelSpacing" in ds:
+        spacing = _spacing(ds.get("ImagerPixelSpacing"))
+        detail = "ImagerPixelSpacing (0018,1164)" if spacing else ""
+    calibrated = [r for r in regions if r.is_calibrated_2d]
+    if calibrated:
+        if spacing:
+            for r in calibrated:
+                if (abs(r.mm_per_px_x - spacing[0]) > SPACING_DISAGREEMENT * spacing[0]
+                        or abs(r.mm_per_px_y - spacing[1]) > SPACING_DISAGREEMENT * spacing[1]):
+                    warnings.append(
+                        f"ultrasound region #{r.index + 1} ({r.mm_per_px_x:.4g}×{r.mm_per_px_y:.4g} mm/px) "
+                        f"disagrees with {detail.split(' ')[0]} ({spacing[0]:.4g}×{spacing[1]:.4g} mm/px); "
+                        "the region is used"
+                    )
+        return Calibration(source="us_region", regions=regions, detail="Sequence of Ultrasound Regions (0018,6011)",
+                           warnings=tuple(warnings))
+    if spacing:
+        return Calibration(source="pixel_spacing", regions=regions, mm_per_px_x=spacing[0], mm_per_px_y=spacing[1],
+                           detail=detail, warnings=tuple(warnings))
+    return Calibration(source="none", regions=regions, warnings=tuple(warnings))
+
+
+def frame_calibrations_from_dataset(ds, n_frames: int, rows: int | None = None,
+                                    columns: int | None = None) -> dict[int, Calibration]:
+    """Per-frame calibrations from PerFrameFunctionalGroupsSequence → PixelMeasuresSequence.
+
+    Only frames whose spacing is present are listed; ultrasound regions, when calibrated, apply
+    to every frame and take precedence (nothing is returned then).
+    """
+    try:
+        per = ds.get("PerFrameFunctionalGroupsSequence")
+        if not per:
+            return {}
+        base = calibration_from_dataset(ds, rows, columns)
+        if base.source == "us_region":
+            return {}
+        out: dict[int, Calibration] = {}
+        for i, item in enumerate(list(per)[:n_frames]):
+            sp = _functional_spacing(item)
+            if sp is None:
+                continue
+            if base.source == "pixel_spacing" and (sp[0], sp[1]) == (base.mm_per_px_x, base.mm_per_px_y):
+                continue
+            out[i] = Calibration(source="pixel_spacing", regions=base.regions, mm_per_px_x=sp[0], mm_per_px_y=sp[1],
+                                 detail=f"PixelMeasuresSequence (frame {i + 1})", warnings=base.warnings)
+        return out
+    except Exception:
+        return {}
