@@ -1,0 +1,209 @@
+"""A throw-away Orthanc DICOMweb server for tests and benchmarks.
+
+:class:`OrthancServer` writes its own JSON configuration (temporary storage and index folders,
+an HTTP port on 127.0.0.1, no DICOM listener, remote access off), starts ``Orthanc`` with the
+DICOMweb plugin and waits (bounded) for ``/system``.  It can be stopped and started again on the
+same port with the same storage, which the outage tests use.
+
+Needs the Debian packages ``orthanc`` and ``orthanc-dicomweb`` (see ``scripts/system-deps.sh``).
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import requests
+
+#: Where Debian's ``orthanc-dicomweb`` puts the plugin (``dpkg -L orthanc-dicomweb``).
+PLUGIN_GLOBS = (
+    "/usr/share/orthanc/plugins/libOrthancDicomWeb.so",
+    "/usr/lib/orthanc/libOrthancDicomWeb.so*",
+    "/usr/lib/*/orthanc/libOrthancDicomWeb.so*",
+    "/usr/local/share/orthanc/plugins/libOrthancDicomWeb.so",
+)
+START_TIMEOUT_S = 20.0
+
+
+def orthanc_binary() -> str | None:
+    """Path of the ``Orthanc`` executable (Debian installs it in /usr/sbin), or None."""
+    found = shutil.which("Orthanc")
+    if found:
+        return found
+    for cand in ("/usr/sbin/Orthanc", "/usr/local/sbin/Orthanc", "/usr/bin/Orthanc"):
+        if os.access(cand, os.X_OK):
+            return cand
+    return None
+
+
+def dicomweb_plugin() -> str | None:
+    """Path of the DICOMweb plugin shared library, or None."""
+    for pattern in PLUGIN_GLOBS:
+        hits = sorted(glob.glob(pattern))
+        if hits:
+            return hits[0]
+    return None
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class OrthancServer:
+    """One Orthanc process with its own storage under ``workdir``.
+
+    Parameters
+    ----------
+    workdir
+        Folder for the configuration, storage, index and log (created).
+    users
+        ``{"name": "password"}`` enables HTTP basic authentication.
+    port
+        HTTP port on 127.0.0.1 (a free one when None).
+    """
+
+    def __init__(self, workdir: Path, users: dict[str, str] | None = None, port: int | None = None):
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.users = dict(users or {})
+        self.port = port or free_port()
+        self.proc: subprocess.Popen | None = None
+        self.binary = orthanc_binary()
+        self.plugin = dicomweb_plugin()
+        if self.binary is None or self.plugin is None:
+            raise RuntimeError("Orthanc or its DICOMweb plugin is not installed")
+        self.config_path = self.workdir / "orthanc.json"
+        self._write_config()
+
+    # ---- addresses ------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def dicomweb_url(self) -> str:
+        return f"{self.url}/dicom-web"
+
+    @property
+    def auth(self) -> tuple[str, str] | None:
+        if not self.users:
+            return None
+        return next(iter(self.users.items()))
+
+    def _write_config(self) -> None:
+        cfg = {
+            "Name": "msus-test",
+            "StorageDirectory": str(self.workdir / "storage"),
+            "IndexDirectory": str(self.workdir / "index"),
+            "HttpPort": self.port,
+            "DicomServerEnabled": False,
+            "DicomPort": 0,
+            "RemoteAccessAllowed": False,
+            "AuthenticationEnabled": bool(self.users),
+            "RegisteredUsers": self.users,
+            "HttpServerEnabled": True,
+            "HttpThreadsCount": 8,
+            "HttpTimeout": 10,
+            "KeepAlive": True,
+            "ConcurrentJobs": 1,
+            "SaveJobs": False,
+            "StorageCompression": False,
+            "StorageAccessOnFind": "Always",
+            "OverwriteInstances": False,
+            "Plugins": [self.plugin],
+            "DicomWeb": {
+                "Enable": True,
+                "Root": "/dicom-web/",
+                "EnableWado": False,
+                "Ssl": False,
+                "StudiesMetadata": "Full",
+                "SeriesMetadata": "Full",
+            },
+        }
+        self.config_path.write_text(json.dumps(cfg, indent=2))
+
+    # ---- life cycle -----------------------------------------------------------------------
+    def start(self, timeout_s: float = START_TIMEOUT_S) -> "OrthancServer":
+        if self.running:
+            return self
+        log = open(self.workdir / "orthanc.log", "ab")
+        self.proc = subprocess.Popen(
+            [self.binary, "--no-jobs", str(self.config_path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=self.workdir,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"Orthanc exited with status {self.proc.returncode}: {self.log_tail()}")
+            try:
+                r = requests.get(f"{self.url}/system", auth=self.auth, timeout=1.0)
+                if r.status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"Orthanc did not answer within {timeout_s:.0f} s: {self.log_tail()}")
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, kill: bool = False, timeout_s: float = 10.0) -> None:
+        """Stop the server (SIGTERM, or SIGKILL when ``kill``); storage is kept."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=timeout_s)
+        self.proc = None
+
+    def log_tail(self, n: int = 5) -> str:
+        try:
+            lines = (self.workdir / "orthanc.log").read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        return " | ".join(lines[-n:])
+
+    # ---- REST helpers (Orthanc's own API, for setting up and checking tests) ---------------
+    def upload(self, path: Path | str) -> dict:
+        """Store one DICOM file through Orthanc's REST ``/instances``."""
+        data = Path(path).read_bytes()
+        r = requests.post(f"{self.url}/instances", data=data, auth=self.auth, timeout=30)
+        r.raise_for_status()
+        return r.json()
+
+    def instance_count(self) -> int:
+        r = requests.get(f"{self.url}/statistics", auth=self.auth, timeout=5)
+        r.raise_for_status()
+        return int(r.json()["CountInstances"])
+
+    def find_instance(self, sop_instance_uid: str) -> list[str]:
+        r = requests.post(
+            f"{self.url}/tools/lookup", data=sop_instance_uid, auth=self.auth, timeout=5
+        )
+        r.raise_for_status()
+        return [x["ID"] for x in r.json() if x.get("Type") == "Instance"]
+
+    def __enter__(self) -> "OrthancServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
