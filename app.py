@@ -1,7 +1,59 @@
-"""msus review app (Streamlit). Wires the library together; holds no image processing."""
+"""msus review app (Streamlit). Wires the library together; holds no image processing.
+
+``streamlit run app.py`` imports this file once as a module to find ``app`` (an ``st.App`` that
+adds the frame route the browser player fetches JPEG frames from), then runs it as the page
+script (``__name__ == "__main__"``) for every session rerun.
+"""
 
 import streamlit as st
 
-st.set_page_config(page_title="msus", layout="wide")
-st.title("msus — MSK ultrasound cine review")
-st.info("The viewer is being built.")
+from msus.ui import frames
+
+if __name__ != "__main__":  # imported by the server: the ASGI app with the frame route
+    app = st.App(__file__, routes=frames.routes())
+
+
+def page() -> None:
+    from msus.config import load_settings
+    from msus.errors import MsusError
+    from msus.ui import panels, player, session, sources
+
+    st.set_page_config(page_title="msus · cine review", page_icon="🩻", layout="wide")
+    try:
+        settings = load_settings()
+        source = panels.open_panel(settings)
+        if source is None:
+            st.info("Open a loop from the sidebar: a bundled sample, an upload, or a file in the data folder.")
+            return
+        cine = sources.open_source(source)
+        review = session.review_for(cine, source.key)
+        url, token = session.frame_url(cine, source.key, settings.jpeg_quality)
+
+        panels.study_header(cine, review, source.name)
+        for level, text in review.take_messages():
+            (st.error if level == "error" else st.warning)(text)
+        panels.view_controls(review)
+        player.render(player.player_data(cine, review, url, loop_id=token), on_log=session.on_player_log)
+
+        left, right = st.columns([3, 2], gap="large")
+        with left:
+            st.markdown("##### Measurements")
+            panels.measurements_table(review)
+        with right:
+            panels.retraction_card(review)
+            with st.expander("Manual calibration", expanded=not review.file_calibration.calibrated):
+                panels.calibration_panel(review)
+        try:  # tear analysis, when that panel is installed
+            from msus.ui import analysis_panel
+        except ImportError:
+            analysis_panel = None
+        if analysis_panel is not None:
+            analysis_panel.render(cine, review)
+    except MsusError as e:
+        st.error(str(e))
+    except Exception as e:  # last resort: one line, never a traceback
+        st.error(f"Unexpected problem ({type(e).__name__}); the loop could not be shown. Try another file.")
+
+
+if __name__ == "__main__":
+    page()

@@ -1,0 +1,103 @@
+"""Settings for the app (and anything else that needs a folder or a limit).
+
+Values come, in increasing priority, from the defaults below, a TOML file, and environment
+variables.  The TOML file is ``$MSUS_CONFIG`` if set, else ``msus.toml`` in the working
+directory if it exists; its keys are the field names of :class:`Settings` (top level or under
+an ``[app]`` table)::
+
+    data_dir = "/srv/ultrasound"      # server folder the app may open files from
+    upload_limit_mb = 1024
+
+Environment variables (``MSUS_`` + field name in capitals): ``MSUS_DATA_DIR``,
+``MSUS_SAMPLES_DIR``, ``MSUS_UPLOAD_LIMIT_MB``, ``MSUS_FRAME_STORE_MB``, ``MSUS_JPEG_QUALITY``,
+``MSUS_MAX_OPEN_LOOPS``.  A bad value raises :class:`msus.errors.MsusError` with one line.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+from msus.errors import MsusError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """App settings.
+
+    Attributes
+    ----------
+    data_dir
+        Server folder whose files the app may open by path (never outside it).
+    samples_dir
+        Folder of bundled sample loops listed in the sample picker.
+    upload_limit_mb
+        Largest accepted upload, in MB (default 1024 = 1 GB).
+    frame_store_mb
+        Memory bound, in MB, for JPEG-encoded frames kept for the browser player.
+    jpeg_quality
+        JPEG quality (1–100) of frames sent to the browser (display only; measurements use
+        the decoded frame coordinates, not these pixels).
+    max_open_loops
+        Decoded loops kept open at once (least recently used are closed).
+    """
+
+    data_dir: Path = ROOT / ".msus-data"
+    samples_dir: Path = ROOT / "samples"
+    upload_limit_mb: int = 1024
+    frame_store_mb: int = 768
+    jpeg_quality: int = 90
+    max_open_loops: int = 6
+
+    def __post_init__(self):
+        for name in ("upload_limit_mb", "frame_store_mb", "max_open_loops"):
+            if getattr(self, name) < 1:
+                raise MsusError(f"setting {name} must be at least 1, got {getattr(self, name)}")
+        if not 1 <= self.jpeg_quality <= 100:
+            raise MsusError(f"setting jpeg_quality must be 1–100, got {self.jpeg_quality}")
+
+
+def _coerce(name: str, value, kind):
+    try:
+        if kind is Path:
+            return Path(os.path.expanduser(str(value)))
+        return int(value)
+    except (TypeError, ValueError):
+        raise MsusError(f"setting {name} must be {'a path' if kind is Path else 'an integer'}, got {value!r}") from None
+
+
+def load_settings(env: dict | None = None, config_file: str | os.PathLike | None = None) -> Settings:
+    """Settings from defaults, the TOML file and the environment (later wins).
+
+    Parameters
+    ----------
+    env
+        Environment mapping (default ``os.environ``).
+    config_file
+        TOML file to read (default ``$MSUS_CONFIG``, else ``./msus.toml`` when present).
+    """
+    env = os.environ if env is None else env
+    kinds = {f.name: (Path if f.name.endswith("_dir") else int) for f in fields(Settings)}
+    values: dict = {}
+    path = config_file or env.get("MSUS_CONFIG") or ("msus.toml" if Path("msus.toml").is_file() else None)
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                doc = tomllib.load(fh)
+        except OSError as e:
+            raise MsusError(f"cannot read settings file {path}: {e.strerror or e}") from None
+        except tomllib.TOMLDecodeError as e:
+            raise MsusError(f"settings file {path} is not valid TOML: {e}") from None
+        table = doc.get("app", doc)
+        for k, v in table.items():
+            if k in kinds:
+                values[k] = _coerce(k, v, kinds[k])
+    for k, kind in kinds.items():
+        v = env.get("MSUS_" + k.upper())
+        if v not in (None, ""):
+            values[k] = _coerce(k, v, kind)
+    return replace(Settings(), **values)

@@ -1,0 +1,194 @@
+"""Serving a loop's frames to the browser player as JPEG over HTTP.
+
+Sending frames inside the component's data would re-serialise hundreds of MB-scale payloads on
+every rerun; instead the player fetches ``<base>/msus/frames/<token>/<index>.jpg`` once per frame
+and keeps the decoded images in the page.  The route is mounted on ``st.App`` (see ``app.py``).
+
+Security and memory:
+
+* ``token`` is ``secrets.token_urlsafe(24)``, minted per (browser session, loop); the route
+  answers 404 for any token it does not hold, so a URL cannot be guessed or reused across
+  sessions once evicted.
+* The :class:`FrameStore` is bounded twice: at most ``max_tokens`` registrations, and at most
+  ``max_bytes`` of encoded JPEG kept across loops; the least recently used loops are evicted.
+  An evicted frame is simply encoded again on the next request while its token is alive.
+
+The store is one per process (:func:`store`), shared by the HTTP route (which runs outside any
+Streamlit script) and the script runs.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+ROUTE_PREFIX = "/msus/frames"
+
+
+def encode_jpeg(frame: np.ndarray, quality: int = 90) -> bytes:
+    """Encode one uint8 frame (H×W grey or H×W×3 RGB) as JPEG bytes."""
+    import cv2
+
+    if frame.ndim == 3:
+        frame = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
+    ok, buf = cv2.imencode(".jpg", frame, [int(cv2.IMWRITE_JPEG_QUALITY), int(quality)])
+    if not ok:  # pragma: no cover - cv2 failure on a valid uint8 array
+        raise RuntimeError("JPEG encoding failed")
+    return buf.tobytes()
+
+
+@dataclass
+class _Loop:
+    cine: object
+    quality: int
+    jpegs: dict[int, bytes] = field(default_factory=dict)
+    nbytes: int = 0
+
+
+class FrameStore:
+    """Tokens → loops, with a byte-bounded LRU cache of encoded frames.
+
+    Parameters
+    ----------
+    max_bytes
+        Upper bound on encoded JPEG bytes kept across all loops.
+    max_tokens
+        Upper bound on live tokens (oldest are revoked first).
+    """
+
+    def __init__(self, max_bytes: int = 768 << 20, max_tokens: int = 256):
+        self.max_bytes = int(max_bytes)
+        self.max_tokens = int(max_tokens)
+        self._tokens: OrderedDict[str, int] = OrderedDict()  # token -> loop key
+        self._loops: OrderedDict[int, _Loop] = OrderedDict()  # id(cine) -> loop, LRU order
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    # ---- registration ---------------------------------------------------------------------
+    def register(self, cine, quality: int = 90, token: str | None = None) -> str:
+        """Make ``cine`` fetchable; returns the (new or reused) token for it.
+
+        Pass the token a session already holds for this loop to keep its URLs stable.
+        """
+        key = id(cine)
+        with self._lock:
+            if token is not None and self._tokens.get(token) == key and key in self._loops:
+                self._tokens.move_to_end(token)
+                self._loops.move_to_end(key)
+                return token
+            if key not in self._loops:
+                self._loops[key] = _Loop(cine, int(quality))
+            self._loops.move_to_end(key)
+            token = secrets.token_urlsafe(24)
+            self._tokens[token] = key
+            while len(self._tokens) > self.max_tokens:
+                self._tokens.popitem(last=False)
+            self._drop_orphans()
+            return token
+
+    def revoke(self, token: str) -> None:
+        with self._lock:
+            self._tokens.pop(token, None)
+            self._drop_orphans()
+
+    def _drop_orphans(self) -> None:
+        live = set(self._tokens.values())
+        for key in [k for k in self._loops if k not in live]:
+            self._bytes -= self._loops.pop(key).nbytes
+
+    # ---- serving --------------------------------------------------------------------------
+    def jpeg(self, token: str, index: int) -> bytes | None:
+        """Encoded frame ``index`` of the loop behind ``token``; None if unknown or out of range."""
+        with self._lock:
+            key = self._tokens.get(token)
+            loop = self._loops.get(key) if key is not None else None
+            if loop is None:
+                return None
+            self._loops.move_to_end(key)
+            hit = loop.jpegs.get(index)
+        if hit is not None:
+            return hit
+        if not 0 <= index < len(loop.cine):
+            return None
+        data = encode_jpeg(loop.cine.frame(index), loop.quality)
+        with self._lock:
+            if index not in loop.jpegs and self._loops.get(key) is loop:
+                loop.jpegs[index] = data
+                loop.nbytes += len(data)
+                self._bytes += len(data)
+                self._evict(keep=key)
+        return data
+
+    def _evict(self, keep: int) -> None:
+        # Oldest loops lose their encoded frames first; the loop being served last.
+        for key in list(self._loops):
+            if self._bytes <= self.max_bytes:
+                return
+            if key == keep:
+                continue
+            loop = self._loops[key]
+            self._bytes -= loop.nbytes
+            loop.jpegs.clear()
+            loop.nbytes = 0
+        if self._bytes > self.max_bytes:  # a single loop larger than the bound: drop its oldest frames
+            loop = self._loops[keep]
+            for i in list(loop.jpegs)[: max(1, len(loop.jpegs) // 4)]:
+                n = len(loop.jpegs.pop(i))
+                loop.nbytes -= n
+                self._bytes -= n
+
+    @property
+    def nbytes(self) -> int:
+        return self._bytes
+
+    def __contains__(self, token: str) -> bool:
+        return token in self._tokens
+
+
+_STORE: FrameStore | None = None
+_STORE_LOCK = threading.Lock()
+
+
+def store() -> FrameStore:
+    """The process-wide frame store (sized from :func:`msus.config.load_settings`)."""
+    global _STORE
+    with _STORE_LOCK:
+        if _STORE is None:
+            from msus.config import load_settings
+
+            s = load_settings()
+            _STORE = FrameStore(max_bytes=s.frame_store_mb << 20)
+        return _STORE
+
+
+def frame_url_base(token: str, base_url_path: str = "") -> str:
+    """URL prefix the player appends ``<index>.jpg`` to."""
+    base = "/" + base_url_path.strip("/") if base_url_path.strip("/") else ""
+    return f"{base}{ROUTE_PREFIX}/{token}/"
+
+
+def routes():
+    """Starlette routes serving frames, for ``st.App(..., routes=routes())``."""
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    def serve(request):  # sync: Starlette runs it in a worker thread (cv2 releases the GIL)
+        token = request.path_params["token"]
+        try:
+            index = int(request.path_params["index"])
+        except ValueError:
+            return Response(status_code=404)
+        data = store().jpeg(token, index)
+        if data is None:
+            return Response(status_code=404)
+        return Response(
+            data,
+            media_type="image/jpeg",
+            headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"},
+        )
+
+    return [Route(ROUTE_PREFIX + "/{token}/{index}.jpg", serve, methods=["GET"])]

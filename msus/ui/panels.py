@@ -1,0 +1,241 @@
+"""Streamlit panels around the player: open, study header, view, measurements, calibration.
+
+Each panel reads and changes a :class:`msus.ui.review.Review`; none does image processing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from msus.config import Settings
+from msus.errors import MsusError
+from msus.measure import LABEL_CONTRACTION, LABEL_REST
+from msus.ui import sources
+from msus.ui.review import Review
+
+LABEL_CHOICES = ["", LABEL_REST, LABEL_CONTRACTION]
+UPLOAD_TYPES = None  # content is sniffed, not judged by extension
+
+
+# ---- open ---------------------------------------------------------------------------------
+def open_panel(settings: Settings) -> sources.Source | None:
+    """Sidebar: choose a sample, upload a file or type a server path. Returns the choice."""
+    st.sidebar.markdown("### Open a loop")
+    samples = sources.list_loops(settings.samples_dir)
+    kinds = ["Sample", "Upload", "Server path"]
+    kind = st.sidebar.radio("Source", kinds, horizontal=True, key="msus_open_kind", label_visibility="collapsed")
+    if kind == "Sample":
+        if not samples:
+            st.sidebar.info("No bundled samples found; upload a file or open a server path.")
+            return None
+        names = [str(p.relative_to(settings.samples_dir)) for p in samples]
+        name = st.sidebar.selectbox("Sample loop", names, index=0, key="msus_sample")
+        return sources.path_source("sample", settings.samples_dir / name)
+    if kind == "Upload":
+        up = st.sidebar.file_uploader(
+            f"DICOM, video or image file (up to {settings.upload_limit_mb} MB)",
+            type=UPLOAD_TYPES,
+            max_upload_size=settings.upload_limit_mb,
+            key="msus_upload",
+        )
+        if up is None:
+            return None
+        return sources.upload_source(up, settings.upload_limit_mb)
+    st.sidebar.caption(f"Data folder: `{settings.data_dir}`")
+    listed = [str(p.relative_to(settings.data_dir)) for p in sources.list_loops(settings.data_dir)]
+    if listed:
+        pick = st.sidebar.selectbox("Files in the data folder", [""] + listed, key="msus_path_pick")
+    else:
+        pick = ""
+    typed = st.sidebar.text_input("Path (inside the data folder)", value=pick, key=f"msus_path_{pick}")
+    if not typed.strip():
+        return None
+    return sources.path_source("path", sources.resolve_under(settings.data_dir, typed))
+
+
+# ---- header -------------------------------------------------------------------------------
+def _scanner(meta: dict) -> str:
+    parts = [str(meta.get(k, "")).strip() for k in ("Manufacturer", "ManufacturerModelName")]
+    text = " ".join(p for p in parts if p)
+    return text or "unknown scanner"
+
+
+def study_header(cine, review: Review, name: str) -> None:
+    """One line of study facts and the calibration badge; patient fields behind a toggle."""
+    meta = dict(getattr(cine, "meta", {}) or {})
+    cal = review.calibration_for(review.frame_index)
+    timing = "" if getattr(cine, "timing_source", "file") != "default" else " (assumed, no timing in file)"
+    cols = st.columns([3, 2, 2, 2, 4])
+    cols[0].markdown(f"**{name}**  \n{_scanner(meta)} · {cine.kind}")
+    cols[1].metric("Frames", f"{len(cine)}")
+    cols[2].metric("Frame rate", f"{cine.fps:.1f} fps", help="from the file's frame timing" + timing)
+    cols[3].metric("Size", f"{cine.columns}×{cine.rows}")
+    with cols[4]:
+        if cal.calibrated:
+            src = "manual" if cal.source == "manual" else cal.source
+            st.success(f"Calibrated · {cal.badge()} · source **{src}**", icon="📐")
+        else:
+            st.warning("Uncalibrated · lengths in px", icon="⚠️")
+        show = st.toggle("Show patient fields", value=False, key="msus_show_phi")
+    for w in getattr(cine, "warnings", []) or []:
+        st.caption(f"⚠ {w}")
+    if show:
+        phi = [k for k in meta.get("phi_keys", []) if k in meta]
+        if phi:
+            st.table({"field": phi, "value": [str(meta[k]) for k in phi]})
+        else:
+            st.caption("No patient fields in this file.")
+
+
+# ---- view ---------------------------------------------------------------------------------
+def view_controls(review: Review) -> None:
+    """Single / side-by-side, difference or overlay, and jumping to the marked frames."""
+    c = st.columns([3, 3, 2, 2])
+    pair = c[0].segmented_control(
+        "View", ["Single", "Rest | Contraction"], default="Rest | Contraction" if review.view == "pair" else "Single",
+        key="msus_view_sel",
+    )
+    review.view = "pair" if pair == "Rest | Contraction" else "single"
+    mode = c[1].segmented_control(
+        "Compare", ["Side by side", "Difference", "Overlay"],
+        default={"side": "Side by side", "difference": "Difference", "overlay": "Overlay"}[review.pair_mode],
+        key="msus_pair_mode", disabled=review.view != "pair",
+    )
+    review.pair_mode = {"Difference": "difference", "Overlay": "overlay"}.get(mode, "side")
+    r, k = review.rest_frame, review.contraction_frame
+    c[2].markdown(f"Rest: **{'—' if r is None else r + 1}**  \nContraction: **{'—' if k is None else k + 1}**")
+    with c[3]:
+        if st.button("Go to rest", disabled=r is None, key="msus_go_rest", width="stretch"):
+            review.view = "single"
+            review.seek(r)
+        if st.button("Go to contraction", disabled=k is None, key="msus_go_con", width="stretch"):
+            review.view = "single"
+            review.seek(k)
+    if review.view == "pair" and (r is None or k is None):
+        st.caption("Mark the rest and contraction frames in the player (buttons or R / C keys) to choose the pair.")
+
+
+# ---- measurements -------------------------------------------------------------------------
+def retraction_card(review: Review) -> None:
+    """Δgap (retraction) in large type, or what is still missing."""
+    pg = review.paired()
+    if pg is None:
+        st.metric("Retraction Δgap", "—", help="needs one caliper labelled 'gap at rest' and one 'gap at contraction'")
+        st.caption("Label a caliper *gap at rest* and one *gap at contraction* to get Δgap.")
+        return
+    if pg.retraction_mm is not None:
+        st.metric("Retraction Δgap", f"{pg.retraction_mm:+.2f} mm",
+                  help="gap at contraction − gap at rest")
+    else:
+        st.metric("Retraction Δgap", f"{pg.retraction_px:+.1f} px", help="uncalibrated: in pixels")
+        st.caption("uncalibrated — px, not mm")
+    st.caption(
+        f"rest {pg.rest.distance.label} (frame {pg.rest.frame_index + 1}) → "
+        f"contraction {pg.contraction.distance.label} (frame {pg.contraction.frame_index + 1})"
+    )
+
+
+def measurements_table(review: Review) -> None:
+    """Frame, length, label (editable), calibration; tick 'delete' to remove."""
+    if not review.measurements:
+        st.caption("No measurements yet: choose the Caliper tool and click two points on the image.")
+        return
+    rows = []
+    for m in review.measurements:
+        d = m.distance
+        rows.append({
+            "frame": m.frame_index + 1,
+            "length": d.label,
+            "label": m.label,
+            "calibration": _cal_text(d),
+            "delete": False,
+        })
+    key = f"msus_table_{len(review.measurements)}_{hash(tuple(m.id for m in review.measurements)) & 0xFFFF}"
+    ids = [m.id for m in review.measurements]
+
+    def _apply():
+        edits = st.session_state.get(key, {}).get("edited_rows", {})
+        for row, change in sorted(edits.items(), key=lambda kv: int(kv[0]), reverse=True):
+            mid = ids[int(row)]
+            try:
+                if change.get("delete"):
+                    review.delete(mid)
+                elif "label" in change:
+                    review.relabel(mid, change["label"] or "")
+            except MsusError as e:
+                review.messages.append(("error", str(e)))
+
+    st.data_editor(
+        rows,
+        key=key,
+        on_change=_apply,
+        hide_index=True,
+        width="stretch",
+        disabled=["frame", "length", "calibration"],
+        column_config={
+            "frame": st.column_config.NumberColumn("Frame", format="%d", width="small"),
+            "length": st.column_config.TextColumn("Length"),
+            "label": st.column_config.SelectboxColumn(
+                "Label", options=LABEL_CHOICES + _free_labels(review), width="medium"
+            ),
+            "calibration": st.column_config.TextColumn("Calibration"),
+            "delete": st.column_config.CheckboxColumn("Delete", width="small"),
+        },
+    )
+    with st.expander("Free-text label"):
+        c = st.columns([1, 3, 1])
+        which = c[0].selectbox("Row", list(range(1, len(ids) + 1)), key="msus_free_row")
+        text = c[1].text_input("Label", key="msus_free_text", placeholder="e.g. proximal stump to haematoma edge")
+        if c[2].button("Apply", key="msus_free_apply") and text.strip():
+            review.relabel(ids[which - 1], text)
+            st.rerun()
+
+
+def _free_labels(review: Review) -> list[str]:
+    return sorted({m.label for m in review.measurements if m.label and m.label not in LABEL_CHOICES})
+
+
+def _cal_text(d) -> str:
+    if d.distance_mm is None:
+        why = d.warnings[-1] if d.warnings else "no calibration"
+        return f"uncalibrated ({why})"
+    if d.region_index is not None:
+        return f"{d.calibration_source} region #{d.region_index}, {d.mm_per_px_x:.4f}×{d.mm_per_px_y:.4f} mm/px"
+    return f"{d.calibration_source}, {d.mm_per_px_x:.4f}×{d.mm_per_px_y:.4f} mm/px"
+
+
+# ---- manual calibration -------------------------------------------------------------------
+def calibration_panel(review: Review) -> None:
+    """Two points clicked with the Calibrate tool + a typed distance → manual calibration."""
+    file_cal = review.file_calibration
+    st.caption(
+        "File calibration: " + (f"{file_cal.badge()} ({file_cal.source})" if file_cal.calibrated else "none")
+    )
+    pts = review.calib_points
+    if pts:
+        import math
+
+        px = math.dist(pts[0], pts[1])
+        st.write(f"Points: ({pts[0][0]:.1f}, {pts[0][1]:.1f}) → ({pts[1][0]:.1f}, {pts[1][1]:.1f}), **{px:.1f} px**")
+    else:
+        st.caption("Choose **⟷ Calibrate** in the player and click two points on the depth scale.")
+    c = st.columns([2, 2, 1])
+    mm = c[0].number_input("Known distance (mm)", min_value=0.0, value=10.0, step=1.0, key="msus_cal_mm")
+    override = c[1].checkbox(
+        "Use instead of the file's calibration", value=review.manual_override, key="msus_cal_override",
+        help="Off: the manual calibration is used only where the file has none.",
+    )
+    if c[2].button("Apply", key="msus_cal_apply", disabled=not pts):
+        review.set_manual_calibration(mm, override=override)
+        st.rerun()
+    elif review.manual_calibration is not None:
+        review.set_override(override)
+    if review.manual_calibration is not None:
+        active = review.calibration_for(review.frame_index).source == "manual"
+        st.info(f"Manual calibration {review.manual_calibration.detail} — "
+                + ("**in use** (source manual)" if active else "not used here: the file's calibration applies"))
+        if st.button("Remove manual calibration", key="msus_cal_clear"):
+            review.clear_manual_calibration()
+            st.rerun()

@@ -1,0 +1,112 @@
+"""The cine player: a no-build ``st.components.v2`` component (``player.js``/``player.css``).
+
+Python sends a small JSON description (frame URLs, timing, calipers, marks, overlay shapes) and
+hears back events through the component state ``log`` (see :meth:`msus.ui.review.Review.handle_log`).
+Frames themselves travel over the frame route (:mod:`msus.ui.frames`), never in the data.
+
+Extra overlay shapes (for the analysis panel) are dicts::
+
+    {"kind": "line" | "polyline" | "point", "points": [[x, y], ...], "label": "stump",
+     "color": "#80deea", "frame": 12, "closed": False, "dash": False}
+
+in full-frame pixel coordinates; ``frame`` None shows the shape on every frame.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from msus.calibration import Calibration
+from msus.ui.review import Review
+
+KEY = "msus_player"
+_HERE = Path(__file__).parent
+_COMPONENT = None
+
+
+def _component():
+    global _COMPONENT
+    if _COMPONENT is None:
+        _COMPONENT = st.components.v2.component(
+            "msus_player",
+            css=(_HERE / "player.css").read_text(encoding="utf-8"),
+            js=(_HERE / "player.js").read_text(encoding="utf-8"),
+        )
+    return _COMPONENT
+
+
+def calibration_json(cal: Calibration) -> dict:
+    """What the player needs to preview lengths live while a caliper is being drawn."""
+    if cal.source == "us_region":
+        return {
+            "regions": [
+                {"index": r.index, "x0": r.x0, "y0": r.y0, "x1": r.x1, "y1": r.y1, "area": r.area,
+                 "mx": r.mm_per_px_x if r.is_calibrated_2d else None,
+                 "my": r.mm_per_px_y if r.is_calibrated_2d else None}
+                for r in cal.regions if r.is_2d
+            ]
+        }
+    return {"mx": cal.mm_per_px_x, "my": cal.mm_per_px_y}
+
+
+def badge_text(cal: Calibration) -> str:
+    if not cal.calibrated:
+        return "UNCALIBRATED · lengths in px"
+    return f"{cal.badge()} · source {cal.source}"
+
+
+def player_data(cine, review: Review, url: str, loop_id: str, shapes: list | None = None) -> dict:
+    """The JSON the player component receives (small: no pixels)."""
+    cal = review.calibration_for(review.frame_index)
+    calipers = []
+    for m in review.measurements:
+        calipers.append({
+            "id": m.id,
+            "frame": m.frame_index,
+            "p1": [m.x1, m.y1],
+            "p2": [m.x2, m.y2],
+            "text": m.distance.label,
+            "label": m.label,
+            "ok": m.distance.calibrated,
+        })
+    pair = None
+    if review.view == "pair":
+        r = review.rest_frame if review.rest_frame is not None else 0
+        c = review.contraction_frame if review.contraction_frame is not None else len(cine) - 1
+        pair = [r, c]
+    cp = review.calib_points
+    return {
+        "loop_id": loop_id,
+        "url": url,
+        "n": len(cine),
+        "width": cine.columns,
+        "height": cine.rows,
+        "times_ms": [round(float(t), 3) for t in cine.frame_times_ms],
+        "fps": cine.fps,
+        "start_frame": review.frame_index,
+        "badge": badge_text(cal),
+        "calibrated": cal.calibrated,
+        "cal": calibration_json(cal),
+        "calipers": calipers,
+        "marks": {"rest": review.rest_frame, "contraction": review.contraction_frame},
+        "view": review.view,
+        "pair": pair,
+        "pair_mode": review.pair_mode,
+        "calib_points": {"p1": list(cp[0]), "p2": list(cp[1])} if cp else None,
+        "shapes": list(review.extra_shapes) + list(shapes or []),
+        "command": review.command,
+        "ack": {"sid": review.event_sid, "seq": review.event_seq},
+    }
+
+
+def render(data: dict, on_log) -> None:
+    """Mount (or update) the player; ``on_log(log)`` runs before the script when events arrive."""
+
+    def _changed():
+        value = st.session_state.get(KEY)
+        log = value.get("log") if hasattr(value, "get") else None
+        on_log(log)
+
+    _component()(key=KEY, data=data, on_log_change=_changed, height="content")

@@ -1,0 +1,287 @@
+"""What the reviewer has done on one loop, and how player events change it.
+
+Plain Python, no Streamlit: :class:`Review` lives in ``st.session_state["msus_review"]`` and is
+changed only through its methods, which the app calls from player events and panel widgets.
+Every change to a measurement goes through one call point, :func:`on_measurement_changed`
+listeners, so a findings store can be plugged in without touching the UI::
+
+    from msus.ui import review
+    review.on_measurement_changed(lambda action, m, rv: store.save(rv.loop_key, action, m))
+
+``action`` is ``"added"``, ``"moved"``, ``"relabelled"``, ``"deleted"`` or ``"recalibrated"``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+from msus.calibration import Calibration
+from msus.errors import CalibrationError, MeasurementError, MsusError
+from msus.measure import LABEL_CONTRACTION, LABEL_REST, Measurement, PairedGap, make_measurement, paired_gap
+
+Listener = Callable[[str, Measurement, "Review"], None]
+_LISTENERS: list[Listener] = []
+
+
+def on_measurement_changed(fn: Listener) -> Listener:
+    """Register ``fn(action, measurement, review)``; called after every measurement change."""
+    if fn not in _LISTENERS:
+        _LISTENERS.append(fn)
+    return fn
+
+
+def remove_listener(fn: Listener) -> None:
+    if fn in _LISTENERS:
+        _LISTENERS.remove(fn)
+
+
+@dataclass
+class Review:
+    """Review state of one loop (mutable; one per open loop per session).
+
+    Attributes
+    ----------
+    loop_key
+        Identity of the open loop (source kind + path/hash), for stores and caches.
+    frame_index
+        Last frame the player settled on (0-based).
+    rest_frame, contraction_frame
+        Marked frames (0-based) or None.
+    measurements
+        Calipers in the order they were made.
+    manual_calibration
+        A manual calibration the user entered, or None.
+    manual_override
+        Use the manual calibration even where the file has one (shown as source ``manual``).
+    calib_points
+        The two points last clicked with the calibrate tool, ((x, y), (x, y)) in px.
+    """
+
+    loop_key: str
+    n_frames: int
+    shape: tuple[int, int]
+    file_calibration: Calibration = field(default_factory=Calibration.none)
+    frame_calibrations: dict = field(default_factory=dict)
+    frame_index: int = 0
+    rest_frame: int | None = None
+    contraction_frame: int | None = None
+    measurements: list[Measurement] = field(default_factory=list)
+    manual_calibration: Calibration | None = None
+    manual_override: bool = False
+    calib_points: tuple | None = None
+    view: str = "single"  # single | pair
+    pair_mode: str = "side"  # side | difference | overlay
+    command_seq: int = 0
+    command: dict | None = None
+    event_sid: str = ""
+    event_seq: int = 0
+    messages: list[tuple[str, str]] = field(default_factory=list)  # (level, one-line text)
+    extra_shapes: list[dict] = field(default_factory=list)  # analysis overlays for the player
+
+    @classmethod
+    def for_cine(cls, cine, loop_key: str) -> "Review":
+        return cls(
+            loop_key=loop_key,
+            n_frames=len(cine),
+            shape=(cine.rows, cine.columns),
+            file_calibration=cine.calibration,
+            frame_calibrations=dict(getattr(cine, "frame_calibrations", {}) or {}),
+        )
+
+    # ---- calibration ----------------------------------------------------------------------
+    def calibration_for(self, frame_index: int) -> Calibration:
+        """The calibration lengths on ``frame_index`` use (manual where the file has none)."""
+        file_cal = self.frame_calibrations.get(int(frame_index), self.file_calibration)
+        if self.manual_calibration is not None and (self.manual_override or not file_cal.calibrated):
+            return self.manual_calibration
+        return file_cal
+
+    def set_manual_calibration(self, distance_mm: float, points=None, override: bool | None = None) -> Calibration:
+        """Manual calibration from the calibrate tool's two points and a typed distance (mm)."""
+        pts = points or self.calib_points
+        if not pts:
+            raise CalibrationError("click two points on the depth scale with the Calibrate tool first")
+        cal = Calibration.from_two_points(pts[0], pts[1], distance_mm)
+        self.manual_calibration = cal
+        if override is not None:
+            self.manual_override = bool(override)
+        self._recalibrate()
+        return cal
+
+    def set_override(self, override: bool) -> None:
+        if bool(override) != self.manual_override:
+            self.manual_override = bool(override)
+            self._recalibrate()
+
+    def clear_manual_calibration(self) -> None:
+        self.manual_calibration = None
+        self.manual_override = False
+        self.calib_points = None
+        self._recalibrate()
+
+    def _recalibrate(self) -> None:
+        out = []
+        for m in self.measurements:
+            new = m.moved(self.calibration_for(m.frame_index), shape=self.shape)
+            out.append(new)
+        self.measurements = out
+        for m in out:
+            _notify("recalibrated", m, self)
+
+    # ---- measurements ---------------------------------------------------------------------
+    def _check_frame(self, frame_index) -> int:
+        try:
+            i = int(frame_index)
+        except (TypeError, ValueError):
+            raise MeasurementError(f"frame {frame_index!r} is not a frame number") from None
+        if not 0 <= i < self.n_frames:
+            raise MeasurementError(f"frame {i + 1} is outside the loop (1–{self.n_frames})")
+        return i
+
+    def _refuse_across_regions(self, cal: Calibration, p1, p2) -> None:
+        if cal.source != "us_region":
+            return
+        r1, r2 = cal.region_at(*p1), cal.region_at(*p2)
+        if r1 is not None and r2 is not None and r1.index != r2.index:
+            raise MeasurementError(
+                f"caliper refused: its ends lie in different ultrasound regions (#{r1.index} and #{r2.index}), "
+                "which have separate calibrations; place both ends in one region"
+            )
+
+    def add_caliper(self, frame_index, p1, p2, label: str | None = None) -> Measurement:
+        """Place a caliper; raises MeasurementError (one line) when refused."""
+        i = self._check_frame(frame_index)
+        cal = self.calibration_for(i)
+        p1, p2 = _point(p1), _point(p2)
+        self._refuse_across_regions(cal, p1, p2)
+        if label is None:
+            label = self._auto_label(i)
+        m = make_measurement(cal, i, p1, p2, label=label, shape=self.shape)
+        self.measurements.append(m)
+        _notify("added", m, self)
+        return m
+
+    def _auto_label(self, i: int) -> str:
+        for which, lab in ((self.rest_frame, LABEL_REST), (self.contraction_frame, LABEL_CONTRACTION)):
+            if which == i and not any(m.label == lab and m.frame_index == i for m in self.measurements):
+                return lab
+        return ""
+
+    def find(self, measurement_id: str) -> int:
+        for k, m in enumerate(self.measurements):
+            if m.id == measurement_id:
+                return k
+        raise MeasurementError("that measurement no longer exists")
+
+    def move_caliper(self, measurement_id: str, p1, p2) -> Measurement:
+        k = self.find(measurement_id)
+        old = self.measurements[k]
+        cal = self.calibration_for(old.frame_index)
+        p1, p2 = _point(p1), _point(p2)
+        self._refuse_across_regions(cal, p1, p2)
+        m = old.moved(cal, p1, p2, shape=self.shape)
+        self.measurements[k] = m
+        _notify("moved", m, self)
+        return m
+
+    def relabel(self, measurement_id: str, label: str) -> Measurement:
+        k = self.find(measurement_id)
+        m = self.measurements[k].relabel(label)
+        self.measurements[k] = m
+        _notify("relabelled", m, self)
+        return m
+
+    def delete(self, measurement_id: str) -> None:
+        k = self.find(measurement_id)
+        m = self.measurements.pop(k)
+        _notify("deleted", m, self)
+
+    def paired(self) -> PairedGap | None:
+        return paired_gap(self.measurements)
+
+    # ---- frames ---------------------------------------------------------------------------
+    def mark(self, which: str, frame_index) -> None:
+        i = self._check_frame(frame_index)
+        if which == "rest":
+            self.rest_frame = i
+        elif which == "contraction":
+            self.contraction_frame = i
+        else:
+            raise MsusError(f"unknown mark {which!r}")
+
+    def seek(self, frame_index) -> None:
+        """Ask the player to show a frame (a one-shot command it applies once)."""
+        i = self._check_frame(frame_index)
+        self.frame_index = i
+        self.command_seq += 1
+        self.command = {"seq": self.command_seq, "seek": i}
+
+    # ---- player events --------------------------------------------------------------------
+    def handle_log(self, log) -> int:
+        """Apply the player's new events (those after the last one seen); returns how many.
+
+        A refused event (caliper across regions, a point off the image...) adds a one-line
+        message to :attr:`messages` and does not stop later events.
+        """
+        if not isinstance(log, dict):
+            return 0
+        sid = str(log.get("sid", ""))
+        events = log.get("events") or []
+        if sid != self.event_sid:
+            self.event_sid, self.event_seq = sid, 0
+        done = 0
+        for ev in events:
+            if not isinstance(ev, dict):
+                continue
+            seq = int(ev.get("seq", 0))
+            if seq <= self.event_seq:
+                continue
+            self.event_seq = seq
+            done += 1
+            try:
+                self.handle_event(ev)
+            except MsusError as e:
+                self.messages.append(("error", str(e)))
+        return done
+
+    def handle_event(self, ev: dict) -> None:
+        kind = ev.get("type")
+        if kind == "frame":
+            self.frame_index = self._check_frame(ev.get("frame"))
+        elif kind == "caliper_add":
+            m = self.add_caliper(ev.get("frame"), ev.get("p1"), ev.get("p2"))
+            for w in m.distance.warnings:
+                self.messages.append(("warning", w))
+        elif kind == "caliper_move":
+            self.move_caliper(str(ev.get("id")), ev.get("p1"), ev.get("p2"))
+        elif kind == "mark":
+            self.mark(str(ev.get("which")), ev.get("frame"))
+            self.frame_index = self._check_frame(ev.get("frame"))
+        elif kind == "calib_points":
+            p1, p2 = _point(ev.get("p1")), _point(ev.get("p2"))
+            self.calib_points = (p1, p2)
+        else:
+            raise MsusError(f"unknown player event {kind!r}")
+
+    def take_messages(self) -> list[tuple[str, str]]:
+        out, self.messages = self.messages, []
+        return out
+
+
+def _point(p) -> tuple[float, float]:
+    try:
+        x, y = p
+        return (float(x), float(y))
+    except (TypeError, ValueError):
+        raise MeasurementError("a point must be an (x, y) pair of numbers") from None
+
+
+def _notify(action: str, m: Measurement, review: Review) -> None:
+    for fn in list(_LISTENERS):
+        try:
+            fn(action, m, review)
+        except MsusError as e:
+            review.messages.append(("error", f"saving the measurement failed: {e}"))
+        except Exception as e:  # a broken listener must not break the viewer
+            review.messages.append(("error", f"saving the measurement failed: {type(e).__name__}"))

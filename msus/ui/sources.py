@@ -1,0 +1,105 @@
+"""Where a loop comes from: bundled samples, an upload, or a path under the data folder.
+
+Loading goes through :func:`msus.load`; decoded loops are kept in ``st.cache_resource`` (shared,
+never copied) keyed by what identifies the content (path + size + mtime, or the upload's hash).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+import msus
+from msus.errors import LoadError, MsusError, TooLarge
+
+#: Files in a samples/data folder that are not loops.
+_SKIP_SUFFIXES = {".json", ".md", ".txt", ".toml", ".py", ".csv", ".mat"}
+MAX_LISTED = 500
+
+
+@dataclass(frozen=True)
+class Source:
+    """A loop the user asked for. ``key`` identifies its content for caching and stores."""
+
+    kind: str  # sample | upload | path
+    name: str  # shown to the user (file name, never a patient field)
+    key: str
+    path: Path | None = None
+    data: bytes | None = None
+
+
+def list_loops(folder: Path) -> list[Path]:
+    """Loop files directly in ``folder`` (or one level down), sorted; [] if it does not exist."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    out = []
+    for p in sorted(folder.rglob("*")):
+        if len(out) >= MAX_LISTED:
+            break
+        rel = p.relative_to(folder)
+        if len(rel.parts) > 2 or any(part.startswith(".") for part in rel.parts):
+            continue
+        if p.is_file() and p.suffix.lower() not in _SKIP_SUFFIXES and not p.name.startswith(("NOTICE", "README", "LICENSE")):
+            out.append(p)
+    return out
+
+
+def resolve_under(folder: Path, user_path: str) -> Path:
+    """Resolve ``user_path`` (relative to ``folder``, or absolute) and refuse anything outside it.
+
+    Symlinks are resolved before the check, so a link pointing out of the folder is refused too.
+    """
+    text = (user_path or "").strip()
+    if not text:
+        raise LoadError("type a path inside the data folder")
+    if "\x00" in text:
+        raise LoadError("that path contains a NUL character")
+    root = Path(folder).expanduser().resolve()
+    p = Path(text).expanduser()
+    p = (p if p.is_absolute() else root / p).resolve()
+    if p != root and root not in p.parents:
+        raise LoadError(f"refused: {text} is outside the data folder {root}")
+    if not p.exists():
+        raise LoadError(f"no such file in the data folder: {p.relative_to(root)}")
+    return p
+
+
+def path_source(kind: str, path: Path) -> Source:
+    st_ = path.stat()
+    return Source(kind, path.name, f"{kind}:{path}:{st_.st_size}:{st_.st_mtime_ns}", path=path)
+
+
+def upload_source(uploaded, limit_mb: int) -> Source:
+    """A Source for a Streamlit UploadedFile, refused beyond ``limit_mb``."""
+    size = getattr(uploaded, "size", None)
+    if size is None:
+        size = len(uploaded.getbuffer())
+    if size > limit_mb * 1024 * 1024:
+        raise TooLarge(f"{uploaded.name} is {size / 2**20:.0f} MB; the upload limit is {limit_mb} MB (MSUS_UPLOAD_LIMIT_MB)")
+    data = bytes(uploaded.getbuffer())
+    digest = hashlib.sha256(data).hexdigest()[:32]
+    return Source("upload", uploaded.name, f"upload:{digest}", data=data)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _load_cached(key: str, _path: str | None, _data: bytes | None, name: str):
+    if _path is not None:
+        return msus.load(_path)
+    return msus.load(io.BytesIO(_data))
+
+
+def open_source(src: Source):
+    """The :class:`msus.Cine` for ``src`` (cached across reruns and sessions)."""
+    try:
+        return _load_cached(src.key, str(src.path) if src.path else None, src.data, src.name)
+    except MsusError:
+        raise
+    except (ImportError, AttributeError) as e:  # the io package not installed/complete
+        raise LoadError(f"cannot open {src.name}: the loader is unavailable ({type(e).__name__})") from None
+    except MemoryError:
+        raise TooLarge(f"{src.name} does not fit in memory") from None
