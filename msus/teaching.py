@@ -26,7 +26,9 @@ Scoring rule (defaults of :class:`ScoringRule`; 100 points per case at most)
 * **caught on the loop**: 10 when the static call was wrong and the final call is right — the
   skill the session teaches.  It never stacks with the static points, so catching it on the static
   frame (max 100) still beats catching it only on the loop (max 90).
-* **gaps**: 15 each for the gap on the static frame and the gap at contraction.  "No caliper"
+* **gaps**: 15 each for the gap on the static frame and the gap at contraction (a caliper the
+  learner placed on another frame of the loop is compared with the expert gap on that frame when
+  the case has a gap curve).  "No caliper"
   means 0 mm; a case with no defect has an expert gap of 0 mm.  Full points when the error is
   within ``gap_tolerance_mm`` (1.0 mm), falling linearly to 0 at ``gap_zero_mm`` (3.0 mm).  A gap
   the expert could not give in mm (uncalibrated loop) is not scored and leaves the case's maximum.
@@ -179,7 +181,9 @@ class Answer:
             return self.gap_curve_mm[i]
         if i == self.contraction_frame and i != self.rest_frame:
             return self.gap_contraction_mm
-        return self.gap_rest_mm
+        if i == self.rest_frame or self.contraction_frame is None:
+            return self.gap_rest_mm
+        return None
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -334,6 +338,8 @@ def case_from_truth(truth_path: str | Path) -> Case:
         d = json.loads(truth.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise TeachingError(f"cannot read sample truth {truth.name}: {exc}") from None
+    if isinstance(d.get("truth"), Mapping):  # samples: file facts outside, simulator truth inside
+        d = {**d, **d["truth"]}
     src = d.get("source") or d.get("file")
     loop = (truth.parent / src) if src else _loop_beside(truth)
     if loop is None or not loop.is_file():
@@ -372,8 +378,10 @@ def case_from_truth(truth_path: str | Path) -> Case:
         contraction_caliper=_truth_caliper(ends, con, g_con),
         calibration_source="synthetic ground truth",
     )
-    region = str(_first(d, "region", "anatomy", "muscle", default="simulated muscle, longitudinal"))
-    title = str(_first(d, "title", default=name.replace("_", " ").replace("-", " ").capitalize()))
+    region = str(_first(d, "region", "anatomy", "muscle", default="thigh muscle (phantom), longitudinal"))
+    desc = str(d.get("description") or "").strip()
+    title = str(_first(d, "title", default=(desc[:1].upper() + desc[1:]) if desc else
+                       name.replace("_", " ").replace("-", " ").capitalize()))
     return Case(
         id=f"sample-{name}",
         title=title,
@@ -419,9 +427,35 @@ def _truth_reasons(d: Mapping, cls_: str, g_rest, g_con) -> tuple[str, ...]:
 
 
 def sample_cases(samples_dir: str | Path) -> list[Case]:
-    """Every bundled sample with a ``NAME.truth.json`` as a ready case (sorted by name)."""
+    """Every bundled sample with a ``NAME.truth.json`` as a ready case.
+
+    A loop bundled twice (the same simulation in two containers, e.g. DICOM and MP4) becomes one
+    case, the DICOM one (it carries its calibration).  Order: one case of each classification
+    first (full-thickness, partial, intact — the classic three-case session), then the rest, each
+    group by name.
+    """
     folder = Path(samples_dir)
-    return [case_from_truth(p) for p in sorted(folder.glob("*" + TRUTH_SUFFIX))]
+    seen: dict[str, Case] = {}
+    for p in sorted(folder.glob("*" + TRUTH_SUFFIX)):
+        case = case_from_truth(p)
+        try:
+            raw = json.loads(p.read_text(encoding="utf-8"))
+            params = (raw.get("truth") or raw).get("params")
+        except (OSError, ValueError, AttributeError):
+            params = None
+        key = json.dumps(params, sort_keys=True) if params else case.id
+        old = seen.get(key)
+        if old is None or (Path(old.source).suffix.lower() != ".dcm" and Path(case.source).suffix.lower() == ".dcm"):
+            seen[key] = case
+    cases = sorted(seen.values(), key=lambda c: c.id)
+    order = {"suspected_full_thickness": 0, "partial": 1, "no_defect": 2}
+    firsts, rest, got = [], [], set()
+    for c in cases:
+        k = c.answer.classification
+        (rest if k in got else firsts).append(c)
+        got.add(k)
+    firsts.sort(key=lambda c: order[c.answer.classification])
+    return firsts + rest
 
 
 # ---- de-identification call point ------------------------------------------------------------
@@ -714,8 +748,14 @@ def score_attempt(case: Case, static: LearnerAnswer, final: LearnerAnswer, rule:
 
     con_frame = case.answer.contraction_frame
     x_static = _expert_gap(case.answer, case.static_frame_index)
-    x_con = _expert_gap(case.answer, con_frame)
     two_frames = con_frame is not None and con_frame != case.static_frame_index
+    x_con = _expert_gap(case.answer, con_frame)
+    if two_frames and final.caliper is not None and final.caliper.frame_index != case.static_frame_index:
+        # A caliper placed on another frame of the loop is compared with the expert gap there
+        # when the gap curve knows it (else with the contraction frame's gap).
+        at = _expert_gap(case.answer, final.caliper.frame_index)
+        if at is not None:
+            x_con, con_frame = at, final.caliper.frame_index
     if two_frames:
         # Static caliper on the static frame; the LOOP answer's caliper on the contraction frame.
         l_static, l_con = static.gap_mm, final.gap_mm

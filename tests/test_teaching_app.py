@@ -1,0 +1,121 @@
+"""The teaching page with Streamlit's AppTest: one learner through three sample cases."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+SCRIPT = str(ROOT / "tests" / "teaching_app_script.py")
+THREE = ("phantom_full_tear", "phantom_partial_tear", "phantom_intact")
+
+
+@pytest.fixture(scope="session")
+def teaching_samples(tmp_path_factory) -> Path:
+    """The bundled samples when present, else the same three written by ``msus.samples``."""
+    here = ROOT / "samples"
+    if all((here / f"{n}.truth.json").is_file() for n in THREE):
+        return here
+    from msus.samples import build_samples
+
+    out = tmp_path_factory.mktemp("samples")
+    build_samples(out, list(THREE))
+    return out
+
+
+def truth(folder: Path, name: str) -> dict:
+    return json.loads((folder / f"{name}.truth.json").read_text())["truth"]
+
+
+def expected_points(gap_err_static_mm: float, gap_err_con_mm: float, static_ok: bool, final_ok: bool) -> float:
+    """The documented rule, written out again independently of msus.teaching."""
+
+    def gap(e):
+        return 15.0 if e <= 1.0 else 0.0 if e >= 3.0 else 15.0 * (1 - (e - 1.0) / 2.0)
+
+    pts = (50.0 if final_ok else 0.0) + (20.0 if static_ok else 0.0) + (10.0 if final_ok and not static_ok else 0.0)
+    return pts + gap(gap_err_static_mm) + gap(gap_err_con_mm)
+
+
+def _answer(at, k: str, call: str, gap_mm: float | None):
+    at.radio(key=k + "_call").set_value(call).run()
+    if gap_mm is not None:
+        at.checkbox(key=k + "_gap_on").check().run()
+        at.number_input(key=k + "_gap").set_value(round(gap_mm, 1)).run()
+    return at
+
+
+def test_learner_walks_three_cases(teaching_samples, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("MSUS_SAMPLES_DIR", str(teaching_samples))
+    full, partial, intact = (truth(teaching_samples, n) for n in THREE)
+    at = AppTest.from_file(SCRIPT, default_timeout=60).run()
+    assert not at.exception
+    assert at.multiselect(key="teach_pick").value == [f"sample-{n}" for n in THREE]
+    at.text_input(key="teach_learner").input("Learner A")
+    at.button(key="teach_start").click().run()
+
+    plan = [
+        # (static call, static gap, final call, final gap)  -- what the learner answers
+        ("no_defect", None, "suspected_full_thickness", full["gap_contraction_mm"] + 0.4),
+        ("partial", partial["gap_rest_mm"] + 0.2, "partial", partial["gap_contraction_mm"] - 1.6),
+        ("partial", 3.0, "no_defect", None),
+    ]
+    expected = [
+        expected_points(full["gap_rest_mm"], 0.4, False, True),  # missed on static, caught on the loop
+        expected_points(0.2, 1.6, True, True),
+        expected_points(3.0, 0.0, False, True),  # a false gap on the static frame
+    ]
+    for n, (s_call, s_gap, f_call, f_gap) in enumerate(plan):
+        md = " ".join(m.value for m in at.markdown)
+        assert f"Case {n + 1} of 3" in md
+        assert "Expert finding" not in md  # blind: nothing of the answer before the reveal
+        _answer(at, f"teach_{n}_static", s_call, s_gap)
+        at.button(key=f"teach_{n}_static_commit").click().run()
+        assert not at.exception
+        assert "Your static call" in " ".join(i.value for i in at.info)
+        assert at.slider(key=f"teach_{n}_loop_ab").value[0] >= 1  # A–B clip of the contraction
+        _answer(at, f"teach_{n}_loop", f_call, f_gap)
+        at.button(key=f"teach_{n}_loop_commit").click().run()
+        assert not at.exception
+        banner = (at.success or at.error)[0].value
+        assert "Expert finding" in banner
+        metric = {m.label: m.value for m in at.metric}
+        assert metric["Case score"] == f"{expected[n]:g} / 100"
+        table = at.table[0].value
+        assert "on the static frame" in " ".join(map(str, table.iloc[:, 0]))
+        at.button(key=f"teach_{n}_next").click().run()
+        assert not at.exception
+
+    metric = {m.label: m.value for m in at.metric}
+    assert metric["Score"] == f"{sum(expected):g} / 300"
+    assert metric["Final calls right"] == "3 / 3"
+    assert metric["Caught only on the loop"] == "2"
+    session = at.session_state["teach_session"]
+    rows = list(csv.DictReader(io.StringIO(session.results_csv())))
+    assert [r["case_id"] for r in rows] == [f"sample-{n}" for n in THREE] + ["TOTAL"]
+    assert float(rows[-1]["points"]) == pytest.approx(sum(expected))
+    assert rows[0]["learner"] == "Learner A"
+
+
+def test_presentation_layout_and_errors(teaching_samples, monkeypatch, tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("MSUS_SAMPLES_DIR", str(tmp_path))  # no samples: a clear message, no crash
+    at = AppTest.from_file(SCRIPT, default_timeout=60).run()
+    assert not at.exception
+    assert "No teaching cases yet" in at.info[0].value
+    at.toggle(key="teach_presentation").set_value(True).run()
+    assert any("font-size" in m.value for m in at.markdown)
+
+    monkeypatch.setenv("MSUS_SAMPLES_DIR", str(teaching_samples))
+    at = AppTest.from_file(SCRIPT, default_timeout=60).run()
+    at.multiselect(key="teach_pick").set_value([])
+    at.button(key="teach_start").click().run()
+    assert "at least one case" in at.error[0].value
