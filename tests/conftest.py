@@ -59,3 +59,16 @@ def _msus_data_dir(tmp_path_factory):
     yield
     os.environ.pop("MSUS_DATA_DIR", None)
     os.environ.update({k: v for k, v in old.items() if v is not None})
+
+
+# ---- PACS (DICOMweb work) ----------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def orthanc(tmp_path_factory):
+    """A real Orthanc DICOMweb server on a free loopback port with its own temporary storage."""
+    from orthanc import OrthancServer, dicomweb_plugin, orthanc_binary  # tests/orthanc.py
+
+    require(orthanc_binary() is not None, "'Orthanc' (Debian package orthanc)")
+    require(dicomweb_plugin() is not None, "the Orthanc DICOMweb plugin (Debian package orthanc-dicomweb)")
+    server = OrthancServer(tmp_path_factory.mktemp("orthanc")).start()
+    yield server
+    server.stop()

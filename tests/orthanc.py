@@ -207,3 +207,147 @@ class OrthancServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+# ---- network faults ---------------------------------------------------------------------------
+class SilentServer:
+    """Accepts TCP connections on 127.0.0.1 and never answers (a hung archive)."""
+
+    def __init__(self):
+        import threading
+
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self._conns: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/dicom-web"
+
+    def _accept(self) -> None:
+        self.sock.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+                self._conns.append(conn)
+            except OSError:
+                continue
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        for c in self._conns:
+            c.close()
+        self.sock.close()
+
+
+class CuttingProxy:
+    """A TCP proxy to ``upstream_port`` that drops connections mid-transfer.
+
+    ``cut_response_after`` bytes of each response are forwarded, then both sides are closed
+    (0: the request reaches the server whole but no byte of its answer comes back).  ``None``
+    forwards everything.
+    """
+
+    def __init__(self, upstream_port: int, cut_response_after: int | None = 0, methods: tuple[str, ...] | None = None):
+        import threading
+
+        self.upstream_port = upstream_port
+        self.cut_response_after = cut_response_after
+        self.methods = methods  # cut only requests with these methods (one request per connection)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/dicom-web"
+
+    def _accept(self) -> None:
+        import threading
+
+        self.sock.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                continue
+            try:
+                up = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=5)
+            except OSError:
+                client.close()
+                continue
+            limit = self.cut_response_after
+            if self.methods is not None:
+                try:
+                    client.settimeout(5)
+                    head = client.recv(16, socket.MSG_PEEK)
+                except OSError:
+                    head = b""
+                if not any(head.startswith(m.encode() + b" ") for m in self.methods):
+                    limit = None
+            threading.Thread(target=self._pump, args=(client, up, None), daemon=True).start()
+            threading.Thread(target=self._pump, args=(up, client, limit), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket, limit: int | None) -> None:
+        sent = 0
+        try:
+            src.settimeout(15)
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if limit is not None and sent + len(data) > limit:
+                    if limit > sent:
+                        dst.sendall(data[: limit - sent])
+                    break
+                dst.sendall(data)
+                sent += len(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                s.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self.sock.close()
+
+
+# ---- test objects -----------------------------------------------------------------------------
+def make_sr(reference, text: str = "msus test finding"):
+    """A small Comprehensive SR (highdicom) in the study of ``reference`` (a pydicom Dataset)."""
+    import warnings
+
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    root = hd.sr.ContainerContentItem(name=codes.DCM.ImagingMeasurementReport, template_id="1500")
+    root.ContentSequence = hd.sr.ContentSequence([
+        hd.sr.TextContentItem(
+            name=hd.sr.CodedConcept("121071", "DCM", "Finding"),
+            value=text,
+            relationship_type=hd.sr.RelationshipTypeValues.CONTAINS,
+        )
+    ])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # odd patient names in public test files
+        return hd.sr.ComprehensiveSR(
+            evidence=[reference], content=root, series_instance_uid=hd.UID(), series_number=900,
+            sop_instance_uid=hd.UID(), instance_number=1, manufacturer="msus tests",
+        )

@@ -502,10 +502,35 @@ class Archive:
             raise _rejected(f"{what}: unexpected answer from the archive at {host} ({exc})", answered=True) from None
 
     # -- QIDO-RS
+    def _qido(self, path: str, params: dict) -> list[dict]:
+        """GET ``{url}/{path}?params`` as DICOM JSON.
+
+        Wildcards (``*``, ``?``) and list commas are sent literally: a percent-encoded ``%2A`` is
+        not a wildcard to every archive (Orthanc matches it literally), and dicomweb-client's
+        search helpers encode it.
+        """
+        from urllib.parse import urlencode
+
+        query = urlencode(params, doseq=True, safe="*?,")
+        r = self._session.get(
+            f"{self.config.url}/{path}?{query}",
+            headers={"Accept": "application/dicom+json, application/json"},
+            timeout=self.config.timeouts,
+        )
+        r.raise_for_status()
+        if not r.content:
+            return []
+        body = r.json()
+        if isinstance(body, dict):
+            body = [body]
+        if not isinstance(body, list):
+            raise ValueError("QIDO-RS answer is not a JSON array")
+        return body
+
     def ping(self) -> None:
         """Raise a :class:`PacsError` unless the archive answers a minimal QIDO-RS query."""
         with self._errors("checking the archive"):
-            self.client.search_for_studies(limit=1, fields=["StudyInstanceUID"])
+            self._qido("studies", {"limit": 1, "includefield": ["StudyInstanceUID"]})
 
     def search_studies(
         self,
@@ -537,9 +562,7 @@ class Archive:
         if modality:
             filters["ModalitiesInStudy"] = modality
         with self._errors("searching the archive"):
-            items = self.client.search_for_studies(
-                search_filters=filters, fields=list(STUDY_FIELDS), limit=int(limit)
-            )
+            items = self._qido("studies", {**filters, "includefield": list(STUDY_FIELDS), "limit": int(limit)})
         out = []
         for it in items:
             uid = _first(it, "0020000D")
@@ -566,7 +589,7 @@ class Archive:
     def list_series(self, study_uid: str) -> list[SeriesInfo]:
         study_uid = check_uid(study_uid, "study UID")
         with self._errors("listing series"):
-            items = self.client.search_for_series(study_instance_uid=study_uid, fields=list(SERIES_FIELDS))
+            items = self._qido(f"studies/{study_uid}/series", {"includefield": list(SERIES_FIELDS)})
         out = [
             SeriesInfo(
                 study_uid=study_uid,
@@ -588,9 +611,8 @@ class Archive:
         if series_uid is not None:
             series_uid = check_uid(series_uid, "series UID")
         with self._errors("listing instances"):
-            items = self.client.search_for_instances(
-                study_instance_uid=study_uid, series_instance_uid=series_uid, fields=list(INSTANCE_FIELDS)
-            )
+            path = f"studies/{study_uid}/series/{series_uid}/instances" if series_uid else f"studies/{study_uid}/instances"
+            items = self._qido(path, {"includefield": list(INSTANCE_FIELDS)})
         out = []
         for it in items:
             sop = _first(it, "00080018")
@@ -616,11 +638,8 @@ class Archive:
         """The instance with this SOP Instance UID if the archive holds it, else None."""
         sop_uid = check_uid(sop_uid, "SOP instance UID")
         with self._errors("looking for an instance"):
-            items = self.client.search_for_instances(
-                study_instance_uid=check_uid(study_uid, "study UID") if study_uid else None,
-                search_filters={"SOPInstanceUID": sop_uid},
-                fields=list(INSTANCE_FIELDS),
-            )
+            path = f"studies/{check_uid(study_uid, 'study UID')}/instances" if study_uid else "instances"
+            items = self._qido(path, {"SOPInstanceUID": sop_uid, "includefield": list(INSTANCE_FIELDS)})
         for it in items:
             if _first(it, "00080018") == sop_uid:
                 return InstanceInfo(
@@ -736,6 +755,7 @@ class Archive:
             # table descriptors).  The whole instance always carries them: fall back to it.
             remote.close()
             return self._open_whole(uids, name, reason=str(exc))
+        cine.remote_frames = remote  # the fetcher and its cache, for status displays and tests
         if prefetch:
             remote.start_prefetch()
         return cine
@@ -747,6 +767,7 @@ class Archive:
         warning = f"the archive's metadata was not enough to decode frames ({reason}); fetched the whole instance"
         cine = cine_from_dataset(ds, None, source_name=name, warnings=[warning])
         cine.frame(0)
+        cine.remote_frames = None
         return cine
 
     # -- STOW-RS
@@ -849,12 +870,15 @@ def _rejected(msg: str, answered: bool = True) -> PacsRejected:
 def _http_error(what: str, host: str, response) -> PacsError:
     code = getattr(response, "status_code", 0) or 0
     if code in (401, 403):
-        return _rejected(f"{what}: the archive at {host} refused the credentials (HTTP {code})")
-    if code == 404:
-        return _rejected(f"{what}: not found in the archive at {host} (HTTP 404)")
-    if code in (408, 429) or code >= 500:
-        return _unavailable(f"{what}: the archive at {host} answered HTTP {code}", answered=True)
-    return _rejected(f"{what}: the archive at {host} answered HTTP {code}")
+        e = _rejected(f"{what}: the archive at {host} refused the credentials (HTTP {code})")
+    elif code == 404:
+        e = _rejected(f"{what}: not found in the archive at {host} (HTTP 404)")
+    elif code in (408, 429) or code >= 500:
+        e = _unavailable(f"{what}: the archive at {host} answered HTTP {code}", answered=True)
+    else:
+        e = _rejected(f"{what}: the archive at {host} answered HTTP {code}")
+    e.http_status = code
+    return e
 
 
 # ---- building the Cine ----------------------------------------------------------------------
