@@ -8,10 +8,16 @@ declare -A need=(
   [chromium]=chromium
   [pg_ctlcluster]=postgresql
   [dsrdump]=dcmtk
+  [Orthanc]=orthanc
 )
+# Packages with no command of their own (plugins), checked with dpkg.
+packages=(orthanc-dicomweb)
 missing=()
 for cmd in "${!need[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
+done
+for pkg in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
