@@ -928,6 +928,32 @@ def simulate(params: SynthParams | None = None, *, workers: int | None = None, *
     )
 
 
+def render_frames(params: SynthParams, indices) -> np.ndarray:
+    """Render only some frames of a loop (identical to the same frames of :func:`simulate`).
+
+    Parameters
+    ----------
+    params
+        Phantom parameters.
+    indices
+        Frame indices (0-based).
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8 array len(indices)×H×W.
+    """
+    rend = _Renderer(_Scene(params))
+    idx = [int(i) for i in indices]
+    for i in idx:
+        if not 0 <= i < params.n_frames:
+            raise SynthError(f"frame {i} out of range (loop has {params.n_frames} frames)")
+    out = np.empty((len(idx), params.rows, params.columns), np.uint8)
+    for k, i in enumerate(idx):
+        out[k] = rend.frame(i)
+    return out
+
+
 def calibration_for(params: SynthParams):
     """The :class:`~msus.calibration.Calibration` of a phantom: one 2D US region over the image."""
     from msus.calibration import Calibration, Region
