@@ -34,7 +34,11 @@ MAX_SAMPLE_BYTES = 40 * 2**20
 
 def _local_files() -> list[Path]:
     files = sorted(DATA.glob("*.dcm"))
-    samples = sorted(p for p in SAMPLES.glob("*.dcm") if p.stat().st_size <= MAX_SAMPLE_BYTES)
+    have = {p.name for p in files}
+    samples = sorted(
+        (p for p in SAMPLES.glob("*.dcm") if p.name not in have and p.stat().st_size <= MAX_SAMPLE_BYTES),
+        key=lambda p: (not p.name.startswith("phantom"), p.name),
+    )
     return files + samples[:3]
 
 
