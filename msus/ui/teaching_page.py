@@ -47,9 +47,11 @@ _PRESENTATION_CSS = """
 [data-testid="stMain"] [data-testid="stMarkdownContainer"] p,
 [data-testid="stMain"] [data-testid="stMarkdownContainer"] li,
 [data-testid="stMain"] label, [data-testid="stMain"] button p,
-[data-testid="stMain"] [data-testid="stMetricValue"],
 [data-testid="stMain"] [data-testid="stTable"] td,
 [data-testid="stMain"] [data-testid="stTable"] th { font-size: 1.6rem !important; line-height: 1.35; }
+[data-testid="stMain"] [data-testid="stCaptionContainer"],
+[data-testid="stMain"] [data-testid="stCaptionContainer"] p { font-size: 1.25rem !important; }
+[data-testid="stMain"] [data-testid="stMetricValue"] { font-size: 3.4rem !important; }
 [data-testid="stMain"] h1 { font-size: 3.2rem !important; }
 [data-testid="stMain"] h2, [data-testid="stMain"] h3 { font-size: 2.4rem !important; }
 [data-testid="stMain"] .block-container { max-width: 100% !important; padding-top: 1rem; }
@@ -80,7 +82,7 @@ def _rgb(frame: np.ndarray) -> np.ndarray:
     return np.array(frame)
 
 
-def draw_caliper(frame: np.ndarray, cal: T.Caliper | None, colour, label: str = "") -> np.ndarray:
+def draw_caliper(frame: np.ndarray, cal: T.Caliper | None, colour, label: str = "", below: bool = False) -> np.ndarray:
     """A copy of ``frame`` (RGB) with a caliper line, end crosses and a label burned in."""
     import cv2
 
@@ -94,7 +96,10 @@ def draw_caliper(frame: np.ndarray, cal: T.Caliper | None, colour, label: str = 
     for p in (p1, p2):
         cv2.drawMarker(out, p, colour, cv2.MARKER_CROSS, 6 * th + 6, th, cv2.LINE_AA)
     if label:
-        org = (min(p1[0], p2[0]), max(12, min(p1[1], p2[1]) - 6 * th))
+        if below:
+            org = (min(p1[0], p2[0]), min(out.shape[0] - 4, max(p1[1], p2[1]) + 10 * th + 14))
+        else:
+            org = (min(p1[0], p2[0]), max(12, min(p1[1], p2[1]) - 6 * th))
         cv2.putText(out, label, org, cv2.FONT_HERSHEY_SIMPLEX, 0.4 * th + 0.1, colour, th, cv2.LINE_AA)
     return out
 
@@ -347,6 +352,12 @@ def _prepared_clip(c: T.Case, cine, k: str) -> None:
         _error(exc)
 
 
+def _cal_label(who: str, c: T.Caliper | None) -> str:
+    if c is None or c.length_mm is None:
+        return who
+    return f"{who} {c.length_mm:.1f} mm"
+
+
 def _side_by_side(c: T.Case, cine, show_diff: bool, learner=None, expert=None, contraction=None) -> None:
     r = c.static_frame_index
     k = contraction if contraction is not None else (
@@ -355,8 +366,11 @@ def _side_by_side(c: T.Case, cine, show_diff: bool, learner=None, expert=None, c
     cols = st.columns(3 if show_diff else 2)
     lr, lk = learner or (None, None)
     er, ek = expert or (None, None)
-    rest_img = draw_caliper(draw_caliper(fr, er, EXPERT_COLOUR), lr, LEARNER_COLOUR)
-    con_img = draw_caliper(draw_caliper(fk, ek, EXPERT_COLOUR), lk, LEARNER_COLOUR)
+    def both(f, e, l):
+        out = draw_caliper(f, e, EXPERT_COLOUR, _cal_label("expert", e))
+        return draw_caliper(out, l, LEARNER_COLOUR, _cal_label("you", l), below=True)
+
+    rest_img, con_img = both(fr, er, lr), both(fk, ek, lk)
     cols[0].image(rest_img, caption=f"Static (rest) frame {r + 1}", width="stretch")
     cols[1].image(con_img, caption=f"Contraction frame {k + 1}", width="stretch")
     if show_diff:
@@ -465,11 +479,12 @@ def _export_buttons(c: T.Case, cine, key: str) -> None:
 def _summary(s: T.Session) -> None:
     t = s.summary()
     st.subheader("Session summary" + (f" — {t.learner}" if t.learner else ""))
-    m = st.columns(4)
-    m[0].metric("Score", f"{t.points:g} / {t.max_points:g}", f"{t.percent:.0f} %", delta_color="off")
-    m[1].metric("Final calls right", f"{t.n_final_correct} / {t.n_cases}")
-    m[2].metric("Caught only on the loop", str(t.n_caught_on_loop))
-    m[3].metric("Mean gap error", _mm(t.mean_abs_gap_error_mm))
+    m = st.columns(5)
+    m[0].metric("Score", f"{t.points:g} / {t.max_points:g}")
+    m[1].metric("Percent", f"{t.percent:.0f} %")
+    m[2].metric("Final calls right", f"{t.n_final_correct} / {t.n_cases}")
+    m[3].metric("Caught only on the loop", str(t.n_caught_on_loop))
+    m[4].metric("Mean gap error", _mm(t.mean_abs_gap_error_mm))
     st.table([
         {"case": sc.title, "expert": T.CALL_LABELS[sc.expert_classification],
          "static call": T.CALL_LABELS[sc.static_call], "final call": T.CALL_LABELS[sc.final_call],

@@ -1,0 +1,253 @@
+"""The teaching page in Debian Chromium (Playwright) against ``streamlit run``.
+
+One learner walks three sample cases: calipers placed with two clicks on the browser player at the
+ground-truth stump ends, viewing aids used (A–B, 0.1×, ping-pong), the reveal, the session score and
+the results CSV.  Screenshots go to ``artifacts/teaching/`` (gitignored).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, require, require_binary
+
+pytestmark = pytest.mark.browser
+
+SCRIPT = ROOT / "tests" / "teaching_app_script.py"
+SHOTS = ROOT / "artifacts" / "teaching"
+THREE = ("phantom_full_tear", "phantom_partial_tear", "phantom_intact")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def samples(tmp_path_factory) -> Path:
+    here = ROOT / "samples"
+    if all((here / f"{n}.truth.json").is_file() for n in THREE):
+        return here
+    from msus.samples import build_samples
+
+    out = tmp_path_factory.mktemp("samples")
+    build_samples(out, list(THREE))
+    return out
+
+
+@pytest.fixture(scope="module")
+def server(samples, tmp_path_factory):
+    port = _free_port()
+    data = tmp_path_factory.mktemp("teach_data")
+    env = dict(os.environ, MSUS_SAMPLES_DIR=str(samples), MSUS_DATA_DIR=str(data))
+    log = open(data / "streamlit.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(SCRIPT), "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true",
+         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=1) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.terminate()
+        pytest.fail("streamlit did not start: " + (data / "streamlit.log").read_text(errors="replace")[-800:])
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    require_binary("chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:  # pragma: no cover
+        require(False, "the Python package playwright")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        pg = browser.new_page(viewport={"width": 1400, "height": 1500}, accept_downloads=True)
+        pg.set_default_timeout(30_000)
+        yield pg
+        browser.close()
+
+
+def idle(pg) -> None:
+    """Wait until the script run triggered by the last interaction has finished."""
+    pg.wait_for_timeout(250)
+    pg.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')",
+        timeout=30_000,
+    )
+    pg.wait_for_timeout(150)
+
+
+def player_ready(pg, n_frames: int) -> None:
+    pg.wait_for_function(
+        f"() => window.__msusPlayer && window.__msusPlayer.n === {n_frames} && window.__msusPlayer.loaded >= 1",
+        timeout=30_000,
+    )
+
+
+def shot(pg, name: str, top: bool = True) -> None:
+    if top:
+        pg.evaluate("() => { const m = document.querySelector('[data-testid=\"stMain\"]'); if (m) m.scrollTo(0, 0); window.scrollTo(0, 0); }")
+        pg.wait_for_timeout(200)
+    pg.screenshot(path=str(SHOTS / name), full_page=True)
+
+
+def click_caliper(pg, p1, p2, nudge_px: float = 0.0) -> None:
+    """Two clicks at ``p1`` and ``p2`` (image px); ``nudge_px`` moves the second end right/down."""
+    p2 = (p2[0] + nudge_px, p2[1] + nudge_px)
+    for p in (p1, p2):
+        x, y = pg.evaluate("(p) => window.__msusPlayer.toScreen(p)", list(p))
+        pg.mouse.click(x, y)
+        pg.wait_for_timeout(120)
+
+
+def call(pg, label: str) -> None:
+    pg.locator('[data-testid="stRadio"]').get_by_text(label, exact=True).click()
+    idle(pg)
+
+
+def typed_gap(pg, gap_mm: float) -> None:
+    pg.get_by_text(re.compile("I see a gap")).click()
+    idle(pg)
+    box = pg.get_by_label("Gap (mm)")
+    box.fill(f"{gap_mm:.1f}")
+    box.press("Enter")
+    idle(pg)
+
+
+def click_button(pg, name: str) -> None:
+    pg.get_by_role("button", name=name).click()
+    idle(pg)
+
+
+def metric(pg, label: str) -> str:
+    m = pg.locator('[data-testid="stMetric"]', has_text=label).first
+    return m.locator('[data-testid="stMetricValue"]').inner_text().strip()
+
+
+def test_learner_walks_three_cases_in_the_browser(page, server, samples):
+    pg = page
+    truth = {n: json.loads((samples / f"{n}.truth.json").read_text())["truth"] for n in THREE}
+    pg.goto(server)
+    pg.get_by_role("button", name="Start session").wait_for()
+    pg.get_by_label("Learner (or the room)").fill("Learner B")
+    pg.get_by_label("Learner (or the room)").press("Enter")
+    idle(pg)
+    click_button(pg, "Start session")
+
+    # ---- case 1: full-thickness tear, calipers on the player -----------------------------------
+    t = truth["phantom_full_tear"]
+    rest, con = t["rest_frame"], t["contraction_frame"]
+    pg.get_by_text("Case 1 of 3").wait_for()
+    player_ready(pg, 1)  # the static step shows one frame only
+    call(pg, "Partial tear")
+    click_caliper(pg, *t["stump_ends_px"][rest], nudge_px=3)  # a little off, as a learner would
+    pg.get_by_text(re.compile(r"Your caliper on this frame")).wait_for()
+    shot(pg, "01_static.png")
+    got = float(re.search(r"([\d.]+) mm", pg.get_by_text(re.compile("Your caliper on this frame")).inner_text()).group(1))
+    assert abs(got - t["gap_rest_mm"]) < 1.0
+    click_button(pg, "Commit and play the loop")
+
+    pg.get_by_text(re.compile("Your static call")).wait_for()
+    player_ready(pg, t["n_frames"])
+    # viewing aids: A–B on the contraction, 0.1×, ping-pong
+    pg.evaluate(f"() => window.__msusPlayer.seek({rest})")
+    pg.locator('button[title^="Set A"]').click()
+    pg.evaluate(f"() => window.__msusPlayer.seek({con})")
+    pg.locator('button[title^="Set B"]').click()
+    pg.evaluate("() => { window.__msusPlayer.setSpeed(0.1); window.__msusPlayer.setMode('pingpong'); window.__msusPlayer.play(); }")
+    pg.wait_for_timeout(600)
+    assert pg.evaluate("() => window.__msusPlayer.playing") and pg.evaluate("() => window.__msusPlayer.speed") == 0.1
+    pg.get_by_text(re.compile("Prepared clip for the room")).click()
+    idle(pg)
+    shot(pg, "02_loop.png")
+    pg.evaluate(f"() => {{ window.__msusPlayer.pause(); window.__msusPlayer.seek({con}); }}")
+    pg.wait_for_timeout(300)
+    click_caliper(pg, *t["stump_ends_px"][con], nudge_px=-3)
+    pg.get_by_text(re.compile(r"Your caliper on the contraction frame")).wait_for()
+    call(pg, "Suspected full-thickness tear")
+    click_button(pg, "Reveal the expert finding")
+
+    pg.get_by_text(re.compile("Expert finding")).wait_for()
+    pg.get_by_text(re.compile("Difference view")).click()
+    pg.wait_for_function("() => document.querySelectorAll('[data-testid=\"stImage\"]').length >= 3")
+    idle(pg)
+    shot(pg, "03_reveal.png")
+    # partial on the static frame (wrong), right after the loop (+10), both calipers within 1 mm
+    assert metric(pg, "Case score") == "90 / 100"
+    click_button(pg, "Next case")
+
+    # ---- case 2: partial tear, typed gaps -----------------------------------------------------
+    t = truth["phantom_partial_tear"]
+    pg.get_by_text("Case 2 of 3").wait_for()
+    call(pg, "Partial tear")
+    typed_gap(pg, t["gap_rest_mm"])
+    click_button(pg, "Commit and play the loop")
+    pg.get_by_text(re.compile("Your static call")).wait_for()
+    typed_gap(pg, t["gap_contraction_mm"] + 0.3)
+    click_button(pg, "Reveal the expert finding")
+    pg.get_by_text(re.compile("Expert finding")).wait_for()
+    assert metric(pg, "Case score") == "100 / 100"
+    click_button(pg, "Next case")
+
+    # ---- case 3: intact muscle, a false call after the loop ------------------------------------
+    pg.get_by_text("Case 3 of 3").wait_for()
+    call(pg, "No defect")
+    click_button(pg, "Commit and play the loop")
+    pg.get_by_text(re.compile("Your static call")).wait_for()
+    call(pg, "Partial tear")
+    click_button(pg, "Reveal the expert finding")
+    pg.get_by_text(re.compile("Expert finding")).wait_for()
+    assert metric(pg, "Case score") == "50 / 100"  # static right (20) + no gap measured (15 + 15)
+    click_button(pg, "Finish the session")
+
+    # ---- summary and CSV -------------------------------------------------------------------------
+    pg.get_by_text(re.compile("Session summary")).wait_for()
+    assert metric(pg, "Score") == "240 / 300"
+    assert metric(pg, "Final calls right") == "2 / 3"
+    shot(pg, "04_summary.png")
+    with pg.expect_download() as dl:
+        pg.get_by_role("button", name="Download session results (CSV)").click()
+    rows = list(csv.DictReader(io.StringIO(Path(dl.value.path()).read_text())))
+    assert [r["case_id"] for r in rows] == [f"sample-{n}" for n in THREE] + ["TOTAL"]
+    assert rows[-1]["points"] == "240.00" and rows[0]["learner"] == "Learner B"
+
+    pg.get_by_text("Presentation layout (large font)").click()
+    idle(pg)
+    shot(pg, "05_presentation.png")
+    size = pg.evaluate(
+        "() => parseFloat(getComputedStyle(document.querySelector('[data-testid=\"stMain\"] [data-testid=\"stMarkdownContainer\"] p')).fontSize)"
+    )
+    assert size >= 24
