@@ -1,0 +1,106 @@
+"""Burn calipers, labels, the defect outline, the flag and a frame counter into a frame (cv2).
+
+Used by the annotated video, the report's key frames and the teaching bundle.  Each caliper is
+drawn bold on its own frame and thin on the others (so a video shows where it was measured
+without flashing); the defect outline is drawn on the frames it was found on.  Text is ASCII
+(OpenCV's Hershey fonts): "Δ" becomes "d", "≥" becomes ">=".
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from msus.export import ExportData
+from msus.measure import LABEL_CONTRACTION, LABEL_REST
+
+COLOURS = {  # RGB
+    LABEL_REST: (0, 200, 255),
+    LABEL_CONTRACTION: (255, 150, 0),
+    "outline": (60, 230, 60),
+    "other": (255, 230, 0),
+    "flag": (255, 70, 70),
+    "text": (255, 255, 255),
+}
+CLASS_TEXT = {
+    "suspected_full_thickness": "SUSPECTED FULL-THICKNESS TEAR",
+    "partial": "PARTIAL DEFECT",
+    "no_defect": "NO DEFECT FOUND",
+}
+_ASCII = str.maketrans({"Δ": "d", "≥": ">=", "≤": "<=", "×": "x", "–": "-", "—": "-", "…": "...", "µ": "u", "°": " deg"})
+
+
+def ascii_text(s: str) -> str:
+    return str(s).translate(_ASCII).encode("ascii", "replace").decode("ascii")
+
+
+def _text(img, s, org, scale, colour, thick=1):
+    s = ascii_text(s)
+    x, y = int(org[0]), int(org[1])
+    cv2.putText(img, s, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick + 2, cv2.LINE_AA)
+    cv2.putText(img, s, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thick, cv2.LINE_AA)
+
+
+def _dim(c, f=0.55):
+    return tuple(int(v * f) for v in c)
+
+
+def to_rgb(frame: np.ndarray) -> np.ndarray:
+    if frame.ndim == 2:
+        return cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
+    return np.array(frame, dtype=np.uint8, copy=True)
+
+
+def annotate(frame: np.ndarray, frame_index: int, data: ExportData, *, time_ms: float | None = None) -> np.ndarray:
+    """An RGB copy of ``frame`` with the export's annotations burned in.
+
+    Parameters
+    ----------
+    frame
+        H×W or H×W×3 uint8.
+    frame_index
+        0-based index of this frame in the loop (shown 1-based).
+    data
+        What to draw.
+    time_ms
+        Time of this frame from the loop start, ms (shown in s).
+    """
+    img = to_rgb(frame)
+    h, w = img.shape[:2]
+    scale = max(0.35, min(1.2, w / 1100))
+    thick = 1 if w < 700 else 2
+    rest, con = data.key_frames
+    # defect outline
+    poly = data.outlines_px.get(int(frame_index))
+    if poly and len(poly) >= 3:
+        pts = np.round(np.asarray(poly, dtype=float)).astype(np.int32).reshape(-1, 1, 2)
+        cv2.polylines(img, [pts], True, COLOURS["outline"], thick, cv2.LINE_AA)
+    # calipers
+    for m in data.measurements:
+        own = m.frame_index == frame_index
+        c = COLOURS.get(m.label, COLOURS["other"])
+        c = c if own else _dim(c)
+        p1 = (int(round(m.x1)), int(round(m.y1)))
+        p2 = (int(round(m.x2)), int(round(m.y2)))
+        cv2.line(img, p1, p2, c, thick + (1 if own else 0), cv2.LINE_AA)
+        r = max(4, int(6 * scale * 2))
+        for p in (p1, p2):
+            cv2.drawMarker(img, p, c, cv2.MARKER_CROSS, r, thick + (1 if own else 0), cv2.LINE_AA)
+        if own:
+            label = f"{m.label + ': ' if m.label else ''}{m.distance.label}"
+            mx, my = (p1[0] + p2[0]) // 2, (p1[1] + p2[1]) // 2
+            _text(img, label, (min(max(4, mx - 40), w - 10), max(14, my - 8)), scale * 0.8, c, 1)
+    # flag banner (top) and marks
+    y = int(22 * scale * 1.6)
+    if data.finding and data.finding.get("classification"):
+        cls = CLASS_TEXT.get(data.finding["classification"], data.finding["classification"])
+        src = "automatic" if data.automatic or data.finding.get("kind") == "automatic" else data.finding.get("status", "draft")
+        _text(img, f"{cls} ({src}; flag for review)", (8, y), scale * 0.8, COLOURS["flag"], 1)
+    tag = "REST" if frame_index == rest else "CONTRACTION" if frame_index == con else ""
+    if tag:
+        _text(img, tag, (8, y * 2), scale * 0.9, COLOURS[LABEL_REST if tag == "REST" else LABEL_CONTRACTION], thick)
+    counter = f"frame {frame_index + 1}/{data.n_frames}"
+    if time_ms is not None:
+        counter += f"  {time_ms / 1000:.2f} s"
+    _text(img, counter, (8, h - 10), scale * 0.8, COLOURS["text"], 1)
+    return img
