@@ -1,0 +1,206 @@
+"""Motion over a cine loop: energy per frame, suggested rest and peak-contraction frames.
+
+The loop is converted once to small grey frames (the ROI, downscaled so its longer side is at
+most :data:`WORK_SIDE_PX` px).  Dense optical flow (OpenCV DIS, ultrafast preset) between
+consecutive small frames gives
+
+* the **motion energy** of frame *t*: mean flow magnitude from frame *t-1* to *t* (px of the
+  full-resolution frame per frame interval), lightly smoothed over time;
+* the **deformation** of frame *t* relative to a reference: the accumulated flow fields are summed
+  per pixel, and the deformation is the mean magnitude of their difference to the reference's.
+  Summing per pixel (no sign cancellation between the two halves of a torn muscle pulling apart)
+  makes it grow with contraction even when the tissue moves in opposite directions.
+
+The suggested **rest frame** is the middle of the stillest stretch before the contraction, the
+suggested **peak-contraction frame** is the frame of largest deformation from rest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from msus.errors import AnalysisError
+
+#: Longer side (px) of the small frames motion works on.
+WORK_SIDE_PX = 160
+#: Temporal smoothing (Gaussian sigma, frames) of the energy curve.
+SMOOTH_FRAMES = 1.5
+
+
+@dataclass(frozen=True)
+class Motion:
+    """Motion over a loop.  Curves have one value per frame.
+
+    Attributes
+    ----------
+    energy_px
+        Smoothed mean optical-flow magnitude into each frame, full-resolution px per frame.
+    deformation_px
+        Mean accumulated displacement of each frame relative to the rest frame, px.
+    rest_frame, contraction_frame
+        Suggested frame indices (0-based).
+    still_window
+        (first, last) frame of the stillest stretch the rest frame was taken from.
+    scale
+        Small-frame px per full-resolution px.
+    """
+
+    energy_px: tuple[float, ...]
+    deformation_px: tuple[float, ...]
+    rest_frame: int
+    contraction_frame: int
+    still_window: tuple[int, int]
+    scale: float
+
+    def to_dict(self) -> dict:
+        return {
+            "energy_px": list(self.energy_px),
+            "deformation_px": list(self.deformation_px),
+            "rest_frame": self.rest_frame,
+            "contraction_frame": self.contraction_frame,
+            "still_window": list(self.still_window),
+        }
+
+
+def small_frames(frames, roi=None, side_px: int = WORK_SIDE_PX) -> tuple[np.ndarray, float]:
+    """Grey, downscaled ROI crops of a sequence of frames.
+
+    Parameters
+    ----------
+    frames
+        Iterable of H×W or H×W×3 uint8 frames.
+    roi
+        (x0, y0, x1, y1) inclusive px, or None for the whole frame.
+    side_px
+        Longer side of the result, px.
+
+    Returns
+    -------
+    (N×h×w uint8 array, scale) where scale is small px per full px.
+    """
+    out = []
+    scale = 1.0
+    size = None
+    for f in frames:
+        g = f if f.ndim == 2 else cv2.cvtColor(f, cv2.COLOR_RGB2GRAY)
+        if roi is not None:
+            x0, y0, x1, y1 = roi
+            g = g[y0 : y1 + 1, x0 : x1 + 1]
+        if size is None:
+            h, w = g.shape
+            scale = min(1.0, side_px / max(h, w))
+            size = (max(8, round(w * scale)), max(8, round(h * scale)))
+        out.append(cv2.resize(g, size, interpolation=cv2.INTER_AREA))
+    if not out:
+        raise AnalysisError("the loop holds no frames")
+    return np.stack(out), scale
+
+
+def _smooth(x: np.ndarray, sigma: float) -> np.ndarray:
+    if sigma <= 0 or x.size < 3:
+        return x.astype(float)
+    r = int(np.ceil(3 * sigma))
+    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
+    k /= k.sum()
+    xp = np.pad(x.astype(float), r, mode="edge")
+    return np.convolve(xp, k, mode="valid")
+
+
+def flows(small: np.ndarray) -> np.ndarray:
+    """Consecutive dense flows of small frames: (N-1)×h×w×2 float32 (small px)."""
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+    n = small.shape[0]
+    out = np.empty((n - 1, *small.shape[1:], 2), np.float32)
+    for t in range(1, n):
+        out[t - 1] = dis.calc(small[t - 1], small[t], None)
+    return out
+
+
+def analyse_motion(
+    small: np.ndarray,
+    scale: float = 1.0,
+    *,
+    rest_frame: int | None = None,
+    contraction_frame: int | None = None,
+) -> Motion:
+    """Motion energy, deformation and suggested frames from small grey frames.
+
+    Parameters
+    ----------
+    small
+        N×h×w uint8 frames (see :func:`small_frames`), N ≥ 2.
+    scale
+        Small px per full-resolution px (curves are reported in full-resolution px).
+    rest_frame, contraction_frame
+        Frames chosen by the user; the other one is suggested relative to them.
+    """
+    n = small.shape[0]
+    if n < 2:
+        raise AnalysisError("motion analysis needs at least two frames")
+    fl = flows(small)
+    mag = np.sqrt((fl**2).sum(-1)).mean(axis=(1, 2)) / scale
+    energy = np.concatenate([[mag[0]], mag])
+    energy_s = _smooth(energy, SMOOTH_FRAMES)
+    # accumulated displacement field per frame (summed per pixel, Eulerian approximation)
+    # stored small: reduce the field to a coarse grid to keep memory low.
+    grid = fl[:, ::4, ::4, :]
+    cum = np.concatenate([np.zeros((1, *grid.shape[1:]), np.float32), np.cumsum(grid, axis=0)])
+
+    def deformation_from(r: int) -> np.ndarray:
+        d = np.sqrt(((cum - cum[r]) ** 2).sum(-1)).mean(axis=(1, 2)) / scale
+        return _smooth(d, 1.0)
+
+    win = max(3, min(15, n // 12))
+
+    def stillest(lo: int, hi: int) -> tuple[int, int]:
+        """Window [a, a+win) of least summed energy with lo <= a, a+win-1 <= hi."""
+        hi = min(hi, n - 1)
+        w = min(win, hi - lo + 1)
+        if w <= 0:
+            return (lo, lo)
+        c = np.convolve(energy_s[lo : hi + 1], np.ones(w), mode="valid")
+        a = lo + int(np.argmin(c))
+        return (a, a + w - 1)
+
+    if rest_frame is not None:
+        r = int(rest_frame)
+        still = (r, r)
+    else:
+        still = stillest(0, n - 1)
+        r = (still[0] + still[1]) // 2
+    if contraction_frame is not None:
+        c = int(contraction_frame)
+        if rest_frame is None:
+            # rest: stillest stretch before the contraction (or anywhere when none fits)
+            if c >= 2:
+                still = stillest(0, c - 1)
+                r = (still[0] + still[1]) // 2
+    else:
+        d = deformation_from(r)
+        c = int(np.argmax(d))
+        if rest_frame is None and c > 2 and still[0] > c:
+            # the stillest stretch came after the peak: look again before the contraction
+            still = stillest(0, c - 1)
+            r = (still[0] + still[1]) // 2
+            d = deformation_from(r)
+            c = int(np.argmax(d))
+        if c == r:
+            c = int(np.argmax(energy_s))
+    deform = deformation_from(r)
+    return Motion(
+        energy_px=tuple(float(v) for v in energy_s),
+        deformation_px=tuple(float(v) for v in deform),
+        rest_frame=int(r),
+        contraction_frame=int(c),
+        still_window=(int(still[0]), int(still[1])),
+        scale=float(scale),
+    )
+
+
+def motion(cine, roi=None, *, rest_frame=None, contraction_frame=None) -> Motion:
+    """Motion analysis of a :class:`~msus.cine.Cine` (convenience wrapper)."""
+    small, scale = small_frames((cine.frame(i) for i in range(cine.n_frames)), roi)
+    return analyse_motion(small, scale, rest_frame=rest_frame, contraction_frame=contraction_frame)
