@@ -479,3 +479,32 @@ def test_cli_errors_are_one_line(monkeypatch, capsys, tmp_path, uploaded):
 
     assert main(["pacs", "search"]) == 1
     assert "no archive configured" in capsys.readouterr().err
+
+
+def test_annotated_loop_goes_as_a_new_series(archive_config, uploaded, outbox):
+    from msus.io.dicomweb import annotated_loop_dataset
+
+    sop, info = max(uploaded.items(), key=lambda kv: kv[1]["frames"])
+    local = msus.load(info["path"])
+    n = min(len(local), 12)
+    frames = []
+    for i in range(n):
+        f = local.frame(i)
+        f = np.repeat(f[:, :, None], 3, axis=2) if f.ndim == 2 else f.copy()
+        f[10:20, 10:60] = (255, 255, 0)  # a burned-in "annotation"
+        frames.append(f)
+    ds = annotated_loop_dataset(frames, local.frame_times_ms[:n], info["ds"])
+    with Archive(archive_config) as a:
+        res = send(ds, a, outbox=outbox, kind="video")
+        assert res.status == "sent", res.message
+        series = {s.series_uid: s for s in a.list_series(info["study"])}
+        assert str(ds.SeriesInstanceUID) in series and str(ds.SeriesInstanceUID) != info["series"]
+        back = a.open_cine(info["study"], str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID))
+        assert len(back) == n
+        np.testing.assert_allclose(back.frame_times_ms, local.frame_times_ms[:n] - local.frame_times_ms[0], atol=1e-3)
+        for i in (0, n - 1):
+            diff = np.abs(back.frame(i).astype(int) - frames[i].astype(int))
+            assert diff.mean() < 3  # lossy JPEG, flagged as such
+        assert back.frame(0)[15, 30].tolist()[:2] == pytest.approx([255, 255], abs=12)
+        back.close()
+    local.close()

@@ -914,6 +914,125 @@ def cine_from_remote(remote: RemoteFrames, source_name: str = ""):
     )
 
 
+# ---- the annotated loop as a new series ---------------------------------------------------------
+#: Patient and study attributes copied from the source loop so the new series joins its study.
+STUDY_KEYWORDS = (
+    "PatientName", "PatientID", "IssuerOfPatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID",
+    "StudyDate", "StudyTime", "StudyID", "AccessionNumber", "ReferringPhysicianName", "StudyDescription",
+)
+MULTIFRAME_TRUE_COLOR_SC = "1.2.840.10008.5.1.4.1.1.7.4"
+
+
+def annotated_loop_dataset(
+    frames: Iterable[np.ndarray],
+    frame_times_ms: Sequence[float],
+    reference,
+    *,
+    series_description: str = "msus annotated loop",
+    series_number: int = 901,
+    jpeg_quality: int = 90,
+) -> Dataset:
+    """The annotated loop as a new series of the source study, ready for STOW-RS.
+
+    A Multi-frame True Color Secondary Capture instance, JPEG baseline (4:2:2, lossy, flagged),
+    annotations burned in (BurnedInAnnotation YES), frame timing kept in FrameTimeVector (ms).
+
+    Parameters
+    ----------
+    frames
+        RGB (H×W×3) or grey (H×W) uint8 frames, all the same shape (e.g.
+        :func:`msus.export.video.annotated_frames`).
+    frame_times_ms
+        Start time of each frame in ms (first 0).
+    reference
+        The source loop's header: a pydicom Dataset or a Cine ``meta`` dict (keyword → value);
+        its patient and study attributes are copied.
+    """
+    from datetime import datetime
+
+    from PIL import Image
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import JPEGBaseline8Bit, generate_uid
+
+    from msus.errors import ExportError
+
+    encoded, shape = [], None
+    for f in frames:
+        arr = np.asarray(f)
+        if arr.dtype != np.uint8:
+            raise ExportError(f"annotated frames must be uint8, got {arr.dtype}")
+        if arr.ndim == 2:
+            arr = np.repeat(arr[:, :, None], 3, axis=2)
+        if arr.ndim != 3 or arr.shape[2] != 3:
+            raise ExportError(f"annotated frames must be H×W×3 RGB, got shape {arr.shape}")
+        if shape is None:
+            shape = arr.shape
+        elif arr.shape != shape:
+            raise ExportError("annotated frames change size mid-loop")
+        buf = io.BytesIO()
+        Image.fromarray(arr, "RGB").save(buf, "JPEG", quality=int(jpeg_quality), subsampling=1)
+        encoded.append(buf.getvalue())
+    if not encoded:
+        raise ExportError("no frames to store")
+    times = [float(t) for t in frame_times_ms]
+    if len(times) != len(encoded):
+        raise ExportError(f"{len(times)} frame times for {len(encoded)} frames")
+
+    def ref(keyword):
+        if isinstance(reference, Dataset):
+            return reference.get(keyword)
+        return (reference or {}).get(keyword)
+
+    if not ref("StudyInstanceUID"):
+        raise ExportError("the source loop has no StudyInstanceUID: no study to add a series to")
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
+    ds.file_meta.MediaStorageSOPClassUID = MULTIFRAME_TRUE_COLOR_SC
+    sop = generate_uid()
+    ds.file_meta.MediaStorageSOPInstanceUID = sop
+    for kw in STUDY_KEYWORDS:
+        v = ref(kw)
+        if v not in (None, ""):
+            setattr(ds, kw, v)
+    for kw in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
+               "StudyID", "AccessionNumber", "ReferringPhysicianName"):
+        if kw not in ds:
+            setattr(ds, kw, "")
+    now = datetime.now()
+    ds.SOPClassUID = MULTIFRAME_TRUE_COLOR_SC
+    ds.SOPInstanceUID = sop
+    ds.SeriesInstanceUID = generate_uid()
+    ds.SeriesNumber = int(series_number)
+    ds.InstanceNumber = 1
+    ds.SeriesDescription = series_description[:64]
+    ds.Modality = str(ref("Modality") or "US")
+    ds.ConversionType = "WSD"
+    ds.ImageType = ["DERIVED", "SECONDARY"]
+    ds.BurnedInAnnotation = "YES"
+    ds.ContentDate = now.strftime("%Y%m%d")
+    ds.ContentTime = now.strftime("%H%M%S")
+    ds.Manufacturer = "msus"
+    ds.DerivationDescription = "msus: measurements and outlines burned into the source loop"
+    ds.LossyImageCompression = "01"
+    ds.LossyImageCompressionMethod = "ISO_10918_1"
+    ds.SamplesPerPixel = 3
+    ds.PhotometricInterpretation = "YBR_FULL_422"
+    ds.PlanarConfiguration = 0
+    ds.Rows, ds.Columns = int(shape[0]), int(shape[1])
+    ds.BitsAllocated = 8
+    ds.BitsStored = 8
+    ds.HighBit = 7
+    ds.PixelRepresentation = 0
+    ds.NumberOfFrames = len(encoded)
+    ds.FrameIncrementPointer = 0x00181065
+    ds.FrameTimeVector = [0.0] + [round(b - a, 3) for a, b in zip(times, times[1:])]
+    ds.PixelData = encapsulate(encoded)
+    ds["PixelData"].VR = "OB"
+    ds["PixelData"].is_undefined_length = True
+    return ds
+
+
 # ---- convenience -----------------------------------------------------------------------------
 def open_archive(config: PacsConfig | None = None) -> Archive:
     """An :class:`Archive` from ``config`` or the environment (``MSUS_PACS_*``)."""
@@ -931,6 +1050,6 @@ def time_first_frame(archive: Archive, study_uid: str, series_uid: str, sop_uid:
 __all__ = [
     "Archive", "StudyInfo", "SeriesInfo", "InstanceInfo", "StoreResult", "RemoteFrames", "FrameCache",
     "open_archive", "sniff_frame_syntax", "dataset_from_metadata", "check_uid", "date_range",
-    "cine_from_remote", "time_first_frame",
+    "cine_from_remote", "time_first_frame", "annotated_loop_dataset",
 ]
 
