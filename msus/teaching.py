@@ -644,6 +644,50 @@ class CaseLibrary:
         return self.save(case)
 
 
+def add_case_from_store(
+    library: "CaseLibrary",
+    store,
+    source: str | Path,
+    *,
+    title: str,
+    region: str,
+    teaching_point: str,
+    static_frame_index: int | None = None,
+    deidentify=None,
+) -> Case:
+    """The loop's latest saved finding (and its labelled calipers) from the store as a new case.
+
+    Parameters
+    ----------
+    library
+        Where the case goes.
+    store
+        A :class:`msus.store.Store`.
+    source
+        The loop file the finding was made on (read, never modified).
+
+    Raises
+    ------
+    TeachingError
+        When the store holds no finding for this loop.
+    """
+    import msus  # noqa: PLC0415
+    from msus.store.identity import identify  # noqa: PLC0415
+
+    cine = msus.load(source)
+    try:
+        ref = store.loop(identify(cine).loop_key)
+    finally:
+        cine.close()
+    finding = store.latest_finding(ref) if ref is not None else None
+    if finding is None:
+        raise TeachingError(f"the store holds no finding for {Path(source).name}; save one in the review first")
+    ms = [sm.measurement for sm in store.measurements(ref)]
+    kw = {} if deidentify is None else {"deidentify": deidentify}
+    return library.add_finding(finding, source, title=title, region=region, teaching_point=teaching_point,
+                               measurements=ms, static_frame_index=static_frame_index, **kw)
+
+
 def all_cases(samples_dir: str | Path | None, library: CaseLibrary | None = None) -> list[Case]:
     """Bundled sample cases first, then the library's."""
     out = sample_cases(samples_dir) if samples_dir and Path(samples_dir).is_dir() else []
@@ -950,3 +994,56 @@ class Session:
 
     def results_csv(self) -> str:
         return results_csv(self.scores, self.learner)
+
+
+# ---- hand-outs --------------------------------------------------------------------------------
+
+EXPERT_REVIEWER = "expert (teaching case)"
+
+
+def case_export_data(case: Case, cine):
+    """The case's expert finding and calipers as :class:`msus.export.ExportData`.
+
+    The calipers are re-measured with the loop's own calibration (so the burned-in lengths carry
+    its provenance); nothing of the learner is included.
+    """
+    from msus import export as E  # noqa: PLC0415
+    from msus.measure import LABEL_CONTRACTION, LABEL_REST, make_measurement  # noqa: PLC0415
+
+    a = case.answer
+    ms = []
+    for cal, label in ((a.rest_caliper, LABEL_REST), (a.contraction_caliper, LABEL_CONTRACTION)):
+        if cal is None or not 0 <= cal.frame_index < cine.n_frames:
+            continue
+        ms.append(make_measurement(cine.calibration_for(cal.frame_index), cal.frame_index,
+                                   (cal.x1, cal.y1), (cal.x2, cal.y2), label=label, reviewer=EXPERT_REVIEWER))
+    finding = {
+        "classification": a.classification, "reasons": list(a.reasons),
+        "rest_frame": a.rest_frame, "contraction_frame": a.contraction_frame,
+        "gap_rest_mm": a.gap_rest_mm, "gap_contraction_mm": a.gap_contraction_mm,
+        "retraction_mm": a.retraction_mm, "calibration_source": a.calibration_source,
+        "status": "final", "kind": "manual", "reviewer": EXPERT_REVIEWER,
+    }
+    return E.from_cine(cine, measurements=tuple(ms), finding=finding, notes=(f"teaching case {case.id}",))
+
+
+def write_case_video(case: Case, cine, out: str | Path, fmt: str = "gif") -> Path:
+    """The case's A–B range (rest → contraction) as an annotated GIF or MP4 (via msus.export)."""
+    from msus.export import video  # noqa: PLC0415
+
+    if fmt not in ("gif", "mp4"):
+        raise TeachingError(f"unknown video format {fmt!r} (gif or mp4)")
+    a, b = case.ab_range
+    if b <= a:
+        a, b = 0, cine.n_frames - 1
+    b = min(b, cine.n_frames - 1)
+    data = case_export_data(case, cine)
+    write = video.write_gif if fmt == "gif" else video.write_mp4
+    return write(cine, data, Path(out), start=a, stop=b + 1)
+
+
+def case_sheet(case: Case) -> dict:
+    """The case for a hand-out (JSON-ready): everything but where its loop lives on this machine."""
+    d = case.to_dict()
+    d["source"] = Path(case.source).name
+    return d

@@ -229,3 +229,107 @@ def test_library_refuses_without_deidentifier(tmp_path, monkeypatch):
     with pytest.raises(ExportError):
         lib.add_finding({"classification": "partial"}, src, title="t", region="r", teaching_point="p")
     assert lib.cases() == []
+
+
+# ---- with the project's samples (the same three files the page tests use) -----------------------
+THREE = ("phantom_full_tear", "phantom_partial_tear", "phantom_intact")
+
+
+@pytest.fixture(scope="module")
+def real_samples(tmp_path_factory) -> Path:
+    from conftest import ROOT
+
+    here = ROOT / "samples"
+    if all((here / f"{n}.truth.json").is_file() for n in THREE):
+        return here
+    from msus.samples import build_samples
+
+    out = tmp_path_factory.mktemp("samples")
+    build_samples(out, list(THREE))
+    return out
+
+
+def test_bundled_samples_are_ready_cases(real_samples):
+    cases = T.sample_cases(real_samples)
+    kinds = [c.answer.classification for c in cases[:3]]
+    assert kinds == ["suspected_full_thickness", "partial", "no_defect"]  # the classic three first
+    full = cases[0]
+    raw = json.loads((real_samples / "phantom_full_tear.truth.json").read_text())["truth"]
+    assert full.static_frame_index == raw["rest_frame"]
+    assert full.answer.gap_contraction_mm == pytest.approx(raw["gap_contraction_mm"])
+    assert full.answer.gap_at(raw["contraction_frame"] - 1) == pytest.approx(raw["gap_mm"][raw["contraction_frame"] - 1])
+    # expert caliper between the truth's stump ends; its length is close to the defined gap
+    cal = full.answer.rest_caliper
+    assert cal.frame_index == raw["rest_frame"]
+    px = ((cal.x2 - cal.x1) ** 2 + (cal.y2 - cal.y1) ** 2) ** 0.5 * raw["mm_per_px"]
+    assert px == pytest.approx(raw["gap_rest_mm"], abs=0.5)
+
+
+def test_case_handouts_gif_and_mp4(real_samples, tmp_path):
+    import msus
+    from PIL import Image
+
+    case = T.sample_cases(real_samples)[0]
+    cine = msus.load(case.source)
+    data = T.case_export_data(case, cine)
+    assert [m.label for m in data.measurements] == ["gap at rest", "gap at contraction"]
+    assert data.measurements[1].length_mm == pytest.approx(case.answer.gap_contraction_mm, abs=0.5)
+    assert data.finding["classification"] == "suspected_full_thickness"
+    gif = T.write_case_video(case, cine, tmp_path / "c.gif", "gif")
+    a, b = case.ab_range
+    assert Image.open(gif).n_frames == b - a + 1
+    mp4 = T.write_case_video(case, cine, tmp_path / "c.mp4", "mp4")
+    assert msus.load(mp4).n_frames == b - a + 1
+    sheet = T.case_sheet(case)
+    assert sheet["source"] == Path(case.source).name and "/" not in sheet["source"]
+    with pytest.raises(T.TeachingError):
+        T.write_case_video(case, cine, tmp_path / "c.avi", "avi")
+
+
+def test_case_from_a_saved_finding_in_the_store(real_samples, tmp_path):
+    import shutil
+
+    import msus
+    from msus.store import open_store
+
+    src = tmp_path / "study" / "loop.dcm"
+    src.parent.mkdir()
+    shutil.copy(real_samples / "phantom_full_tear.dcm", src)
+    before = src.read_bytes()
+    store = open_store(f"sqlite:///{tmp_path / 'store.sqlite3'}")
+    cine = msus.load(src)
+    ref = store.register_loop(cine)
+    cal = cine.calibration_for(4)
+    store.add_measurement(ref, make_measurement(cal, 4, (100, 120), (150, 120), label="gap at rest"), reviewer="Dr A")
+    store.save_finding(ref, {"classification": "suspected_full_thickness", "gap_rest_mm": 6.0, "gap_contraction_mm": 10.5,
+                             "rest_frame": 4, "contraction_frame": 20, "reasons": ["gap widens 4.5 mm on contraction"],
+                             "calibration_source": "us_region"}, reviewer="Dr A", status="final")
+    cine.close()
+    lib = T.CaseLibrary(tmp_path / "lib")
+    seen = []
+
+    def deid(source, out_dir):  # stands in for msus.export.deid in this unit test
+        seen.append(Path(source))
+        out = Path(out_dir) / "loop.dcm"
+        shutil.copy(source, out)
+        return out
+
+    case = T.add_case_from_store(lib, store, src, title="Missed on static", region="rectus femoris",
+                                 teaching_point="watch the ends", deidentify=deid)
+    assert seen == [src] and src.read_bytes() == before
+    assert case.answer.gap_contraction_mm == 10.5 and case.answer.reasons == ("gap widens 4.5 mm on contraction",)
+    assert case.answer.rest_caliper.length_mm == pytest.approx(50 * cal.mm_per_px_at(100, 120)[0])
+    assert case.static_frame_index == 4 and lib.cases() == [case]
+    other = tmp_path / "other.dcm"
+    shutil.copy(real_samples / "phantom_intact.dcm", other)
+    with pytest.raises(T.TeachingError, match="no finding"):
+        T.add_case_from_store(lib, store, other, title="x", region="r", teaching_point="p", deidentify=deid)
+    store.close()
+
+
+def test_loop_caliper_on_another_frame_uses_the_gap_curve(three_cases):
+    full = three_cases[0]  # curve: 6 mm at rest (frame 2) rising to 11 mm at frame 6
+    on5 = T.Caliper(5, 0, 0, 97.5, 0, length_mm=9.75)
+    sc = T.Session.start([full]).commit_static("no_defect").commit_loop("suspected_full_thickness", caliper=on5).revealed
+    assert sc.contraction_frame_index == 5 and sc.expert_gap_contraction_mm == pytest.approx(9.75)
+    assert sc.gap_contraction_error_mm == pytest.approx(0.0)

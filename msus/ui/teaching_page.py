@@ -467,13 +467,67 @@ def _handouts(c: T.Case, cine, s: T.Session) -> None:
         _export_buttons(c, cine, key=f"teach_{s.index}_ho")
 
 
-def _export_buttons(c: T.Case, cine, key: str) -> None:
+def _video_bytes(c: T.Case, cine, fmt: str):
+    def make() -> bytes:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="msus-teach-") as d:
+            return T.write_case_video(c, cine, Path(d) / f"case.{fmt}", fmt).read_bytes()
+
+    return make
+
+
+def _bundle_bytes(c: T.Case, cine, writer):
+    def make() -> bytes:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="msus-teach-") as d:
+            out = Path(writer(c.source, T.case_export_data(c, cine), Path(d) / "bundle.zip"))
+            return out.read_bytes()
+
+    return make
+
+
+def _bundle_writer():
+    """The export work's de-identified bundle writer, when installed."""
     try:
-        import msus.export as E  # noqa: F401
+        from msus.export import bundle  # noqa: PLC0415
     except ImportError:
-        st.info("Exports are not available in this installation.")
-        return
-    st.info("Exports are not available in this installation.")
+        return None
+    return getattr(bundle, "write_bundle", None)
+
+
+def _export_buttons(c: T.Case, cine, key: str) -> None:
+    import json
+
+    try:
+        from msus.export import video  # noqa: F401, PLC0415
+    except ImportError:
+        st.info("Video exports are not available in this installation.")
+        video = None
+    cols = st.columns(4)
+    a, b = c.ab_range
+    if video is not None:
+        cols[0].download_button(
+            f"Annotated GIF (frames {a + 1}–{b + 1})", _video_bytes(c, cine, "gif"), file_name=f"{c.id}.gif",
+            mime="image/gif", key=key + "_gif", on_click="ignore",
+        )
+        cols[1].download_button(
+            f"Annotated MP4 (frames {a + 1}–{b + 1})", _video_bytes(c, cine, "mp4"), file_name=f"{c.id}.mp4",
+            mime="video/mp4", key=key + "_mp4", on_click="ignore",
+        )
+    writer = _bundle_writer()
+    if writer is not None:
+        cols[2].download_button(
+            "De-identified bundle (zip)", _bundle_bytes(c, cine, writer), file_name=f"{c.id}_bundle.zip",
+            mime="application/zip", key=key + "_bundle", on_click="ignore",
+        )
+    else:
+        cols[2].caption("De-identified bundle: needs the export work's bundle writer.")
+    cols[3].download_button(
+        "Case sheet (JSON)", json.dumps(T.case_sheet(c), indent=2).encode("utf-8"), file_name=f"{c.id}.json",
+        mime="application/json", key=key + "_sheet", on_click="ignore",
+    )
 
 
 def _summary(s: T.Session) -> None:
