@@ -273,6 +273,41 @@ def _picker(cases: list[T.Case]) -> None:
             _error(exc)
 
 
+def _teacher_panel(library: T.CaseLibrary) -> None:
+    """Teacher: turn a loop's saved finding into a de-identified case in the library."""
+    with st.expander("Teacher: add a case from a saved finding"):
+        st.caption("The loop is copied de-identified into the case library; its saved finding becomes the "
+                   "answer. Do not type patient identifiers into the title or teaching point.")
+        try:
+            from msus.config import load_settings
+            from msus.ui.sources import list_loops, resolve_under
+
+            folder = load_settings().data_dir
+        except (ImportError, MsusError) as exc:
+            st.info(f"Adding cases needs the app's data folder settings ({exc}).")
+            return
+        loops = list_loops(folder)
+        names = [str(p.relative_to(folder)) for p in loops]
+        pick = st.selectbox(f"Loop in the data folder ({folder})", names, index=None, key="teach_add_loop",
+                            placeholder="choose a loop" if names else "no loops in the data folder")
+        title = st.text_input("Title", key="teach_add_title")
+        region = st.text_input("Region (anatomy)", key="teach_add_region", placeholder="e.g. rectus femoris, longitudinal")
+        point = st.text_area("Teaching point", key="teach_add_point", height=80)
+        if st.button("Add case", key="teach_add", disabled=pick is None):
+            try:
+                from msus.store import open_store
+
+                store = open_store()
+                try:
+                    case = T.add_case_from_store(library, store, resolve_under(folder, pick), title=title,
+                                                 region=region, teaching_point=point)
+                finally:
+                    store.close()
+                st.success(f"Added “{case.title}” ({case.id}), de-identified.")
+            except MsusError as exc:
+                _error(exc)
+
+
 def _call_widget(key: str, default: str | None = None) -> str:
     opts = list(T.CLASSIFICATIONS)
     idx = opts.index(default) if default in opts else 0
@@ -576,6 +611,7 @@ def render(samples_dir: str | Path | None = None, library_dir: str | Path | None
             _error(exc)
             cases = []
         _picker(cases)
+        _teacher_panel(T.CaseLibrary(library_dir))
         return
     if s.stage == T.DONE:
         _summary(s)
