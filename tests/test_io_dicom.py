@@ -443,3 +443,38 @@ def test_meta_flags_phi_and_copes_with_stray_delimiter():
     meta = dicom_meta(full)
     assert "(FFFE,E0DD)" in meta["unreadable_elements"]
     assert meta["Rows"] == 456 and "PatientName" in meta["phi_keys"]
+
+
+# ---- pydicom's own test files (shipped in the pydicom wheel): odd encodings scanners write ----------
+PYDICOM_FILES = [
+    "SC_rgb_small_odd_big_endian.dcm",  # 8-bit samples in a big-endian OW value (byte-swapped words)
+    "SC_rgb_jpeg.dcm",  # says explicit VR, pixel data written implicit
+    "image_dfl.dcm",  # deflated transfer syntax
+    "SC_jpeg_no_color_transform.dcm",  # RGB JPEG without colour transform
+    "SC_rgb_jpeg_app14_dcmd.dcm",  # Adobe APP14 marker
+    "SC_rgb_dcmtk_+eb+cy+np.dcm",  # YBR_FULL_422 JPEG from dcmtk
+    "SC_rgb_jpeg_lossy_gdcm.dcm",  # YBR_FULL JPEG
+    "SC_ybr_full_422_uncompressed.dcm",
+    "SC_rgb_jpeg_gdcm.dcm",  # JPEG lossless (GDCM)
+    "JPEGLSNearLossless_08.dcm",
+    "SC_rgb_rle_2frame.dcm",
+    "examples_palette.dcm",
+    "liver_expb_1frame.dcm",
+]
+
+
+@pytest.mark.parametrize("name", PYDICOM_FILES)
+def test_pydicom_test_files_match_pydicom(name):
+    from pydicom.data import get_testdata_file
+
+    path = Path(get_testdata_file(name))
+    cine = msus.load(path)
+    i = len(cine) - 1
+    assert np.array_equal(cine.frame(i), reference(path, i))
+
+
+def test_12bit_jpeg_extended_names_missing_decoder():
+    from pydicom.data import get_testdata_file
+
+    with pytest.raises(MissingDecoder, match="12-bit"):
+        msus.load(get_testdata_file("JPGExtended.dcm")).frame(0)

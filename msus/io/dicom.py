@@ -145,9 +145,11 @@ def transfer_syntax_of(ds):
 # ---------------------------------------------------------------------------------------------
 def _element_value(buf, pos: int, ts, name: str) -> tuple[int, int | None]:
     """Offset of the pixel data value and its length (None when undefined)."""
-    explicit = not ts.is_implicit_VR
     little = ts.is_little_endian
     e = "<" if little else ">"
+    # Trust the bytes over the transfer syntax: some writers switch VR encoding mid-file.
+    vr_bytes = bytes(buf[pos + 4:pos + 6])
+    explicit = len(vr_bytes) == 2 and vr_bytes.isalpha() and vr_bytes.isupper()
     if explicit:
         hdr = bytes(buf[pos:pos + 12])
         if len(hdr) < 8:
@@ -397,17 +399,61 @@ class FrameDecoder:
                     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB), "RGB"
                 if img.ndim == 2 and p["samples_per_pixel"] == 1:
                     return img, pi
-            return self._pydicom(data)
+            # libjpeg-turbo refused it: Pillow may still read it (never GDCM on a stream this bad)
+            return self._pydicom(data, plugins=["pillow"])
         if self.ts.is_encapsulated:
             return self._pydicom(data)
         return self._native(data)
 
-    def _pydicom(self, data: bytes) -> tuple[np.ndarray, str]:
+    def _plugins(self, dec) -> list[str]:
+        """Plugins to try, GDCM last and only when needed.
+
+        GDCM aborts the whole process (a C++ assertion) on some damaged streams, so it is used
+        only for syntaxes no other installed plugin decodes (JPEG lossless), or as a fallback for
+        JPEG-family frames whose header has been checked first (12-bit JPEG extended).
+        """
+        names = list(getattr(dec, "available_plugins", ()) or ())
+        first = [n for n in names if n != "gdcm"]
+        if "gdcm" in names and (not first or self._jpeg_family):
+            first.append("gdcm")
+        return first
+
+    @property
+    def _jpeg_family(self) -> bool:
+        return str(self.ts).startswith(("1.2.840.10008.1.2.4.5", "1.2.840.10008.1.2.4.7", "1.2.840.10008.1.2.4.8"))
+
+    def _check_jpeg_header(self, data: bytes) -> None:
+        """Refuse a JPEG/JPEG-LS frame whose SOF header does not match the DICOM header."""
+        from pydicom.pixels.utils import _get_jpg_parameters
+
+        info = _get_jpg_parameters(bytes(data[:65536]))
+        p = self.p
+        if not info:
+            raise CorruptFile(f"{self.name}: a frame is not a valid JPEG stream")
+        if (info.get("height"), info.get("width")) != (p["rows"], p["columns"]):
+            raise CorruptFile(
+                f"{self.name}: a JPEG frame is {info.get('width')}×{info.get('height')} but the header says "
+                f"{p['columns']}×{p['rows']}")
+        if info.get("components") not in (p["samples_per_pixel"],):
+            raise CorruptFile(f"{self.name}: a JPEG frame has {info.get('components')} components, "
+                              f"the header says {p['samples_per_pixel']} samples per pixel")
+        if not 2 <= int(info.get("precision", 0)) <= p["bits_allocated"]:
+            raise CorruptFile(f"{self.name}: a JPEG frame's precision does not fit the header's bits allocated")
+
+    def _pydicom(self, data: bytes, plugins: list[str] | None = None) -> tuple[np.ndarray, str]:
         from pydicom.encaps import encapsulate
         from pydicom.pixels import get_decoder
 
         p = self.p
         dec = self._decoder or get_decoder(self.ts)
+        if self.ts.is_encapsulated:
+            if self._jpeg_family:
+                self._check_jpeg_header(data)
+            plugins = plugins if plugins is not None else self._plugins(dec)
+            if not plugins:
+                raise MissingDecoder(f"{self.name}: {missing_decoder_message(self.ts)}")
+        else:
+            plugins = [""]
         src = encapsulate([bytes(data)]) if self.ts.is_encapsulated else bytes(data)
         opts = dict(
             rows=p["rows"], columns=p["columns"], samples_per_pixel=p["samples_per_pixel"],
@@ -417,14 +463,18 @@ class FrameDecoder:
             number_of_frames=1, planar_configuration=p["planar_configuration"],
             pixel_keyword="PixelData", transfer_syntax_uid=self.ts,
         )
-        try:
-            arr, info = dec.as_array(src, index=0, **opts)
-        except RuntimeError as exc:
-            msg = str(exc)
-            if "plugin" in msg.lower() and ("available" in msg.lower() or "missing" in msg.lower()):
-                raise MissingDecoder(f"{self.name}: {missing_decoder_message(self.ts)}") from None
-            raise
-        return arr, str(info.get("photometric_interpretation", p["photometric_interpretation"]))
+        errors = []
+        for plugin in plugins:
+            try:
+                arr, info = dec.as_array(src, index=0, decoding_plugin=plugin, **opts)
+                return arr, str(info.get("photometric_interpretation", p["photometric_interpretation"]))
+            except Exception as exc:
+                errors.append(f"{plugin or 'native'}: {_short(exc)}")
+        if errors and all("does not support" in e for e in errors):
+            raise MissingDecoder(
+                f"{self.name}: no installed permissive decoder supports this {self.ts.name} data "
+                f"({p['bits_stored']}-bit, {p['photometric_interpretation']}); convert the file first")
+        raise CorruptFile(f"{self.name}: a frame cannot be decoded ({'; '.join(errors)[:200]})")
 
     def _native(self, data: bytes) -> tuple[np.ndarray, str]:
         p = self.p
@@ -689,14 +739,21 @@ def load_dicom(blob, *, cache_frames: int | None = None, **_ignored) -> Cine:
     name = blob.name
     extra = {} if cache_frames is None else {"cache_frames": cache_frames}
     ds, pos = read_header(blob)
-    if pos is None:
-        raise UnsupportedFormat(f"{name}: the DICOM file holds no pixel data (not an image)")
     ts = transfer_syntax_of(ds)
     if ts.is_deflated:
         return _load_deflated(blob, **extra)
+    if pos is None:
+        raise UnsupportedFormat(f"{name}: the DICOM file holds no pixel data (not an image)")
     p = pixel_params(ds, name)
     start, length = _element_value(blob.buf, pos, ts, name)
-    fetch = frame_fetcher(blob.buf, start, length, ts, p, name, ds, undefined=length is None)
+    buf = blob.buf
+    if (not ts.is_little_endian and p["bits_allocated"] == 8 and length is not None
+            and bytes(buf[pos + 4:pos + 6]) == b"OW"):
+        # 8-bit samples in a big-endian OW value are byte-swapped in 16-bit words (small, retired)
+        raw = bytearray(buf[start:start + length + (length & 1)])
+        raw[0::2], raw[1::2] = raw[1::2], raw[0::2]
+        buf, start = bytes(raw), 0
+    fetch = frame_fetcher(buf, start, length, ts, p, name, ds, undefined=length is None)
     return cine_from_dataset(ds, fetch, source_name=name, transfer_syntax=ts, close=blob.close, **extra)
 
 
