@@ -333,3 +333,40 @@ def test_loop_caliper_on_another_frame_uses_the_gap_curve(three_cases):
     sc = T.Session.start([full]).commit_static("no_defect").commit_loop("suspected_full_thickness", caliper=on5).revealed
     assert sc.contraction_frame_index == 5 and sc.expert_gap_contraction_mm == pytest.approx(9.75)
     assert sc.gap_contraction_error_mm == pytest.approx(0.0)
+
+
+def test_library_case_is_really_deidentified(real_samples, tmp_path):
+    """The default call point: msus.export.deid rewrites the header and UIDs; the source is untouched."""
+    import shutil
+
+    import pydicom
+
+    pytest.importorskip("msus.export.deid")
+    src = tmp_path / "loop.dcm"
+    shutil.copy(real_samples / "phantom_full_tear.dcm", src)
+    before = src.read_bytes()
+    orig = pydicom.dcmread(src, stop_before_pixels=True)
+    assert str(orig.PatientName)  # the phantom carries a (fake) patient name
+    lib = T.CaseLibrary(tmp_path / "lib")
+    case = lib.add_finding({"classification": "suspected_full_thickness", "gap_rest_mm": 5, "gap_contraction_mm": 10,
+                            "rest_frame": 4, "contraction_frame": 20}, src, title="t", region="r", teaching_point="p")
+    assert src.read_bytes() == before
+    ds = pydicom.dcmread(case.source, stop_before_pixels=True)
+    assert str(ds.PatientName) == "" and str(ds.PatientID) == "" and ds.PatientIdentityRemoved == "YES"
+    assert ds.SOPInstanceUID != orig.SOPInstanceUID
+    assert orig.PatientID not in Path(case.source).read_bytes().decode("latin-1")
+
+
+def test_case_bundle_handout(real_samples, tmp_path):
+    import zipfile
+
+    import msus
+
+    bundle = pytest.importorskip("msus.export.bundle")
+    case = T.sample_cases(real_samples)[0]
+    cine = msus.load(case.source)
+    out = bundle.write_bundle(case.source, T.case_export_data(case, cine), tmp_path / "b.zip")
+    names = zipfile.ZipFile(out).namelist()
+    assert "loop.dcm" in names and "annotated.mp4" in names
+    found = json.loads(zipfile.ZipFile(out).read("findings.json"))
+    assert "suspected_full_thickness" in json.dumps(found)

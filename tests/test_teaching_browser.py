@@ -207,6 +207,12 @@ def test_learner_walks_three_cases_in_the_browser(page, server, samples):
     shot(pg, "03_reveal.png")
     # partial on the static frame (wrong), right after the loop (+10), both calipers within 1 mm
     assert metric(pg, "Case score") == "90 / 100"
+    # hand-out: the annotated GIF of the A–B range
+    pg.get_by_text("Hand-outs for this case").click()
+    with pg.expect_download() as dl:
+        pg.get_by_role("button", name=re.compile("Annotated GIF")).click()
+    assert Path(dl.value.path()).read_bytes()[:6] == b"GIF89a"
+    idle(pg)
     click_button(pg, "Next case")
 
     # ---- case 2: partial tear, typed gaps -----------------------------------------------------

@@ -552,7 +552,9 @@ def _export_buttons(c: T.Case, cine, key: str) -> None:
             mime="video/mp4", key=key + "_mp4", on_click="ignore",
         )
     writer = _bundle_writer()
-    if writer is not None:
+    if writer is not None and getattr(cine, "kind", "") != "dicom":
+        cols[2].caption("De-identified bundle: DICOM loops only.")
+    elif writer is not None:
         cols[2].download_button(
             "De-identified bundle (zip)", _bundle_bytes(c, cine, writer), file_name=f"{c.id}_bundle.zip",
             mime="application/zip", key=key + "_bundle", on_click="ignore",
