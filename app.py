@@ -18,7 +18,8 @@ def page() -> None:
     from msus.errors import MsusError
     from msus.ui import panels, player, session, sources
 
-    st.set_page_config(page_title="msus · cine review", page_icon="🩻", layout="wide")
+    st.set_page_config(page_title="msus · cine review", layout="wide")
+    panels.page_style()
     try:
         settings = load_settings()
         source = panels.open_panel(settings)

@@ -62,23 +62,51 @@ def _scanner(meta: dict) -> str:
     return text or "unknown scanner"
 
 
+_STYLE = """
+<style>
+.block-container { padding-top: 1.2rem; padding-bottom: 1rem; }
+.msus-study { display: flex; flex-wrap: wrap; gap: 6px 8px; align-items: center; font-size: 0.95rem; }
+.msus-chip { padding: 2px 10px; border-radius: 4px; background: #151a20; border: 1px solid #252c34; color: #cfd8dc; }
+.msus-name { font-weight: 700; color: #fff; background: none; border: none; padding-left: 0; font-size: 1.05rem; }
+.msus-cal-ok { color: #a5d6a7; border-color: #2e7d32; background: #0f2413; font-weight: 600; }
+.msus-cal-none { color: #ffcc80; border-color: #ef6c00; background: #2a1a07; font-weight: 600; }
+</style>
+"""
+
+
+def page_style() -> None:
+    """Tighter page margins and the study-bar chips (the dark theme is in .streamlit/config.toml)."""
+    st.markdown(_STYLE, unsafe_allow_html=True)
+
+
+def _chip(text: str, cls: str = "") -> str:
+    from html import escape
+
+    return f'<span class="msus-chip {cls}">{escape(text)}</span>'
+
+
+def calibration_chip(cal) -> str:
+    if cal.calibrated:
+        return _chip(f"{cal.badge()} · source {cal.source}", "msus-cal-ok")
+    return _chip("UNCALIBRATED · lengths in px", "msus-cal-none")
+
+
 def study_header(cine, review: Review, name: str) -> None:
-    """One line of study facts and the calibration badge; patient fields behind a toggle."""
+    """One bar of study facts and the calibration badge; patient fields behind a toggle."""
     meta = dict(getattr(cine, "meta", {}) or {})
     cal = review.calibration_for(review.frame_index)
-    timing = "" if getattr(cine, "timing_source", "file") != "default" else " (assumed, no timing in file)"
-    cols = st.columns([3, 2, 2, 2, 4])
-    cols[0].markdown(f"**{name}**  \n{_scanner(meta)} · {cine.kind}")
-    cols[1].metric("Frames", f"{len(cine)}")
-    cols[2].metric("Frame rate", f"{cine.fps:.1f} fps", help="from the file's frame timing" + timing)
-    cols[3].metric("Size", f"{cine.columns}×{cine.rows}")
-    with cols[4]:
-        if cal.calibrated:
-            src = "manual" if cal.source == "manual" else cal.source
-            st.success(f"Calibrated · {cal.badge()} · source **{src}**", icon="📐")
-        else:
-            st.warning("Uncalibrated · lengths in px", icon="⚠️")
-        show = st.toggle("Show patient fields", value=False, key="msus_show_phi")
+    timing = "file timing" if getattr(cine, "timing_source", "file") != "default" else "no timing in file: assumed"
+    chips = [
+        _chip(name, "msus-name"),
+        _chip(f"{_scanner(meta)} · {cine.kind}"),
+        _chip(f"{len(cine)} frame{'' if len(cine) == 1 else 's'}"),
+        _chip(f"{cine.fps:.1f} fps ({timing})"),
+        _chip(f"{cine.columns}×{cine.rows} px"),
+        calibration_chip(cal),
+    ]
+    c = st.columns([8, 2], vertical_alignment="center")
+    c[0].markdown(f'<div class="msus-study">{"".join(chips)}</div>', unsafe_allow_html=True)
+    show = c[1].toggle("Patient fields", value=False, key="msus_show_phi")
     for w in getattr(cine, "warnings", []) or []:
         st.caption(f"⚠ {w}")
     if show:
@@ -92,7 +120,7 @@ def study_header(cine, review: Review, name: str) -> None:
 # ---- view ---------------------------------------------------------------------------------
 def view_controls(review: Review) -> None:
     """Single / side-by-side, difference or overlay, and jumping to the marked frames."""
-    c = st.columns([3, 3, 2, 2])
+    c = st.columns([2.2, 3.2, 1.6, 2.6], vertical_alignment="bottom")
     pair = c[0].segmented_control(
         "View", ["Single", "Rest | Contraction"], default="Rest | Contraction" if review.view == "pair" else "Single",
         key="msus_view_sel",
@@ -107,10 +135,11 @@ def view_controls(review: Review) -> None:
     r, k = review.rest_frame, review.contraction_frame
     c[2].markdown(f"Rest: **{'—' if r is None else r + 1}**  \nContraction: **{'—' if k is None else k + 1}**")
     with c[3]:
-        if st.button("Go to rest", disabled=r is None, key="msus_go_rest", width="stretch"):
+        g = st.columns(2)
+        if g[0].button("Go to rest", disabled=r is None, key="msus_go_rest", width="stretch"):
             review.view = "single"
             review.seek(r)
-        if st.button("Go to contraction", disabled=k is None, key="msus_go_con", width="stretch"):
+        if g[1].button("Go to contraction", disabled=k is None, key="msus_go_con", width="stretch"):
             review.view = "single"
             review.seek(k)
     if review.view == "pair" and (r is None or k is None):

@@ -80,9 +80,8 @@ class Player {
     this.canvas = el("canvas", "mp-canvas", stage);
     this.ctx = this.canvas.getContext("2d");
     this.hudFrame = el("div", "mp-hud mp-hud-tl", stage);
-    this.hudBadge = el("div", "mp-hud mp-hud-tr", stage);
+    this.hudBadge = el("div", "mp-hud mp-hud-br", stage);
     this.hudInfo = el("div", "mp-hud mp-hud-bl", stage);
-    this.hudHint = el("div", "mp-hud mp-hud-br", stage);
 
     const tl = el("div", "mp-timeline", root);
     this.marksLayer = el("div", "mp-marks", tl);
@@ -95,13 +94,13 @@ class Player {
 
     const bar = el("div", "mp-bar", root);
     const g1 = el("div", "mp-group", bar);
-    button(g1, "⏮", "First frame (Home)", () => { this.pause(); this.seek(this.rangeLo()); });
+    button(g1, "|◀", "First frame (Home)", () => { this.pause(); this.seek(this.rangeLo()); });
     button(g1, "−10", "Back 10 frames (Shift+←)", () => this.step(-10));
     button(g1, "◀", "Previous frame (← or ↑)", () => this.step(-1));
     this.playBtn = button(g1, "▶", "Play / pause (Space)", () => this.toggle(), "mp-play");
     button(g1, "▶", "Next frame (→ or ↓)", () => this.step(1)).classList.add("mp-next");
     button(g1, "+10", "Forward 10 frames (Shift+→)", () => this.step(10));
-    button(g1, "⏭", "Last frame (End)", () => { this.pause(); this.seek(this.rangeHi()); });
+    button(g1, "▶|", "Last frame (End)", () => { this.pause(); this.seek(this.rangeHi()); });
     this.counter = el("span", "mp-counter", g1);
 
     const g2 = el("div", "mp-group", bar);
@@ -124,18 +123,18 @@ class Player {
     button(g2, "B", "Set B (range end) at this frame", () => this.setB());
     button(g2, "A–B ✕", "Clear the A–B range", () => { this.a = this.b = null; this.renderMarks(); this.updateHud(); });
 
-    const g3 = el("div", "mp-group", bar);
+    const bar2 = el("div", "mp-bar", root);
+    const g3 = el("div", "mp-group", bar2);
+    el("span", "mp-lbl", g3, "Mark");
     button(g3, "Rest", "Mark this frame as the rest frame (R)", () => this.mark("rest"), "mp-mark-rest");
     button(g3, "Contraction", "Mark this frame as the contraction frame (C)", () => this.mark("contraction"), "mp-mark-con");
-
-    const bar2 = el("div", "mp-bar", root);
     const g4 = el("div", "mp-group", bar2);
     this.toolBtns = {};
     for (const [t, label, title] of [
-      ["caliper", "📏 Caliper", "Caliper: click two points; drag an end to adjust (M)"],
-      ["pan", "✋ Pan", "Pan: drag the image (P); Shift+drag pans in any tool"],
-      ["wl", "◐ W/L", "Window/level: drag ↔ contrast, ↕ brightness (W)"],
-      ["calibrate", "⟷ Calibrate", "Manual calibration: click two points on the depth scale (K)"],
+      ["caliper", "Caliper", "Caliper: click two points; drag an end to adjust (M)"],
+      ["pan", "Pan", "Pan: drag the image (P); Shift+drag pans in any tool"],
+      ["wl", "W/L", "Window/level: drag ↔ contrast, ↕ brightness (W)"],
+      ["calibrate", "Calibrate", "Manual calibration: click two points on the depth scale (K)"],
     ]) {
       this.toolBtns[t] = button(g4, label, title, () => this.setTool(t), "mp-tool");
     }
@@ -150,6 +149,7 @@ class Player {
     el("span", "mp-lbl", g6, "Contrast");
     this.cSlider = this.range(g6, 0.2, 3, 0.05, 1, (v) => { this.contrast = v; this.draw(); });
     button(g6, "Reset", "Reset window/level", () => this.setWL(1, 1));
+    this.hudHint = el("span", "mp-hint", bar2);
 
     // input
     const c = this.canvas;
@@ -202,7 +202,7 @@ class Player {
       if (typeof d.command.seek === "number") { this.pause(); this.seek(d.command.seek, false); }
     }
     this.hudBadge.textContent = d.badge || "";
-    this.hudBadge.className = "mp-hud mp-hud-tr " + (d.calibrated ? "mp-cal-ok" : "mp-cal-none");
+    this.hudBadge.className = "mp-hud mp-hud-br " + (d.calibrated ? "mp-cal-ok" : "mp-cal-none");
     this.renderMarks();
     this.resize();
   }
@@ -317,7 +317,7 @@ class Player {
     this.dir = 1;
     this.stats = { displayed: 1, skipped: 0, t0: performance.now(), tLast: performance.now(), playStartFrame: this.frame };
     this.restartClock();
-    this.playBtn.textContent = "⏸";
+    this.playBtn.textContent = "❙❙";
     const loop = (now) => {
       if (!this.playing) return;
       this.tick(now);
@@ -399,7 +399,7 @@ class Player {
     const panels = this.panelFrames();
     const cols = panels.length;
     const aspect = this.h / this.w || 0.75;
-    const maxH = Math.max(240, Math.floor((window.innerHeight || 900) * (this.data.max_height_frac || 0.72)));
+    const maxH = Math.max(240, Math.floor((window.innerHeight || 900) * (this.data.max_height_frac || 0.64)));
     const cssH = Math.min(maxH, Math.max(200, Math.round((cssW / cols) * aspect)));
     const dpr = window.devicePixelRatio || 1;
     if (this.cssW !== cssW || this.cssH !== cssH || this.dpr !== dpr) {
@@ -419,8 +419,8 @@ class Player {
     if (d.view === "pair" && d.pair) {
       const [r, c] = d.pair;
       const out = [
-        { frame: r, title: "Rest · frame " + (r + 1), kind: "image", color: "#4fc3f7" },
-        { frame: c, title: "Contraction · frame " + (c + 1), kind: "image", color: "#ffb74d" },
+        { frame: r, title: `Rest · frame ${r + 1} · ${(this.times[r] || 0).toFixed(1)} ms`, kind: "image", color: "#4fc3f7" },
+        { frame: c, title: `Contraction · frame ${c + 1} · ${(this.times[c] || 0).toFixed(1)} ms`, kind: "image", color: "#ffb74d" },
       ];
       if (d.pair_mode === "difference") out.push({ frame: null, title: "Difference |rest − contraction|", kind: "difference" });
       if (d.pair_mode === "overlay") out.push({ frame: null, title: "Overlay: rest magenta, contraction green", kind: "overlay" });
@@ -686,12 +686,12 @@ class Player {
   }
 
   drawTitle(ctx, P) {
-    ctx.font = "600 13px system-ui, sans-serif";
+    ctx.font = "700 14px system-ui, sans-serif";
     const w = ctx.measureText(P.title).width + 14;
-    ctx.fillStyle = "rgba(0,0,0,0.65)";
-    ctx.fillRect(P.x0 + 8, P.y0 + P.h - 30, w, 22);
+    ctx.fillStyle = "rgba(0,0,0,0.8)";
+    ctx.fillRect(P.x0 + 8, P.y0 + 8, w, 24);
     ctx.fillStyle = P.color || "#ddd";
-    ctx.fillText(P.title, P.x0 + 15, P.y0 + P.h - 14);
+    ctx.fillText(P.title, P.x0 + 15, P.y0 + 25);
   }
 
   drawAnnotations(ctx, P) {
@@ -824,12 +824,13 @@ class Player {
     if (marks.rest === this.frame) tag += "  REST";
     if (marks.contraction === this.frame) tag += "  CONTRACTION";
     const pairView = this.data.view === "pair" && this.data.pair;
-    this.hudFrame.textContent = pairView ? "Rest vs contraction" : `Frame ${this.frame + 1} / ${this.n}   ${t.toFixed(1)} ms${tag}`;
+    this.hudFrame.textContent = `Frame ${this.frame + 1} / ${this.n}   ${t.toFixed(1)} ms${tag}`;
+    this.hudFrame.style.display = pairView ? "none" : "";
     this.counter.textContent = `${this.frame + 1} / ${this.n} · ${t.toFixed(1)} ms`;
     this.slider.value = this.frame;
     const ab = this.a !== null || this.b !== null ? `  A–B ${this.rangeLo() + 1}–${this.rangeHi() + 1}` : "";
     const load = this.loaded < this.n ? `  loading ${this.loaded}/${this.n}` : "";
-    this.hudInfo.textContent = `${this.playing ? "▶" : "❚❚"} ${this.speed}× ${this.mode}${ab} · zoom ${Math.round(this.zoom * 100)}%${load}`;
+    this.hudInfo.textContent = `${this.playing ? "playing" : "paused"} ${this.speed}× ${this.mode}${ab} · zoom ${Math.round(this.zoom * 100)}%${load}`;
     this.zoomLabel.textContent = Math.round(this.zoom * 100) + "%";
     this.updateHint();
   }
@@ -846,6 +847,8 @@ class Player {
       get speed() { return p.speed; },
       get tool() { return p.tool; },
       get zoom() { return p.zoom; },
+      get data() { return p.data; },
+      get pendingEvents() { return p.outbox.length; },
       get stats() {
         const s = p.stats;
         const el = (s.tLast - s.t0) / 1000;

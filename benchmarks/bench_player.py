@@ -1,0 +1,244 @@
+"""The review app's player: playback fps in headless Chromium, server time per rerun, bytes per caliper.
+
+Figures (each with a baseline measured in the same run):
+
+* ``player fps @30`` / ``@50`` — frames shown per second while playing a 600-frame 600×800 loop,
+  baseline = the target rate (ratio goal ≥ 0.97); ``skipped frames`` (goal 0).
+* ``rerun ms: step`` / ``rerun ms: caliper`` — server time of one script run after a frame event and
+  after a caliper event (goal ≤ 30 ms), baseline = a bare rerun of the same page with no event.
+* ``bytes per caliper`` — size of the player data after adding one caliper minus before.
+
+Needs Debian chromium (``/usr/bin/chromium``) and Playwright; without them only the server figures
+are produced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.common import Figure
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+
+
+# ---- a test loop on disk ----------------------------------------------------------------------
+def loop_frames(n: int, rows: int, cols: int) -> np.ndarray:
+    """Grey frames with a moving bar and an index-coded 40×40 patch at x = 20…59, y = 100…139.
+
+    The patch's grey level is ``(2 * i) % 256`` so a test can tell frame ``i`` from its pixels.
+    """
+    y, x = np.mgrid[0:rows, 0:cols]
+    base = (40 + 60 * (y / rows)).astype(np.uint8)
+    out = np.empty((n, rows, cols), np.uint8)
+    for i in range(n):
+        f = base.copy()
+        c = int((i / max(1, n)) * cols)
+        f[:, max(0, c - 6): c + 6] = 220
+        f[rows // 2 - 3: rows // 2 + 3, :] = 150
+        f[100:140, 20:60] = (2 * i) % 256
+        out[i] = f
+    return out
+
+
+def write_loop_dicom(path, n: int = 600, rows: int = 600, cols: int = 800, fps: float = 30.0,
+                     mm_per_px: float = 0.1, quality: int = 92) -> Path:
+    """Write a JPEG-baseline US multi-frame DICOM with a US region calibration and FrameTime."""
+    import cv2
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import JPEGBaseline8Bit, generate_uid
+
+    frames = loop_frames(n, rows, cols)
+    blobs = [cv2.imencode(".jpg", f, [int(cv2.IMWRITE_JPEG_QUALITY), quality])[1].tobytes() for f in frames]
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.3.1"
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = JPEGBaseline8Bit
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.Modality = "US"
+    ds.Manufacturer = "msus benchmark"
+    ds.PatientName = "BENCH^LOOP"
+    ds.Rows, ds.Columns, ds.NumberOfFrames = rows, cols, n
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.FrameTime = f"{1000.0 / fps:.4f}"
+    ds.FrameIncrementPointer = 0x00181063
+    r = Dataset()
+    r.RegionSpatialFormat, r.RegionDataType, r.RegionFlags = 1, 1, 0
+    r.RegionLocationMinX0, r.RegionLocationMinY0 = 0, 0
+    r.RegionLocationMaxX1, r.RegionLocationMaxY1 = cols - 1, rows - 1
+    r.PhysicalUnitsXDirection = r.PhysicalUnitsYDirection = 3
+    r.PhysicalDeltaX = r.PhysicalDeltaY = mm_per_px / 10.0
+    ds.SequenceOfUltrasoundRegions = [r]
+    ds.PixelData = encapsulate(blobs)
+    ds["PixelData"].VR = "OB"
+    ds.set_original_encoding(False, True)
+    path = Path(path)
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+# ---- a server ---------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def streamlit_server(samples_dir, data_dir=None, timeout_s: float = 60.0, env: dict | None = None):
+    """``streamlit run app.py`` on a free loopback port; yields the base URL."""
+    import urllib.request
+
+    port = free_port()
+    e = dict(os.environ, MSUS_SAMPLES_DIR=str(samples_dir), MSUS_DATA_DIR=str(data_dir or samples_dir))
+    e.update(env or {})
+    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
+           "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
+           "--server.fileWatcherType", "none"]
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=e, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log.seek(0)
+                raise RuntimeError("streamlit did not start: " + log.read().decode(errors="replace")[-2000:])
+            time.sleep(0.25)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def open_player(browser, url: str, width: int = 1400, height: int = 1000):
+    """A page on ``url`` with the player's frames all loaded."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.goto(url)
+    page.wait_for_function(
+        "window.__msusPlayer && window.__msusPlayer.n > 0 && window.__msusPlayer.loaded === window.__msusPlayer.n",
+        timeout=60_000,
+    )
+    return page
+
+
+def measure_playback(page, speed: float, seconds: float) -> dict:
+    page.evaluate("(s) => { const p = window.__msusPlayer; p.pause(); p.seek(0); p.setMode('loop'); p.setSpeed(s); p.play(); }", speed)
+    page.wait_for_timeout(int(seconds * 1000))
+    stats = page.evaluate("() => { const p = window.__msusPlayer; const s = p.stats; p.pause(); return s; }")
+    return stats
+
+
+# ---- server-side rerun time -------------------------------------------------------------------
+def rerun_times(sample: Path, repeats: int = 15) -> dict:
+    """Median script time (ms) of a bare rerun, a frame-event rerun and a caliper-event rerun."""
+    from streamlit.testing.v1 import AppTest
+
+    os.environ["MSUS_SAMPLES_DIR"] = str(sample.parent)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    key = at.session_state["msus_current"]
+    rv = at.session_state["msus_reviews"][key]
+
+    def timed(prepare) -> float:
+        out = []
+        for k in range(repeats):
+            prepare(k)
+            t0 = time.perf_counter()
+            at.run()
+            out.append((time.perf_counter() - t0) * 1000)
+        return float(np.median(out))
+
+    def send(ev):
+        rv.handle_log({"sid": "bench", "events": [dict(ev, seq=rv.event_seq + 1)]})
+
+    from msus.ui.player import player_data
+
+    bare = timed(lambda k: None)
+    step = timed(lambda k: send({"type": "frame", "frame": (k * 7) % rv.n_frames}))
+    before = len(json.dumps(player_data_for(at, rv, player_data)))
+    cal = timed(lambda k: send({"type": "caliper_add", "frame": k % rv.n_frames, "p1": [100 + k, 100], "p2": [300, 200 + k]}))
+    after = len(json.dumps(player_data_for(at, rv, player_data)))
+    return {"bare_ms": bare, "step_ms": step, "caliper_ms": cal, "bytes_per_caliper": (after - before) / repeats,
+            "data_bytes": after}
+
+
+def player_data_for(at, rv, player_data):
+    import msus
+
+    from msus.ui.sources import list_loops
+
+    cine = msus.load(list_loops(Path(os.environ["MSUS_SAMPLES_DIR"]))[0])
+    return player_data(cine, rv, "/msus/frames/x/", "x")
+
+
+def run() -> list[Figure]:
+    figures: list[Figure] = []
+    tmp = Path(tempfile.mkdtemp(prefix="msus-bench-player-"))
+    try:
+        (tmp / "s30").mkdir()
+        loop30 = write_loop_dicom(tmp / "s30" / "loop30.dcm", n=600, fps=30)
+        r = rerun_times(loop30)
+        figures += [
+            Figure("app rerun ms: frame event", r["step_ms"], "ms", r["bare_ms"], r["step_ms"] / r["bare_ms"],
+                   "600-frame loop; baseline = rerun with no event; goal <= 30 ms"),
+            Figure("app rerun ms: caliper event", r["caliper_ms"], "ms", r["bare_ms"], r["caliper_ms"] / r["bare_ms"],
+                   "baseline = rerun with no event; goal <= 30 ms"),
+            Figure("app bytes per caliper", r["bytes_per_caliper"], "B", r["data_bytes"],
+                   r["bytes_per_caliper"] / r["data_bytes"], "baseline = whole player data (600 frame times + calipers)"),
+        ]
+        if not (shutil.which("chromium") or os.path.exists(CHROMIUM)):
+            figures.append(Figure("player fps", float("nan"), "fps", note="SKIPPED: Debian chromium missing"))
+            return figures
+        (tmp / "s50").mkdir()
+        write_loop_dicom(tmp / "s50" / "loop50.dcm", n=600, fps=50)
+        from playwright.sync_api import sync_playwright
+
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                for folder, fps in (("s30", 30), ("s50", 50)):
+                    with streamlit_server(tmp / folder) as url:
+                        page = open_player(browser, url)
+                        measure_playback(page, 1.0, 1.0)  # warm the decode cache
+                        s = measure_playback(page, 1.0, 8.0)
+                        page.close()
+                    figures.append(Figure(f"player fps @{fps} (600x800, 600 frames)", s["fps"], "fps", s["target_fps"],
+                                          s["fps"] / s["target_fps"], "baseline = target rate; goal ratio >= 0.97"))
+                    figures.append(Figure(f"player skipped frames @{fps}", s["skipped"], "frames", s["displayed"],
+                                          s["skipped"] / max(1, s["displayed"]), "baseline = frames shown in 8 s; goal 0"))
+            finally:
+                browser.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return figures

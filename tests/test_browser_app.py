@@ -1,0 +1,182 @@
+"""The app in a real browser: Debian Chromium (Playwright) against `streamlit run app.py`.
+
+One Streamlit server for the module.  Samples: a generated 120-frame 600×800 loop whose frames
+carry their index in a pixel patch (``benchmarks.bench_player.loop_frames``) and a real scanner
+file with a known region calibration.  Screenshots go to ``artifacts/`` for a human to look at.
+Timing is not asserted here (see ``benchmarks/bench_player.py``); playback is checked to advance
+frame by frame.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+
+import pydicom
+import pytest
+
+from conftest import DATA, ROOT, require_binary
+
+pytestmark = pytest.mark.browser
+
+CX50 = DATA / "pydicomdata_OBXXXX1A_rle_2frame_cx50.dcm"
+ART = ROOT / "artifacts"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    require_binary("chromium")
+    from benchmarks.bench_player import streamlit_server, write_loop_dicom
+
+    samples = tmp_path_factory.mktemp("samples")
+    write_loop_dicom(samples / "a_loop.dcm", n=120, fps=30, mm_per_px=0.1)
+    shutil.copy(CX50, samples / "b_cx50.dcm")
+    with streamlit_server(samples) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    from playwright.sync_api import sync_playwright
+
+    from benchmarks.bench_player import CHROMIUM_ARGS
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser, server):
+    from benchmarks.bench_player import open_player
+
+    pg = open_player(browser, server, 1440, 1000)
+    ART.mkdir(exist_ok=True)
+    yield pg
+    pg.close()
+
+
+def frame(page) -> int:
+    return page.evaluate("window.__msusPlayer.frame")
+
+
+def focus_player(page):
+    page.locator(".mp-counter").click()
+
+
+def wait_python(page):
+    """Until every event the player sent is acknowledged by a rerun."""
+    page.wait_for_function("window.__msusPlayer.pendingEvents === 0", timeout=20_000)
+
+
+def patch_level(page, panel=0) -> int:
+    return page.evaluate("(k) => window.__msusPlayer.pixel(k, [40, 120])[0]", panel)
+
+
+def test_opens_first_sample_like_a_viewer(page):
+    assert page.evaluate("window.__msusPlayer.n") == 120
+    hud = page.locator(".mp-hud-tl").inner_text()
+    assert hud.startswith("Frame 1 / 120") and "0.0 ms" in hud
+    badge = page.locator(".mp-hud-br").inner_text()
+    assert "0.1000" in badge and "us_region" in badge
+    assert abs(patch_level(page) - 0) <= 6  # frame 1 shown
+    page.screenshot(path=str(ART / "app_single.png"))
+
+
+def test_keyboard_steps_exactly(page):
+    focus_player(page)
+    page.evaluate("window.__msusPlayer.seek(0)")
+    steps = [("ArrowRight", 1), ("ArrowRight", 2), ("Shift+ArrowRight", 12), ("ArrowLeft", 11), ("ArrowDown", 12),
+             ("ArrowUp", 11), ("Shift+ArrowLeft", 1), ("End", 119), ("ArrowRight", 119), ("Home", 0)]
+    for key, want in steps:
+        page.keyboard.press(key)
+        assert frame(page) == want, key
+    page.keyboard.press("Shift+ArrowRight")
+    assert abs(patch_level(page) - 20) <= 6  # the pixels of frame 11 are on screen
+    hud = page.locator(".mp-hud-tl").inner_text()
+    assert hud.startswith("Frame 11 / 120") and f"{10 * 1000 / 30:.1f} ms" in hud
+    # Space plays and pauses; keys never reach Streamlit (no rerun shortcut): still one app
+    page.keyboard.press("Space")
+    page.wait_for_timeout(700)
+    page.keyboard.press("Space")
+    assert frame(page) > 11 and not page.evaluate("window.__msusPlayer.playing")
+
+
+def test_playback_shows_frames_in_order(page):
+    from benchmarks.bench_player import measure_playback
+
+    s = measure_playback(page, 1.0, 2.0)
+    assert s["displayed"] > 10 and s["target_fps"] == pytest.approx(30, rel=1e-3)
+    (ART / "browser_playback.json").write_text(json.dumps(s, indent=1))
+    s2 = measure_playback(page, 0.5, 1.0)
+    assert s2["target_fps"] == pytest.approx(15, rel=1e-3)
+
+
+def test_side_by_side_shows_the_marked_frames(page):
+    focus_player(page)
+    page.evaluate("window.__msusPlayer.seek(5)")
+    page.keyboard.press("r")
+    page.evaluate("window.__msusPlayer.seek(60)")
+    page.keyboard.press("c")
+    wait_python(page)
+    page.get_by_role("radio", name="Rest | Contraction").click()
+    page.wait_for_function("window.__msusPlayer.data.view === 'pair'", timeout=20_000)
+    page.wait_for_timeout(200)
+    panels = page.evaluate("window.__msusPlayer.panelFrames()")
+    assert [p["frame"] for p in panels] == [5, 60]
+    assert abs(patch_level(page, 0) - 10) <= 6 and abs(patch_level(page, 1) - 120) <= 6
+    page.screenshot(path=str(ART / "app_side_by_side.png"))
+    page.get_by_role("radio", name="Difference").click()
+    page.wait_for_function("window.__msusPlayer.data.pair_mode === 'difference'", timeout=20_000)
+    page.wait_for_timeout(200)
+    assert abs(patch_level(page, 2) - 110) <= 10  # |120 − 10|
+    page.screenshot(path=str(ART / "app_difference.png"))
+    page.get_by_role("radio", name="Single").click()
+    page.wait_for_function("window.__msusPlayer.data.view === 'single'", timeout=20_000)
+
+
+def _select_sample(page, name):
+    page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").click()
+    page.get_by_role("option", name=name).click()
+    page.wait_for_function(
+        "window.__msusPlayer && window.__msusPlayer.n === 2 && window.__msusPlayer.loaded === 2", timeout=30_000
+    )
+
+
+def test_two_clicks_make_the_right_mm_and_ends_drag(page):
+    _select_sample(page, "b_cx50.dcm")
+    ds = pydicom.dcmread(CX50, stop_before_pixels=True)
+    reg = next(r for r in ds.SequenceOfUltrasoundRegions if int(r.RegionSpatialFormat) == 1)
+    mx, my = abs(float(reg.PhysicalDeltaX)) * 10, abs(float(reg.PhysicalDeltaY)) * 10
+    # the scanner's own caliper crosses on this frame ("Cist Mag 1.06 cm")
+    a, b = (459.5, 290.5), (498.5, 301.5)
+    for pt in (a, b):
+        x, y = page.evaluate("(pt) => window.__msusPlayer.toScreen(pt)", list(pt))
+        page.mouse.click(x, y)
+    wait_python(page)
+    page.wait_for_function("window.__msusPlayer.data.calipers.length === 1", timeout=20_000)
+    cal = page.evaluate("window.__msusPlayer.data.calipers[0]")
+    (x1, y1), (x2, y2) = cal["p1"], cal["p2"]
+    assert math.dist((x1, y1), a) < 1.0 and math.dist((x2, y2), b) < 1.0  # where the clicks landed
+    expected = math.hypot((x2 - x1) * mx, (y2 - y1) * my)
+    assert cal["text"] == f"{expected:.2f} mm"
+    assert abs(expected - 10.6) < 0.15
+    page.screenshot(path=str(ART / "app_caliper.png"))
+    # drag the second end 20 px to the right
+    sx, sy = page.evaluate("(pt) => window.__msusPlayer.toScreen(pt)", [x2, y2])
+    tx, ty = page.evaluate("(pt) => window.__msusPlayer.toScreen(pt)", [x2 + 20, y2])
+    page.mouse.move(sx, sy)
+    page.mouse.down()
+    page.mouse.move((sx + tx) / 2, sy, steps=3)
+    page.mouse.move(tx, ty, steps=3)
+    page.mouse.up()
+    wait_python(page)
+    page.wait_for_function(f"window.__msusPlayer.data.calipers[0].p2[0] > {x2 + 15}", timeout=20_000)
+    cal2 = page.evaluate("window.__msusPlayer.data.calipers[0]")
+    assert cal2["id"] == cal["id"]
+    (u1, v1), (u2, v2) = cal2["p1"], cal2["p2"]
+    assert cal2["text"] == f"{math.hypot((u2 - u1) * mx, (v2 - v1) * my):.2f} mm"
+    body = page.locator("body").inner_text()
+    assert "Traceback" not in body
