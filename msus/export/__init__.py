@@ -134,15 +134,17 @@ def from_analysis(cine, result) -> ExportData:
         raise ExportError("the automatic analysis gave no classification")
     measurements: list[Measurement] = []
     outlines: dict[int, tuple] = {}
-    for label, frame_key, defect_key in (
-        (LABEL_REST, "rest_frame", "rest_defect"),
-        (LABEL_CONTRACTION, "contraction_frame", "contraction_defect"),
+    for label, frame_key, defect_keys in (
+        (LABEL_REST, "rest_frame", ("defect_rest", "rest_defect")),
+        (LABEL_CONTRACTION, "contraction_frame", ("defect_contraction", "contraction_defect")),
     ):
         fi = d.get(frame_key)
-        defect = d.get(defect_key)
+        defect = next((d[k] for k in defect_keys if d.get(k) is not None), None)
         if fi is None or defect is None:
             continue
         dd = _as_dict(defect)
+        if not dd.get("found", True):
+            continue
         if dd.get("outline_px"):
             outlines[int(fi)] = tuple(tuple(map(float, p)) for p in dd["outline_px"])
         a, b = dd.get("stump_left_px"), dd.get("stump_right_px")

@@ -1,0 +1,206 @@
+"""De-identification: DICOM basic profile for the header, clean pixels outside the US regions.
+
+Header (PS3.15 Annex E, Basic Application Level Confidentiality Profile, with the Clean Pixel
+Data option): the new dataset is built from an allow-list (:data:`KEEP`) of attributes that
+describe the image, not the person — geometry, pixel description, cine timing, ultrasound
+regions, modality, manufacturer.  Everything else is dropped: names, IDs, dates, times,
+institution, descriptions, comments, private elements, overlays.  Type 2 attributes that the
+IOD requires are present and empty (``PatientName``, ``PatientID``, ``StudyDate``...).  Every UID
+(study, series, instance, frame of reference) is replaced through a :class:`UidMap`, so objects
+of one bundle keep referring to each other.  ``PatientIdentityRemoved`` = YES and
+``DeidentificationMethodCodeSequence`` name the profile (DCM 113100) and option (113101).
+
+Pixels: the frames are decoded by :func:`msus.load` (display-ready 8-bit grey or RGB), every
+pixel outside the union of the ultrasound regions (0018,6011) is set to 0 (scanners burn names,
+dates and IDs into the banner around the image), and the result is written uncompressed
+(Explicit VR Little Endian).  A file without ultrasound regions is refused: without them the
+burned-in text cannot be told from the image.
+
+Real archives hold stray delimiter items at the top level (e.g. (FFFE,E0DD)) that make pydicom
+refuse to iterate or save the dataset: :func:`strip_stray_elements` removes every element that
+cannot be read, before anything else.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+
+from msus.errors import ExportError
+
+#: Attributes kept (by keyword); all describe the image, none the patient.
+KEEP = frozenset(
+    """
+    SpecificCharacterSet SOPClassUID Modality SeriesNumber InstanceNumber ImageType
+    Manufacturer BodyPartExamined Laterality ImageLaterality
+    LossyImageCompression LossyImageCompressionRatio LossyImageCompressionMethod
+    NumberOfFrames FrameIncrementPointer FrameTime FrameTimeVector CineRate ActualFrameDuration
+    RecommendedDisplayFrameRate StartTrim StopTrim PreferredPlaybackSequencing FrameDelay
+    SequenceOfUltrasoundRegions PixelSpacing ImagerPixelSpacing PixelAspectRatio
+    """.split()
+)
+#: Type 2 attributes written empty (required by the US IODs and SR evidence).
+EMPTY = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
+         "ReferringPhysicianName", "StudyID", "AccessionNumber")
+#: UIDs replaced consistently.
+REMAP = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "FrameOfReferenceUID")
+
+
+class UidMap:
+    """Original UID → new UID, stable within one bundle (new UIDs are random)."""
+
+    def __init__(self):
+        self._map: dict[str, str] = {}
+
+    def __call__(self, uid: str) -> str:
+        from pydicom.uid import generate_uid
+
+        uid = str(uid)
+        if uid not in self._map:
+            self._map[uid] = generate_uid()
+        return self._map[uid]
+
+    def new(self) -> str:
+        from pydicom.uid import generate_uid
+
+        return generate_uid()
+
+    def get(self, uid: str, default=None):
+        return self._map.get(str(uid), default)
+
+    def originals(self) -> set[str]:
+        return set(self._map)
+
+
+def strip_stray_elements(ds) -> list[str]:
+    """Remove top-level elements pydicom cannot read (stray delimiters, broken VRs); return their tags."""
+    removed = []
+    for tag in list(ds._dict.keys()):
+        if tag.group == 0xFFFE:
+            del ds._dict[tag]
+            removed.append(str(tag))
+            continue
+        try:
+            ds[tag]
+        except Exception:
+            del ds._dict[tag]
+            removed.append(str(tag))
+    return removed
+
+
+def region_mask(ds, rows: int, columns: int) -> np.ndarray:
+    """Boolean rows×columns mask: True inside any ultrasound region of ``ds``."""
+    regions = ds.get("SequenceOfUltrasoundRegions") or []
+    if not regions:
+        raise ExportError("the file has no ultrasound regions; cannot tell burned-in text from the image, not de-identifying")
+    mask = np.zeros((rows, columns), dtype=bool)
+    for r in regions:
+        try:
+            x0, y0 = int(r.RegionLocationMinX0), int(r.RegionLocationMinY0)
+            x1, y1 = int(r.RegionLocationMaxX1), int(r.RegionLocationMaxY1)
+        except (AttributeError, TypeError, ValueError):
+            continue
+        x0, y0 = max(0, x0), max(0, y0)
+        x1, y1 = min(columns - 1, x1), min(rows - 1, y1)
+        if x1 >= x0 and y1 >= y0:
+            mask[y0 : y1 + 1, x0 : x1 + 1] = True
+    if not mask.any():
+        raise ExportError("no ultrasound region lies inside the image; not de-identifying")
+    return mask
+
+
+def clean_frame(frame: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``frame`` with every pixel outside ``mask`` set to 0."""
+    out = np.array(frame, dtype=np.uint8, copy=True)
+    out[~mask] = 0
+    return out
+
+
+def deidentify(source, uid_map: UidMap | None = None):
+    """De-identify the DICOM file ``source``.
+
+    Returns
+    -------
+    (dataset, cine, mask)
+        The new :class:`pydicom.Dataset` (uncompressed, header from :data:`KEEP`), the loop as
+        loaded by :func:`msus.load` (for rendering the bundle's video from cleaned frames), and
+        the region mask (True = kept).
+    """
+    import pydicom
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    import msus
+
+    uid_map = uid_map or UidMap()
+    try:
+        src = pydicom.dcmread(str(source), stop_before_pixels=True)
+    except Exception as exc:
+        raise ExportError(f"de-identification needs a DICOM file; cannot read {Path(str(source)).name}: {type(exc).__name__}") from None
+    strip_stray_elements(src)
+    cine = msus.load(source)
+    mask = region_mask(src, cine.rows, cine.columns)
+    ds = Dataset()
+    for kw in sorted(KEEP):
+        if kw in src:
+            try:
+                ds[kw] = copy.deepcopy(src[kw])
+            except Exception:
+                continue
+    for kw in EMPTY:
+        setattr(ds, kw, "")
+    for kw in REMAP:
+        if kw in src and src.get(kw):
+            setattr(ds, kw, uid_map(str(src.get(kw))))
+    if "SOPClassUID" not in ds:
+        raise ExportError("the source has no SOPClassUID")
+    for kw in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"):
+        if kw not in ds:
+            setattr(ds, kw, uid_map.new())
+    ds.PatientIdentityRemoved = "YES"
+    ds.BurnedInAnnotation = "NO"
+    ds.DeidentificationMethod = "DICOM PS3.15 basic profile, clean pixel data option (msus allow-list)"
+    codes = []
+    for value, meaning in (("113100", "Basic Application Confidentiality Profile"), ("113101", "Clean Pixel Data Option")):
+        c = Dataset()
+        c.CodeValue, c.CodingSchemeDesignator, c.CodeMeaning = value, "DCM", meaning
+        codes.append(c)
+    ds.DeidentificationMethodCodeSequence = codes
+    # pixels: cleaned, display-ready 8-bit
+    frames = np.stack([clean_frame(cine.frame(i), mask) for i in range(cine.n_frames)])
+    ds.Rows, ds.Columns = cine.rows, cine.columns
+    ds.SamplesPerPixel = cine.samples_per_pixel
+    ds.PhotometricInterpretation = "RGB" if cine.samples_per_pixel == 3 else "MONOCHROME2"
+    if cine.samples_per_pixel == 3:
+        ds.PlanarConfiguration = 0
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.NumberOfFrames = cine.n_frames
+    if cine.n_frames > 1 and "FrameIncrementPointer" not in ds:
+        if "FrameTimeVector" in ds:
+            ds.FrameIncrementPointer = pydicom.tag.Tag("FrameTimeVector")
+        else:
+            ds.FrameTime = f"{1000.0 / cine.fps:.4f}"
+            ds.FrameIncrementPointer = pydicom.tag.Tag("FrameTime")
+    ds.PixelData = frames.tobytes()
+    ds["PixelData"].VR = "OB"
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta = meta
+    return ds, cine, mask
+
+
+def deidentify_file(source, out_dir, *, uid_map: UidMap | None = None, name: str = "loop.dcm") -> Path:
+    """Write the de-identified copy of ``source`` into ``out_dir``; the source is never modified."""
+    ds, cine, _ = deidentify(source, uid_map)
+    cine.close()
+    out = Path(out_dir) / name
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        ds.save_as(out, enforce_file_format=True)
+    except OSError as exc:
+        raise ExportError(f"cannot write {out}: {exc.strerror or exc}") from None
+    return out

@@ -1,0 +1,181 @@
+"""DICOM SR: a Comprehensive 3D SR holding a TID 1500 Measurement Report (highdicom).
+
+Content:
+
+* one TID 1501 measurement group per calibrated caliper: ``Length`` (SCT 410668003) in UCUM
+  ``mm``, the referenced SOP instance and frame number (1-based), and the caliper's two ends as
+  a POLYLINE SCOORD on that frame (DICOM image coordinates: pixel centres at +0.5);
+* one TID 1501 group for the finding: gap at rest, gap at contraction, retraction (mm), defect
+  thickness fraction (%), each referencing its frame, and the classification as a qualitative
+  evaluation (``Finding`` (DCM 121071) = a code of the private scheme ``99MSUS``).
+
+Uncalibrated calipers carry no mm and are left out (said in the report's notes).  An automatic
+result is marked by an algorithm identification ("msus") on its groups.  The SR needs the
+loop's DICOM header (its patient, study and SOP instance); a video or image stack has none.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from msus import __version__
+from msus.errors import ExportError
+from msus.export import ExportData
+
+SCHEME = "99MSUS"
+CLASS_MEANINGS = {
+    "suspected_full_thickness": "Suspected full-thickness muscle tear (flag for review)",
+    "partial": "Partial muscle defect (flag for review)",
+    "no_defect": "No muscle defect found",
+}
+
+
+def _code(value: str, meaning: str):
+    from pydicom.sr.coding import Code
+
+    return Code(value, SCHEME, meaning)
+
+
+def read_header(source):
+    """The DICOM header of ``source`` (path or Dataset) without pixels, stray elements removed."""
+    import pydicom
+
+    from msus.export.deid import strip_stray_elements
+
+    if isinstance(source, pydicom.Dataset):
+        ds = source
+    else:
+        try:
+            ds = pydicom.dcmread(str(source), stop_before_pixels=True)
+        except Exception as exc:
+            raise ExportError(f"DICOM SR needs a DICOM source; cannot read {Path(str(source)).name}: {exc}") from None
+    strip_stray_elements(ds)
+    for kw in ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID"):
+        if not ds.get(kw):
+            raise ExportError(f"the source has no {kw}; a DICOM SR cannot reference it")
+    return ds
+
+
+def build_sr(data: ExportData, source, *, series_uid: str | None = None, sop_uid: str | None = None, uid_factory=None):
+    """The :class:`highdicom.sr.Comprehensive3DSR` for ``data`` on the DICOM ``source``."""
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+    from pydicom.uid import generate_uid
+
+    ds = read_header(source)
+    new_uid = uid_factory or generate_uid
+    sop_class, sop_inst = str(ds.SOPClassUID), str(ds.SOPInstanceUID)
+
+    def src(frame: int | None):
+        frames = None if frame is None else [int(frame) + 1]
+        return hd.sr.SourceImageForMeasurement(sop_class, sop_inst, referenced_frame_numbers=frames)
+
+    algo = hd.sr.AlgorithmIdentification(name="msus", version=__version__) if data.automatic else None
+    groups = []
+    skipped = 0
+    for i, m in enumerate(data.measurements, 1):
+        if m.length_mm is None:
+            skipped += 1
+            continue
+        coords = hd.sr.CoordinatesForMeasurement(
+            graphic_type=hd.sr.GraphicTypeValues.POLYLINE,
+            graphic_data=np.array([[max(0.0, m.x1 + 0.5), max(0.0, m.y1 + 0.5)], [max(0.0, m.x2 + 0.5), max(0.0, m.y2 + 0.5)]]),
+            source_image=hd.sr.SourceImageForRegion(sop_class, sop_inst, referenced_frame_numbers=[m.frame_index + 1]),
+        )
+        meas = hd.sr.Measurement(
+            name=codes.SCT.Length,
+            value=float(m.length_mm),
+            unit=codes.UCUM.Millimeter,
+            referenced_images=[src(m.frame_index)],
+            referenced_coordinates=[coords],
+        )
+        who = m.reviewer or "unnamed reviewer"
+        groups.append(
+            hd.sr.MeasurementsAndQualitativeEvaluations(
+                tracking_identifier=hd.sr.TrackingIdentifier(
+                    uid=new_uid(), identifier=f"caliper {i}: {m.label or 'length'} ({m.kind}, {who})"[:64]
+                ),
+                measurements=[meas],
+                algorithm_id=algo if m.kind.startswith("automatic") else None,
+            )
+        )
+    f = data.finding
+    if f and f.get("classification"):
+        cls = f["classification"]
+        rest, con = data.key_frames
+        ms = []
+        for key, code, meaning, frame in (
+            ("gap_rest_mm", "gap-rest", "Muscle gap at rest", rest),
+            ("gap_contraction_mm", "gap-contraction", "Muscle gap at contraction", con),
+            ("retraction_mm", "gap-retraction", "Gap retraction on contraction", None),
+        ):
+            v = f.get(key)
+            if v is not None:
+                ref = [src(frame)] if frame is not None else [src(rest), src(con)] if None not in (rest, con) else None
+                ms.append(hd.sr.Measurement(name=_code(code, meaning), value=float(v), unit=codes.UCUM.Millimeter, referenced_images=ref))
+        frac = f.get("defect_thickness_fraction")
+        if frac is not None:
+            ms.append(hd.sr.Measurement(name=_code("thickness-fraction", "Defect thickness fraction"), value=float(frac) * 100.0, unit=codes.UCUM.Percent))
+        qe = hd.sr.QualitativeEvaluation(name=codes.DCM.Finding, value=_code(cls, CLASS_MEANINGS.get(cls, cls)))
+        groups.append(
+            hd.sr.MeasurementsAndQualitativeEvaluations(
+                tracking_identifier=hd.sr.TrackingIdentifier(uid=new_uid(), identifier=f"finding ({f.get('status', 'draft')})"),
+                measurements=ms or None,
+                qualitative_evaluations=[qe],
+                algorithm_id=algo if (data.automatic or f.get("kind") == "automatic") else None,
+            )
+        )
+    if not groups:
+        raise ExportError("nothing to put in a DICOM SR: no calibrated caliper and no finding")
+    reviewer = (f or {}).get("reviewer") or next((m.reviewer for m in data.measurements if m.reviewer), "")
+    if data.automatic or not reviewer:
+        observer = hd.sr.ObserverContext(
+            observer_type=codes.DCM.Device,
+            observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(uid=new_uid(), name="msus"),
+        )
+    else:
+        observer = hd.sr.ObserverContext(
+            observer_type=codes.DCM.Person,
+            observer_identifying_attributes=hd.sr.PersonObserverIdentifyingAttributes(name=_person_name(reviewer)),
+        )
+    report = hd.sr.MeasurementReport(
+        observation_context=hd.sr.ObservationContext(observer_person_context=observer if observer.observer_type == codes.DCM.Person else None,
+                                                     observer_device_context=observer if observer.observer_type == codes.DCM.Device else None),
+        procedure_reported=hd.sr.CodedConcept("16310003", "SCT", "Ultrasonography"),
+        imaging_measurements=groups,
+        title=codes.DCM.ImagingMeasurementReport,
+    )
+    sr = hd.sr.Comprehensive3DSR(
+        evidence=[ds],
+        content=report[0],
+        series_instance_uid=series_uid or new_uid(),
+        series_number=990,
+        sop_instance_uid=sop_uid or new_uid(),
+        instance_number=1,
+        manufacturer="msus",
+        series_description="msus measurements",
+        is_complete=bool(f and f.get("status") == "final"),
+    )
+    return sr
+
+
+def _person_name(name: str) -> str:
+    """A reviewer's free-text name as a DICOM PN (one component, no '^' or '\\')."""
+    clean = "".join(ch for ch in name if ch not in "^\\=" and (ch.isprintable()))
+    return clean.strip()[:64] or "unnamed"
+
+
+def write_sr(data: ExportData, source, out, **kw) -> Path:
+    """Build the SR and save it to ``out`` (DICOM Part 10)."""
+    out = Path(out)
+    sr = build_sr(data, source, **kw)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(out.name + ".part")
+        sr.save_as(tmp, enforce_file_format=True)
+        tmp.replace(out)
+    except OSError as exc:
+        raise ExportError(f"cannot write {out}: {exc.strerror or exc}") from None
+    return out
