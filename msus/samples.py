@@ -54,7 +54,7 @@ class SampleSpec:
         return self.name + ".truth.json"
 
 
-_NATIVE = dict(rows=300, columns=400, mm_per_px=0.12, fps=15.0, muscle_depth_mm=6.0, bone_gap_mm=9.0)
+_NATIVE = dict(rows=300, columns=400, mm_per_px=0.12, fps=16.0, muscle_depth_mm=6.0, bone_gap_mm=9.0)
 _HIRES = dict(rows=480, columns=640, mm_per_px=0.075, fps=16.0, n_frames=48, muscle_depth_mm=6.5, bone_gap_mm=8.0)
 
 SAMPLES: tuple[SampleSpec, ...] = (
@@ -195,7 +195,7 @@ def _dataset(spec: SampleSpec, ph: Phantom, transfer_syntax: str):
     # timing
     ds.NumberOfFrames = ph.n_frames
     ds.FrameIncrementPointer = 0x00181063
-    ds.FrameTime = f"{1000.0 / p.fps:.6g}"
+    ds.FrameTime = f"{1000.0 / p.fps:.12g}"[:16]
     ds.CineRate = int(round(p.fps))
     ds.RecommendedDisplayFrameRate = int(round(p.fps))
     ds.FrameDelay = 0

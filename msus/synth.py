@@ -50,8 +50,10 @@ SOUND_SPEED_MM_PER_US = 1.54
 #: Reference soft-tissue attenuation (dB per mm, round trip) that the TGC compensates.
 _ALPHA_REF_DB_PER_MM = 0.35
 #: Display mapping: envelope relative to muscle speckle RMS (dB) mapped to 0..255.
-_DB_FLOOR = -30.0
-_DB_RANGE = 72.0
+_DB_FLOOR = -24.0
+_DB_RANGE = 70.0
+#: Compounded looks (independent speckle realisations averaged in intensity).
+_LOOKS = 2
 #: Cell size (px) of the coarse attenuation grid.
 _ATT_CELL = 6
 
@@ -128,7 +130,7 @@ class SynthParams:
     columns: int = 800
     n_frames: int = 100
     fps: float = 25.0
-    frequency_mhz: float = 10.0
+    frequency_mhz: float = 12.0
     noise: float = 0.06
     jitter_mm: float = 0.12
     slide_mm: float = 2.0
@@ -503,7 +505,8 @@ class _Scene:
     def _build_scatterers(self, rng):
         p, s = self.p, self.p.mm_per_px
         H, W = self.H, self.W
-        density = 0.35  # scatterers per px^2 (≈ 20 per resolution cell: fully developed speckle)
+        # ≈ 14 scatterers per resolution cell and look (fully developed speckle) at any pixel size
+        density = float(np.clip(14.0 / (2 * np.pi * self.sig_x_focus * self.sig_z), 0.2, 1.5))
         margin = (abs(p.slide_mm) + 4 * p.jitter_mm + 2.0) / s + 4 * self.sig_x_far
         if self.has_defect:
             margin += self.R_peak / 2
@@ -560,8 +563,8 @@ class _Scene:
             amp[fat] *= 1 + 6.0 * sep
         # fascia: bright, speckled, slightly varying along its length
         along = self._smooth_field(rng, x, y, corr_mm=4.0, x0=x0, y0=y0, x1=x1, y1=y1)
-        amp[fsup] *= 11.0 * np.exp(0.25 * along[fsup])
-        amp[fdeep] *= 9.0 * np.exp(0.25 * along[fdeep])
+        amp[fsup] *= 20.0 * np.exp(0.25 * along[fsup])
+        amp[fdeep] *= 16.0 * np.exp(0.25 * along[fdeep])
         alpha[fsup | fdeep] = 0.6
         ms[fsup | fdeep] = 1.0
         # muscle: pennate fascicle lines (perimysium) on a darker background
@@ -624,16 +627,18 @@ class _Scene:
         k = np.floor(n_coord / sp).astype(np.int64)
         k_off = k - k.min()
         nk = int(k_off.max()) + 2
-        offs = rng.uniform(-0.3, 0.3, nk) * sp
-        strength = rng.uniform(0.45, 1.0, nk)
+        offs = rng.uniform(-0.35, 0.35, nk) * sp
+        strength = rng.uniform(0.3, 1.0, nk)
         centre = (k + 0.5) * sp + offs[k_off]
-        width = 0.14 / s + 0.4  # px (thin, the PSF widens it)
+        width = 0.07 / s + 0.45  # px (thin, the PSF widens it)
         line = np.exp(-0.5 * ((n_coord - centre) / width) ** 2)
-        seglen = 3.0 / s
-        j = np.floor(m_coord / seglen).astype(np.int64)
+        # each line is broken into segments (~6 mm) whose breaks do not align between lines
+        seglen = 6.0 / s
+        shift = rng.uniform(0, seglen, nk)
+        j = np.floor((m_coord + shift[k_off]) / seglen).astype(np.int64)
         j_off = j - j.min()
         nj = int(j_off.max()) + 1
-        on = rng.uniform(0, 1, (nk, nj)) < 0.8
+        on = rng.uniform(0, 1, (nk, nj)) < 0.75
         return line * strength[k_off] * on[k_off, j_off]
 
     def _build_haematoma(self, rng):
@@ -644,7 +649,7 @@ class _Scene:
         self.h_frac = rng.uniform(0, 1, n)
         self.h_w = rng.uniform(self.w0, self.w1, n)
         self.h_phase0 = rng.uniform(0, 2 * np.pi, n)
-        self.h_amp = 0.11 * np.exp(0.25 * rng.standard_normal(n))
+        self.h_amp = 0.14 * np.exp(0.25 * rng.standard_normal(n))
         self.h_wpeak = np.interp(self.h_w, self.wgrid, self.uR0 - self.uL0) + self.R_peak
         # floating echoes: small clusters of bright scatterers drifting in the fluid
         nb = int(rng.integers(5, 10))
@@ -682,8 +687,12 @@ class _Scene:
         return vs + w * (self.v_deep(u_ref) - vs) * (1 + self.p.thickening * c)
 
 
-def _splat(x, y, re, im, H, W):
-    """Bilinear splat of complex point amplitudes onto a 2×H×W grid (real, imaginary; float64)."""
+def _splat(x, y, planes, H, W):
+    """Bilinear splat of point weights onto the pixel grid.
+
+    ``planes`` is a list of per-point weight arrays (e.g. real and imaginary parts of several
+    looks); the result is float64 ``len(planes)×H×W``.  Points outside the grid are dropped.
+    """
     xf = np.floor(x)
     yf = np.floor(y)
     fx = x - xf
@@ -694,12 +703,14 @@ def _splat(x, y, re, im, H, W):
     gy = (1 - fy) * ok
     fy = fy * ok
     hw = H * W
-    out = np.zeros((2, hw))
+    stacked = np.stack(planes)
+    out = np.zeros((len(planes), hw))
     for wt, off in ((gx * gy, 0), (fx * gy, 1), (gx * fy, W), (fx * fy, W + 1)):
         i2 = base + off
-        out[0] += np.bincount(i2, wt * re, minlength=hw)[:hw]
-        out[1] += np.bincount(i2, wt * im, minlength=hw)[:hw]
-    return out.reshape(2, H, W)
+        weighted = stacked * wt
+        for k in range(len(planes)):
+            out[k] += np.bincount(i2, weighted[k], minlength=hw)[:hw]
+    return out.reshape(len(planes), H, W)
 
 
 #: Phase lookup table (cos, sin) with 4096 steps: fast and identical on every machine.
@@ -738,6 +749,9 @@ class _Renderer:
         hc, wc = (scene.H + _ATT_CELL - 1) // _ATT_CELL, (scene.W + _ATT_CELL - 1) // _ATT_CELL
         self.gain_db_coarse = cv2.resize(scene.gain_db, (wc, hc), interpolation=cv2.INTER_AREA)
         self.noise_level = (p.noise * 0.7 * scene.noise_gain).astype(np.float32)
+        # PSF kernel truncated at ±3 sigma
+        self.ksize = (2 * math.ceil(3 * scene.sig_x_focus) + 1, 2 * math.ceil(3 * scene.sig_z) + 1)
+        self.extra_x = math.sqrt(1.0 + scene.sig_x_far**2 - scene.sig_x_focus**2)
         self.wfar = np.clip(np.abs(yy - scene.focus_y) / (0.6 * scene.H), 0, 1)[:, None]
 
     def _psf_norm(self):
@@ -748,7 +762,7 @@ class _Renderer:
         return 1.0 / math.sqrt(sc.density * ssq)
 
     def points(self, i):
-        """(x, y, amplitude, phase, alpha) of every scatterer on frame i."""
+        """(x, y, amplitude, random phase, attenuation) of every scatterer on frame i."""
         sc = self.sc
         c = self.act[i]
         jx, jy = self.jit[i]
@@ -757,7 +771,7 @@ class _Renderer:
         u = sc.u + slide * sc.ms + R * sc.rf
         v = sc.v + c * sc.dv
         x, y = sc.to_image(u, v, jx, jy)
-        xs, ys, amps, phs, als = [x], [y], [sc.amp], [sc.phase0 + sc.k2 * y], [sc.alpha]
+        xs, ys, amps, phs, als = [x], [y], [sc.amp], [sc.phase0], [sc.alpha]
         if sc.has_defect:
             uL, uR = sc.stump_curves(c, slide)
             # haematoma: fills the space between the (frayed) stump ends
@@ -770,7 +784,7 @@ class _Renderer:
             xs.append(hx)
             ys.append(hy)
             amps.append(ha)
-            phs.append(sc.h_phase0 + sc.k2 * hy)
+            phs.append(sc.h_phase0)
             als.append(np.full(hx.shape, 0.05))
             # floating echoes drift slowly within the fluid
             t = i / max(1.0, sc.p.fps)
@@ -784,7 +798,7 @@ class _Renderer:
             xs.append(bx)
             ys.append(by)
             amps.append(sc.b_amp)
-            phs.append(sc.b_phase0 + sc.k2 * by)
+            phs.append(sc.b_phase0)
             als.append(np.full(bx.shape, 0.05))
         return (np.concatenate(xs), np.concatenate(ys), np.concatenate(amps), np.concatenate(phs), np.concatenate(als))
 
@@ -793,16 +807,18 @@ class _Renderer:
 
         sc, p = self.sc, self.sc.p
         H, W = sc.H, sc.W
-        x, y, a, ph, al = self.points(i)
-        c, s = _phasor(ph)
+        x, y, a, ph0, al = self.points(i)
         a = a * self.psf_norm
-        iq = _splat(x, y, a * c, a * s, H, W)
-        # PSF: axial pulse envelope × lateral beam; the beam widens away from the focus
-        extra = math.sqrt(max(1e-6, sc.sig_x_far**2 - sc.sig_x_focus**2))
-        for k in range(2):
-            near = cv2.GaussianBlur(iq[k], (0, 0), sigmaX=sc.sig_x_focus, sigmaY=sc.sig_z, borderType=cv2.BORDER_REFLECT)
-            far = cv2.GaussianBlur(near, (0, 0), sigmaX=extra, sigmaY=1e-3, borderType=cv2.BORDER_REFLECT)
-            iq[k] = near + (far - near) * self.wfar
+        # two looks (spatial/frequency compounding): independent scatterer phases, carrier phase 2k·z
+        planes = []
+        for look in range(_LOOKS):
+            c, s = _phasor((look + 1) * ph0 + sc.k2 * (1 - 0.15 * look) * y)
+            planes += [a * c, a * s]
+        iq = _splat(x, y, planes, H, W)
+        # PSF: axial pulse envelope × lateral beam (at focus; the widening with depth is applied
+        # to the intensity below, which is cheaper and looks the same after compounding)
+        for k in range(len(planes)):
+            cv2.GaussianBlur(iq[k], self.ksize, dst=iq[k], sigmaX=sc.sig_x_focus, sigmaY=sc.sig_z, borderType=cv2.BORDER_REFLECT)
         # attenuation along each beam line (coarse grid), compensated by the TGC for soft tissue
         f = _ATT_CELL
         hc, wc = (H + f - 1) // f, (W + f - 1) // f
@@ -816,18 +832,22 @@ class _Renderer:
         att_db = np.minimum(att_db, 80.0)
         gain = cv2.resize(np.power(10.0, (self.gain_db_coarse - att_db) / 20), (W, H), interpolation=cv2.INTER_LINEAR)
         rng = np.random.default_rng([p.seed, 2, i])
-        noise = rng.standard_normal((2, H, W), dtype=np.float32)
-        re, im = iq[0], iq[1]
-        re *= gain
-        im *= gain
-        noise *= self.noise_level
-        re += noise[0]
-        im += noise[1]
-        env2 = re * re
-        im *= im
-        env2 += im
-        # mild video smoothing (scanners' speckle filtering), then log compression to 0..255
+        # electronic noise, band-limited by the receiver (drawn at half resolution)
+        hn, wn = (H + 1) // 2, (W + 1) // 2
+        small = rng.standard_normal((len(planes), hn, wn), dtype=np.float32)
+        iq *= gain
+        for k in range(len(planes)):
+            iq[k] += cv2.resize(small[k], (W, H), interpolation=cv2.INTER_LINEAR) * self.noise_level
+        iq *= iq
+        env2 = iq[0::2].sum(axis=0)
+        env2 += iq[1::2].sum(axis=0)
+        env2 *= 1.0 / _LOOKS
+        # beam widening away from the focus, plus mild video smoothing; then log compression
+        far = cv2.GaussianBlur(env2, (0, 0), sigmaX=self.extra_x, sigmaY=0.8, borderType=cv2.BORDER_REFLECT)
         env2 = cv2.GaussianBlur(env2, (0, 0), sigmaX=1.0, sigmaY=0.8, borderType=cv2.BORDER_REFLECT)
+        far -= env2
+        far *= self.wfar
+        env2 += far
         env2 += 1e-12
         g = np.log10(env2, out=env2)
         g *= 10 * 255.0 / _DB_RANGE
