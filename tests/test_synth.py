@@ -207,3 +207,38 @@ def test_bad_parameters_are_msus_errors(kw):
     with pytest.raises(MsusError) as exc:
         SynthParams(**{**SMALL, **kw})
     assert "\n" not in str(exc.value)
+
+
+def _dark_fraction_at_centre(ph, i):
+    """Share of the fascia-to-fascia span that is dark on the column through the defect centre."""
+    f = cv2.GaussianBlur(ph.frames[i].astype(float), (0, 0), 2.5)
+    xc = int(round(ph.stump_ends_px[i, :, 0].mean()))
+    ref = np.median(f[ph.muscle_mask(i) & ~ph.defect_mask(i)])
+    ys = []
+    for k in range(2):
+        line = ph.fascia_px[i, k]
+        ys.append(float(np.interp(xc, line[:, 0], line[:, 1])))
+    col = f[int(ys[0]) + 1 : int(ys[1]), xc - 2 : xc + 3].mean(axis=1)
+    return float(np.mean(col < 0.7 * ref))
+
+
+def test_defect_thickness_fraction_matches_pixels(full, partial):
+    assert _dark_fraction_at_centre(full, full.contraction_frame) > 0.8
+    assert _dark_fraction_at_centre(partial, partial.rest_frame) == pytest.approx(0.5, abs=0.17)
+
+
+@pytest.mark.parametrize("seed", [21, 22, 23])
+def test_random_geometry_truth_is_consistent(seed):
+    rng = np.random.default_rng(seed)
+    g0 = float(rng.uniform(3, 8))
+    p = SynthParams(
+        tear="full", gap_rest_mm=g0, gap_contraction_mm=g0 + float(rng.uniform(0, 6)),
+        fascia_tilt_deg=float(rng.uniform(-10, 10)), fascicle_angle_deg=float(rng.uniform(5, 30)),
+        fray_mm=float(rng.uniform(0, 2)), seed=seed, **{**SMALL, "n_frames": 8},
+    )
+    ph = simulate(p)
+    assert ph.gap_mm[ph.rest_frame] == pytest.approx(p.gap_rest_mm, abs=1e-6)
+    assert ph.gap_mm[ph.contraction_frame] == pytest.approx(p.gap_contraction_mm, abs=1e-6)
+    m = ph.defect_mask(ph.contraction_frame)
+    f = ph.frames[ph.contraction_frame].astype(float)
+    assert f[m].mean() < 0.8 * f[_ring(m, 8) & ph.muscle_mask(ph.contraction_frame)].mean()
