@@ -139,6 +139,8 @@ def from_analysis(cine, result) -> ExportData:
         (LABEL_CONTRACTION, "contraction_frame", ("defect_contraction", "contraction_defect")),
     ):
         fi = d.get(frame_key)
+        if d.get("defect_found") is False:
+            continue  # a dark region the analysis did not confirm: no calipers, no outline
         defect = next((d[k] for k in defect_keys if d.get(k) is not None), None)
         if fi is None or defect is None:
             continue

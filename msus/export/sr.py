@@ -7,7 +7,8 @@ Content:
   a POLYLINE SCOORD on that frame (DICOM image coordinates: pixel centres at +0.5);
 * one TID 1501 group for the finding: gap at rest, gap at contraction, retraction (mm), defect
   thickness fraction (%), each referencing its frame, and the classification as a qualitative
-  evaluation (``Finding`` (DCM 121071) = a code of the private scheme ``99MSUS``).
+  evaluation ("Muscle tear flag" = ``suspected_full_thickness`` / ``partial`` / ``no_defect``, codes
+  of the private scheme ``99MSUS``: DICOM and SNOMED have no code for a review flag).
 
 Uncalibrated calipers carry no mm and are left out (said in the report's notes).  An automatic
 result is marked by an algorithm identification ("msus") on its groups.  The SR needs the
@@ -118,7 +119,7 @@ def build_sr(data: ExportData, source, *, series_uid: str | None = None, sop_uid
         frac = f.get("defect_thickness_fraction")
         if frac is not None:
             ms.append(hd.sr.Measurement(name=_code("thickness-fraction", "Defect thickness fraction"), value=float(frac) * 100.0, unit=codes.UCUM.Percent))
-        qe = hd.sr.QualitativeEvaluation(name=codes.DCM.Finding, value=_code(cls, CLASS_MEANINGS.get(cls, cls)))
+        qe = hd.sr.QualitativeEvaluation(name=_code("tear-flag", "Muscle tear flag (for review)"), value=_code(cls, CLASS_MEANINGS.get(cls, cls)))
         groups.append(
             hd.sr.MeasurementsAndQualitativeEvaluations(
                 tracking_identifier=hd.sr.TrackingIdentifier(uid=new_uid(), identifier=f"finding ({f.get('status', 'draft')})"),

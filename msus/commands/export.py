@@ -1,0 +1,105 @@
+"""``msus export PATH --format {json,csv,sr,mp4,gif,pdf,bundle} --out OUT``.
+
+Exports what the findings store holds for the loop at PATH; when it holds nothing, the
+automatic analysis is run and exported marked as automatic.  ``sr`` and ``bundle`` need a
+DICOM source.  The source file is never modified.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+
+from msus.errors import ExportError
+
+SUFFIX = {"json": ".json", "csv": ".csv", "sr": ".dcm", "mp4": ".mp4", "gif": ".gif", "pdf": ".pdf", "bundle": ".zip"}
+
+
+def add_parser(sub):
+    from msus.export import FORMATS
+
+    p = sub.add_parser(
+        "export",
+        help="export measurements and findings (JSON, CSV, DICOM SR, MP4, GIF, PDF, de-identified bundle)",
+        description="Export what the findings store holds for a loop — or, when nothing is stored, its "
+        "automatic analysis, marked as automatic.",
+    )
+    p.add_argument("path", metavar="PATH", help="the loop (DICOM file, video, image or folder)")
+    p.add_argument("--format", "-f", required=True, choices=FORMATS, help="what to write")
+    p.add_argument("--out", "-o", required=True, metavar="OUT",
+                   help="output file (bundle: a .zip, or a new folder)")
+    p.add_argument("--start", type=int, default=None, metavar="N", help="mp4/gif: first frame (0-based)")
+    p.add_argument("--stop", type=int, default=None, metavar="N", help="mp4/gif: stop before this frame (0-based)")
+    p.add_argument("--database", metavar="URL", default=None,
+                   help="store URL (default: $MSUS_DATABASE_URL, else the SQLite file in $MSUS_DATA_DIR)")
+    p.add_argument("--no-store", action="store_true", help="ignore the store; export the automatic analysis")
+    return p
+
+
+def run(args) -> int:
+    import msus
+    from msus.export import gather
+
+    src = Path(args.path)
+    out = Path(args.out)
+    if out.resolve() == src.resolve():
+        raise ExportError("--out must not be the source file (msus never modifies sources)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cine = msus.load(src)
+        try:
+            store = None
+            if not args.no_store:
+                from msus.store import open_store
+
+                store = open_store(args.database)
+            try:
+                data = gather(cine, store)
+            finally:
+                if store is not None:
+                    store.close()
+            written = write(args.format, cine, data, src, out, start=args.start, stop=args.stop)
+        finally:
+            cine.close()
+    origin = "automatic analysis (not reviewed)" if data.automatic else "the store"
+    cls = (data.finding or {}).get("classification") or "no finding"
+    print(f"wrote {written} ({args.format}; {len(data.measurements)} calipers, {cls}; from {origin})", file=sys.stdout)
+    return 0
+
+
+def write(fmt: str, cine, data, source: Path, out: Path, *, start=None, stop=None) -> Path:
+    """Write one export format; returns the path written."""
+    if fmt == "json":
+        from msus.export.tables import write_json
+
+        return write_json(data, out)
+    if fmt == "csv":
+        from msus.export.tables import write_csv
+
+        return write_csv(data, out)
+    if fmt == "sr":
+        from msus.export.sr import write_sr
+
+        if cine.kind != "dicom":
+            raise ExportError("a DICOM SR needs a DICOM source (this loop is a video or image stack)")
+        return write_sr(data, source, out)
+    if fmt == "mp4":
+        from msus.export.video import write_mp4
+
+        return write_mp4(cine, data, out, start=start, stop=stop)
+    if fmt == "gif":
+        from msus.export.video import write_gif
+
+        return write_gif(cine, data, out, start=start, stop=stop)
+    if fmt == "pdf":
+        from msus.export.report import write_pdf
+
+        return write_pdf(cine, data, out)
+    if fmt == "bundle":
+        from msus.export.bundle import write_bundle
+
+        if cine.kind != "dicom" or source.is_dir():
+            raise ExportError("a de-identified bundle needs a single DICOM file as source")
+        return write_bundle(source, data, out)
+    raise ExportError(f"unknown export format {fmt!r}")
