@@ -414,8 +414,8 @@ class _Scene:
             (rng.uniform(0.15, 0.35) / s, rng.uniform(25, 45) / s, rng.uniform(0, 2 * np.pi)),
         ]
         self.taper = rng.uniform(-0.05, 0.05)
-        self.fw_sup = 0.8 / s
-        self.fw_deep = 0.65 / s
+        self.fw_sup = 1.0 / s
+        self.fw_deep = 0.8 / s
         self.bone_gap = p.bone_gap_mm / s
         self.bone_curv = rng.uniform(0.5, 1.0) * 1e-3 * s  # px^-1 (gentle convex)
         self._build_defect(rng)
@@ -505,8 +505,8 @@ class _Scene:
     def _build_scatterers(self, rng):
         p, s = self.p, self.p.mm_per_px
         H, W = self.H, self.W
-        # ≈ 14 scatterers per resolution cell and look (fully developed speckle) at any pixel size
-        density = float(np.clip(14.0 / (2 * np.pi * self.sig_x_focus * self.sig_z), 0.2, 1.5))
+        # ≈ 10 scatterers per resolution cell (fully developed speckle) at any pixel size
+        density = float(np.clip(10.0 / (2 * np.pi * self.sig_x_focus * self.sig_z), 0.15, 1.2))
         margin = (abs(p.slide_mm) + 4 * p.jitter_mm + 2.0) / s + 4 * self.sig_x_far
         if self.has_defect:
             margin += self.R_peak / 2
