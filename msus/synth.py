@@ -165,6 +165,8 @@ class SynthParams:
             bad("muscle_depth_mm must be at least 2.5 mm (skin and fat lie above)")
         if self.muscle_thickness_mm < 3:
             bad("muscle_thickness_mm must be at least 3 mm")
+        if self.muscle_depth_mm + 0.5 * self.muscle_thickness_mm > self.rows * self.mm_per_px:
+            bad("the muscle lies below the image: reduce muscle_depth_mm or add rows")
         width_mm = self.columns * self.mm_per_px
         if self.tear != "none":
             span = max(self.gap_rest_mm, self.gap_contraction_mm if self.tear == "full" else 0) + 4 * self.fray_mm
@@ -619,6 +621,8 @@ class _Scene:
     def _fascicles(self, rng, u, v, angle=None, spacing_mm=1.7):
         """Line field in [0, 1]: thin bright fascicle lines at the pennation angle, broken up."""
         p, s = self.p, self.p.mm_per_px
+        if u.size == 0:
+            return np.zeros(0)
         a = math.radians(self.p.fascicle_angle_deg if angle is None else angle)
         # fibres rise towards +u from the deep to the superficial aponeurosis
         n_coord = u * math.sin(a) + v * math.cos(a)  # across the fibres
