@@ -409,7 +409,7 @@ def _half_crossing(p: np.ndarray, start: int, step: int, level: float, stop: int
     return None
 
 
-def _profile_extent(P: np.ndarray, mask: np.ndarray, margin: float):
+def _profile_extent(P: np.ndarray, mask: np.ndarray, margin: float, trough):
     """Ends and depth extent of a defect from averaged echo-power profiles.
 
     ``P`` is the straightened muscle in linear echo power (rows = depth 0..1, columns along the
@@ -423,8 +423,7 @@ def _profile_extent(P: np.ndarray, mask: np.ndarray, margin: float):
     Returns (x_left, x_right, v_top, v_bottom, thickness_fraction) in straightened px, or None.
     """
     nv, nc = P.shape
-    colsm = np.flatnonzero(mask.any(axis=0))
-    c0, c1 = int(colsm[0]), int(colsm[-1])
+    c0, c1, tb0, tb1 = (int(v) for v in trough)
     pad = max(3, int(round(margin)))
     outside = np.ones(nc, bool)
     outside[max(0, c0 - 2) : c1 + 3] = False
@@ -439,9 +438,7 @@ def _profile_extent(P: np.ndarray, mask: np.ndarray, margin: float):
     q = cv2.GaussianBlur(q.astype(np.float32)[:, None], (1, 0), sigmaX=0.1, sigmaY=1.5)[:, 0]
     if _DEBUG is not None:
         _DEBUG.append(("q", np.round(q, 2).tolist()))
-    rows_m = np.flatnonzero(mask[:, cc0:cc1].any(axis=1))
-    if rows_m.size == 0:
-        return None
+    rows_m = np.arange(tb0, min(nv, tb1))
     vc = int(rows_m[np.argmin(q[rows_m])])
     d_level = float(np.median(q[rows_m]))
     half_v = (d_level + 1.0) / 2.0
@@ -474,10 +471,7 @@ def _profile_extent(P: np.ndarray, mask: np.ndarray, margin: float):
     r0 = int(round(v_top + 0.25 * (v_bot - v_top)))
     r1 = max(r0 + 1, int(round(v_top + 0.75 * (v_bot - v_top))) + 1)
     p = np.median(Pn[r0:r1], axis=0)
-    inside = np.arange(c0, c1 + 1)
-    core = inside[mask[r0:r1, c0 : c1 + 1].any(axis=0)]
-    if core.size == 0:
-        core = inside
+    core = np.arange(c0, c1 + 1)
     xc = int(core[np.argmin(p[core])])
     d_x = float(np.median(p[core]))
     win = max(4, pad)
@@ -719,7 +713,7 @@ def defect(
             frac_b = float(mask[:, xa : xb + 1].any(axis=1).mean())
             if frac_b < th["min_thickness_fraction"]:
                 return None
-            return mask, d_lev, level, half_g
+            return mask, d_lev, level, half_g, (xa, xb, b0, b1)
 
         chosen = None
         for t in found_t:
@@ -734,9 +728,11 @@ def defect(
                 "sides and free of fibres"
             )
             return Defect(found=False, muscle_thickness_px=t_px, muscle_thickness_mm=t_mm, notes=(note,), **base)
-        mask, d_level, m_loc, half = chosen
+        mask, d_level, m_loc, half, trough = chosen
         contrast = 1.0 - d_level / m_loc
-        ext = _profile_extent(P, mask, end_margin)
+        ext = _profile_extent(P, mask, end_margin, trough)
+        if _DEBUG is not None:
+            _DEBUG.append(("ext", ext, nv, trough))
         if ext is None:
             t_px, t_mm = thickness_at(w / 2)
             return Defect(found=False, muscle_thickness_px=t_px, muscle_thickness_mm=t_mm,

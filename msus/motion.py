@@ -28,6 +28,15 @@ from msus.errors import AnalysisError
 WORK_SIDE_PX = 160
 #: Temporal smoothing (Gaussian sigma, frames) of the energy curve.
 SMOOTH_FRAMES = 1.5
+#: A window is "still" when its energy is within this share of the way from the loop's
+#: stillest window to its median window.
+STILL_SHARE = 0.25
+#: Frames within this share of the deformation range below the peak form the held contraction.
+PEAK_SHARE = 0.1
+#: Energy above this share of the way from the loop's minimum to its maximum is a motion burst.
+BURST_SHARE = 0.5
+#: ... sustained over at least this many frames (a single jolt of the probe is not a contraction).
+BURST_FRAMES = 3
 
 
 @dataclass(frozen=True)
@@ -154,39 +163,63 @@ def analyse_motion(
         return _smooth(d, 1.0)
 
     win = max(3, min(15, n // 12))
+    wsum = np.convolve(energy_s, np.ones(min(win, n)) / min(win, n), mode="valid")  # window starts
 
-    def stillest(lo: int, hi: int) -> tuple[int, int]:
-        """Window [a, a+win) of least summed energy with lo <= a, a+win-1 <= hi."""
-        hi = min(hi, n - 1)
-        w = min(win, hi - lo + 1)
-        if w <= 0:
-            return (lo, lo)
-        c = np.convolve(energy_s[lo : hi + 1], np.ones(w), mode="valid")
-        a = lo + int(np.argmin(c))
-        return (a, a + w - 1)
+    def first_still(lo: int, hi: int) -> tuple[int, int]:
+        """Earliest still stretch whose window lies in [lo, hi]: the first run of windows with
+        energy near the loop's minimum, and the stillest window of that run."""
+        w = min(win, n)
+        hi_a = min(hi - w + 1, wsum.size - 1)
+        if hi_a < lo:
+            return (lo, min(hi, n - 1))
+        seg = wsum[lo : hi_a + 1]
+        floor, med = float(seg.min()), float(np.median(wsum))
+        still = seg <= floor + STILL_SHARE * max(0.0, med - floor)
+        a = int(np.argmax(still))
+        b = a
+        while b + 1 < seg.size and still[b + 1]:
+            b += 1
+        best = lo + a + int(np.argmin(seg[a : b + 1]))
+        return (best, best + w - 1)
 
+    def plateau_middle(d: np.ndarray, lo: int) -> int:
+        """Middle of the run of frames near the deformation peak (a held contraction)."""
+        seg = d[lo:]
+        k = int(np.argmax(seg))
+        top = seg >= seg[k] - PEAK_SHARE * max(1e-9, seg[k] - float(seg.min()))
+        a = b = k
+        while a - 1 >= 0 and top[a - 1]:
+            a -= 1
+        while b + 1 < seg.size and top[b + 1]:
+            b += 1
+        return lo + (a + b) // 2
+
+    # the loop is expected to start at rest: the rest frame is the stillest stretch before the
+    # first burst of motion (the contraction's onset); without room before it, the first still
+    # stretch of the loop
+    lo_e, hi_e = float(energy_s.min()), float(energy_s.max())
+    above = energy_s > lo_e + BURST_SHARE * (hi_e - lo_e)
+    onset = n
+    run_len = 0
+    for i, a in enumerate(above):
+        run_len = run_len + 1 if a else 0
+        if run_len >= BURST_FRAMES:
+            onset = i - BURST_FRAMES + 1
+            break
     if rest_frame is not None:
         r = int(rest_frame)
         still = (r, r)
     else:
-        still = stillest(0, n - 1)
+        end = onset - 1 if onset >= 3 else n - 1
+        if contraction_frame is not None and int(contraction_frame) >= 2:
+            end = min(end, int(contraction_frame) - 1) if onset >= 3 else int(contraction_frame) - 1
+        still = first_still(0, end)
         r = (still[0] + still[1]) // 2
     if contraction_frame is not None:
         c = int(contraction_frame)
-        if rest_frame is None:
-            # rest: stillest stretch before the contraction (or anywhere when none fits)
-            if c >= 2:
-                still = stillest(0, c - 1)
-                r = (still[0] + still[1]) // 2
     else:
         d = deformation_from(r)
-        c = int(np.argmax(d))
-        if rest_frame is None and c > 2 and still[0] > c:
-            # the stillest stretch came after the peak: look again before the contraction
-            still = stillest(0, c - 1)
-            r = (still[0] + still[1]) // 2
-            d = deformation_from(r)
-            c = int(np.argmax(d))
+        c = plateau_middle(d, 0)
         if c == r:
             c = int(np.argmax(energy_s))
     deform = deformation_from(r)

@@ -27,10 +27,12 @@ import numpy as np
 
 from msus.errors import AnalysisError
 
+LK_WIN = (13, 13)
+LK_LEVELS = 2
 LK_PARAMS = dict(
-    winSize=(21, 21),
-    maxLevel=3,
-    criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01),
+    winSize=LK_WIN,
+    maxLevel=LK_LEVELS,
+    criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.02),
 )
 
 
@@ -63,7 +65,7 @@ class Track:
     @property
     def median_fb_error_px(self) -> float:
         """Median forward–backward error over all tracked (non-key) frames and points, px."""
-        mask = np.ones(self.reliable.shape, bool)
+        mask = np.isfinite(self.points_px[..., 0])
         mask[list(self.keyframes)] = False
         v = self.fb_error_px[mask]
         return float(np.median(v)) if v.size else 0.0
@@ -91,11 +93,12 @@ def track_points(
     *,
     anchor_frame: int = 0,
     patch_radius_px: float = 6.0,
-    patch_side: int = 4,
+    patch_side: int = 3,
     patch_offsets_px=None,
     max_fb_error_px: float = 1.5,
     min_reliable_share: float = 0.5,
-    margin_px: int = 80,
+    margin_px: int = 48,
+    span: tuple[int, int] | None = None,
 ) -> Track:
     """Follow points through a loop.
 
@@ -118,8 +121,11 @@ def track_points(
         Share of reliable patch points needed for the point to count as tracked on a frame.
     margin_px
         Margin around the points' bounding box that tracking looks within, px.
+    span
+        (first, last) frames to track; frames outside are NaN (default: the whole loop).
     """
     n = len(frames)
+    lo_f, hi_f = (0, n - 1) if span is None else (max(0, int(span[0])), min(n - 1, int(span[1])))
     pts0 = np.asarray(points, float).reshape(-1, 2)
     k = pts0.shape[0]
     if k == 0:
@@ -199,13 +205,13 @@ def track_points(
     for f in ks:
         positions[f] = keys[f]
     # before the first keyframe: backward only
-    if ks[0] > 0:
-        idx, pos, ok, fb = run(ks[0], 0, keys[ks[0]])
+    if ks[0] > lo_f:
+        idx, pos, ok, fb = run(ks[0], lo_f, keys[ks[0]])
         positions[idx], reliable[idx], fberr[idx] = pos, ok, fb
     # after the last keyframe: forward only
-    if ks[-1] < n - 1:
+    if ks[-1] < hi_f:
         cache.clear()
-        idx, pos, ok, fb = run(ks[-1], n - 1, keys[ks[-1]])
+        idx, pos, ok, fb = run(ks[-1], hi_f, keys[ks[-1]])
         positions[idx], reliable[idx], fberr[idx] = pos, ok, fb
     # between keyframes: blend forward and backward tracks
     for a, b in zip(ks[:-1], ks[1:]):
