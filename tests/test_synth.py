@@ -201,6 +201,7 @@ def test_simulate_cine_is_calibrated():
         dict(mm_per_px=0.0),
         dict(n_frames=1),
         dict(gap_rest_mm=40.0, gap_contraction_mm=45.0),
+        dict(muscle_depth_mm=60.0),
     ],
 )
 def test_bad_parameters_are_msus_errors(kw):
