@@ -1,0 +1,87 @@
+"""Streamlit Export panel: every export format as a download.
+
+The app calls ``export_panel.render(cine, source)`` (``source``: the app's
+:class:`msus.ui.sources.Source`, or a path).  It exports what the store holds for the loop, or —
+when nothing is stored — the automatic analysis, marked as automatic.  SR and the de-identified
+bundle need a DICOM source; an upload is written to a temporary file for them (deleted after).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import streamlit as st
+
+from msus.errors import MsusError
+
+LABELS = {
+    "json": "JSON (measurements + finding)",
+    "csv": "CSV (one row per caliper / finding)",
+    "sr": "DICOM SR (TID 1500 measurement report)",
+    "mp4": "Annotated video (MP4, H.264)",
+    "gif": "Annotated GIF",
+    "pdf": "One-page PDF report",
+    "bundle": "De-identified teaching bundle (.zip)",
+}
+MIME = {"json": "application/json", "csv": "text/csv", "sr": "application/dicom", "mp4": "video/mp4",
+        "gif": "image/gif", "pdf": "application/pdf", "bundle": "application/zip"}
+
+
+def _source_file(source, tmp: Path) -> Path | None:
+    path = getattr(source, "path", None) if not isinstance(source, (str, Path)) else Path(source)
+    if path:
+        return Path(path)
+    upload = getattr(source, "upload", None)
+    if upload is not None:
+        p = tmp / "source.bin"
+        p.write_bytes(upload.getvalue())
+        return p
+    return None
+
+
+def build(fmt: str, cine, source, *, start=None, stop=None) -> tuple[bytes, str, bool]:
+    """(file bytes, suggested file name, automatic?) for one format."""
+    from msus.commands.export import SUFFIX, write
+    from msus.export import gather
+    from msus.ui.store_panels import get_store
+
+    try:
+        store = get_store()
+    except MsusError:
+        store = None
+    data = gather(cine, store)
+    stem = Path(getattr(source, "name", "") or "loop").stem or "loop"
+    name = f"{stem}-{'deid-bundle' if fmt == 'bundle' else fmt}{SUFFIX[fmt]}"
+    with tempfile.TemporaryDirectory(prefix="msus-export-") as d:
+        tmp = Path(d)
+        src = _source_file(source, tmp)
+        out = write(fmt, cine, data, src or tmp / "none", tmp / name, start=start, stop=stop)
+        return Path(out).read_bytes(), name, data.automatic
+
+
+def render(cine, source, container=None) -> None:
+    """The Export panel: pick a format (and an A–B range for video), prepare, download."""
+    box = container or st
+    with box.expander("Export", expanded=False):
+        fmt = st.selectbox("Format", list(LABELS), format_func=LABELS.get, key="msus_export_format")
+        start = stop = None
+        if fmt in ("mp4", "gif") and cine.n_frames > 1:
+            a, b = st.slider("Frames (A–B, 1-based)", 1, cine.n_frames, (1, cine.n_frames), key="msus_export_range")
+            start, stop = a - 1, b
+        if fmt == "bundle":
+            st.caption("Header PHI removed (DICOM basic profile), pixels outside the ultrasound regions blacked out, "
+                       "reviewers renamed. Check the video before sharing.")
+        if st.button("Prepare export", key="msus_export_go"):
+            try:
+                with st.spinner("Preparing…"):
+                    blob, name, automatic = build(fmt, cine, source, start=start, stop=stop)
+                st.session_state["msus_export_ready"] = (fmt, name, blob, automatic)
+            except MsusError as e:
+                st.error(str(e))
+        ready = st.session_state.get("msus_export_ready")
+        if ready and ready[0] == fmt:
+            _, name, blob, automatic = ready
+            if automatic:
+                st.info("Nothing saved for this loop yet: this export holds the automatic analysis (not reviewed).")
+            st.download_button(f"Download {name}", blob, file_name=name, mime=MIME[fmt], key="msus_export_dl")

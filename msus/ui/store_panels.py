@@ -1,0 +1,301 @@
+"""Streamlit pieces for the findings store: reviewer, autosave, study list, finding, agreement.
+
+The app calls, in order, on every rerun::
+
+    from msus.ui import store_panels
+    reviewer = store_panels.reviewer_chooser()              # sidebar; OIDC user when logged in
+    store_panels.connect(cine, review, reviewer)            # autosave + restore saved calipers
+    ...
+    store_panels.finding_panel(cine, review, reviewer, analysis_result)   # save / finalize
+    store_panels.agreement_panel(cine)                      # several reviewers on this loop
+    store_panels.study_list()                               # what has been measured
+
+Autosave: :func:`connect` registers one listener on :mod:`msus.ui.review`; every caliper added,
+moved, relabelled or deleted is written to the store at once with its row version (optimistic
+concurrency), so a second reviewer can never overwrite it.  Session-state keys:
+
+``msus_reviewer``        the reviewer name chosen in this browser session
+``msus_store_links``     review loop key → (store loop key, {measurement id: version})
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from msus.errors import MsusError, StoreError
+
+_KEY_REVIEWER = "msus_reviewer"
+_KEY_LINKS = "msus_store_links"
+
+
+@st.cache_resource(show_spinner=False)
+def get_store():
+    """The process-wide store (``MSUS_DATABASE_URL`` or the SQLite file in ``MSUS_DATA_DIR``)."""
+    from msus.store import open_store
+
+    return open_store()
+
+
+def _store_or_none():
+    try:
+        return get_store()
+    except MsusError as e:
+        st.sidebar.error(f"Findings store unavailable: {e}")
+        return None
+
+
+# ---- reviewer -------------------------------------------------------------------------------------
+def logged_in_user() -> str | None:
+    """The OIDC user's name or e-mail when Streamlit's login is configured and used."""
+    try:
+        user = st.user
+        if getattr(user, "is_logged_in", False):
+            return str(user.get("name") or user.get("email") or "").strip() or None
+    except Exception:
+        return None
+    return None
+
+
+def reviewer_chooser(container=None) -> str | None:
+    """Sidebar control for the reviewer's name; returns it (None until chosen)."""
+    box = container or st.sidebar
+    user = logged_in_user()
+    if user:
+        st.session_state[_KEY_REVIEWER] = user
+        box.caption(f"Reviewer: **{user}** (logged in)")
+        return user
+    store = _store_or_none()
+    known = store.reviewers() if store is not None else []
+    current = st.session_state.get(_KEY_REVIEWER, "")
+    with box.expander("Reviewer", expanded=not current):
+        choice = st.selectbox("Known reviewers", ["—"] + known, index=(known.index(current) + 1) if current in known else 0,
+                              key="msus_reviewer_pick")
+        typed = st.text_input("…or your name", value="" if current in known else current, key="msus_reviewer_typed",
+                              help="Every caliper and finding you make is saved under this name.")
+        name = " ".join((typed or (choice if choice != "—" else "")).split())
+        if name and name != current:
+            st.session_state[_KEY_REVIEWER] = name
+            current = name
+    if not current:
+        box.warning("Choose a reviewer name: measurements are saved under it.")
+    return current or None
+
+
+# ---- autosave -----------------------------------------------------------------------------------
+def _links() -> dict:
+    return st.session_state.setdefault(_KEY_LINKS, {})
+
+
+def _on_change(action, m, review) -> None:
+    """Listener: write one caliper change to the store (raises StoreError on conflict)."""
+    link = _links().get(review.loop_key)
+    if link is None:
+        return
+    store = get_store()
+    reviewer = st.session_state.get(_KEY_REVIEWER)
+    if not reviewer:
+        raise StoreError("not saved: choose a reviewer name first")
+    loop_key, versions = link[0], link[1]
+    if action == "added":
+        saved = store.add_measurement(loop_key, m, reviewer=reviewer)
+        versions[m.id] = saved.version
+    elif action == "deleted":
+        if m.id in versions:
+            store.delete_measurement(m.id, expected_version=versions.pop(m.id), reviewer=reviewer)
+    elif m.id in versions:
+        saved = store.update_measurement(m, expected_version=versions[m.id], reviewer=reviewer)
+        versions[m.id] = saved.version
+    else:  # made before a reviewer was chosen: save it now
+        saved = store.add_measurement(loop_key, m, reviewer=reviewer)
+        versions[m.id] = saved.version
+
+
+def connect(cine, review, reviewer: str | None) -> None:
+    """Link the loop on screen to the store: autosave from now on, restore saved calipers.
+
+    The first time a loop is opened in a session with a reviewer chosen, that reviewer's saved
+    calipers come back into the review (after a crash or on another day).
+    """
+    from msus.ui import review as review_mod
+
+    review_mod.on_measurement_changed(_on_change)
+    store = _store_or_none()
+    if store is None or not reviewer:
+        return
+    links = _links()
+    if review.loop_key in links and links[review.loop_key][2:] == (reviewer,):
+        return
+    try:
+        ref = store.register_loop(cine)
+        saved = store.measurements(ref, reviewer=reviewer)
+    except MsusError as e:
+        st.error(f"Findings store: {e}")
+        return
+    versions = {s.id: s.version for s in saved}
+    have = {m.id for m in review.measurements}
+    restored = [s.measurement for s in saved if s.id not in have]
+    if restored:
+        review.measurements.extend(restored)
+        review.messages.append(("warning", f"restored {len(restored)} saved caliper(s) of {reviewer}"))
+    for m in review.measurements:  # calipers made before the reviewer was chosen
+        if m.id not in versions:
+            try:
+                versions[m.id] = store.add_measurement(ref, m, reviewer=reviewer).version
+            except MsusError as e:
+                review.messages.append(("error", f"saving the measurement failed: {e}"))
+    links[review.loop_key] = (ref.key, versions, reviewer)
+
+
+def save_status(review) -> str:
+    """One line for the UI: how many calipers of this loop are saved."""
+    link = _links().get(review.loop_key)
+    if link is None:
+        return "not saved (choose a reviewer)"
+    n = sum(1 for m in review.measurements if m.id in link[1])
+    return f"{n} of {len(review.measurements)} calipers saved"
+
+
+# ---- finding ------------------------------------------------------------------------------------
+def finding_panel(cine, review=None, reviewer: str | None = None, analysis_result=None) -> None:
+    """The loop's saved finding: status, who, reasons; save the analysis as draft; mark final."""
+    store = _store_or_none()
+    if store is None:
+        return
+    st.markdown("##### Finding")
+    try:
+        ref = store.register_loop(cine)
+        f = store.latest_finding(ref)
+    except MsusError as e:
+        st.error(f"Findings store: {e}")
+        return
+    if f is None:
+        st.caption("No finding saved for this loop yet.")
+    else:
+        icon = "🔒" if f.status == "final" else "✎"
+        st.markdown(f"{icon} **{f.classification.replace('_', ' ')}** — {f.status}, {f.kind}, by {f.reviewer} "
+                    f"(updated {f.updated_at[:16].replace('T', ' ')} UTC)")
+        for r in f.reasons:
+            st.markdown(f"- {r}")
+    cols = st.columns(2)
+    if analysis_result is not None and cols[0].button("Save analysis as draft finding", disabled=not reviewer,
+                                                      key="msus_save_finding"):
+        try:
+            d = _finding_dict(analysis_result)
+            store.save_finding(ref, d, reviewer=reviewer, kind="automatic")
+            st.rerun()
+        except MsusError as e:
+            st.error(str(e))
+    if f is not None and f.status != "final" and cols[1].button("Mark final", disabled=not reviewer, key="msus_finalize"):
+        try:
+            store.finalize_finding(f.id, expected_version=f.version, reviewer=reviewer)
+            st.rerun()
+        except MsusError as e:
+            st.error(str(e))
+
+
+def _finding_dict(result) -> dict:
+    """The store's finding fields from an analysis result (with outlines for the exports)."""
+    d = {}
+    for k in ("rest_frame", "contraction_frame", "gap_rest_mm", "gap_contraction_mm", "gap_rest_px",
+              "gap_contraction_px", "retraction_mm", "defect_thickness_fraction", "calibration_source"):
+        d[k] = getattr(result, k, None)
+    fnd = getattr(result, "finding", None)
+    d["classification"] = getattr(result, "classification", None) or getattr(fnd, "classification", None)
+    d["reasons"] = list(getattr(result, "reasons", None) or getattr(fnd, "reasons", ()) or ())
+    outlines = {}
+    for fk, dk in (("rest_frame", "defect_rest"), ("contraction_frame", "defect_contraction")):
+        defect = getattr(result, dk, None)
+        if defect is not None and getattr(defect, "outline_px", None) and getattr(result, "defect_found", True):
+            outlines[str(getattr(result, fk))] = [list(map(float, p)) for p in defect.outline_px]
+    d["outlines_px"] = outlines
+    for k in ("peetrons", "bamic"):
+        v = getattr(fnd, k, None)
+        if v:
+            d[k] = v
+    return d
+
+
+# ---- agreement and study list -------------------------------------------------------------------------
+def agreement_panel(cine) -> None:
+    """Bland–Altman plot and table for the reviewers who measured this loop."""
+    from msus.agreement import rater_agreement
+
+    store = _store_or_none()
+    if store is None:
+        return
+    try:
+        ref = store.register_loop(cine)
+        ms = store.measurements(ref)
+    except MsusError as e:
+        st.error(f"Findings store: {e}")
+        return
+    ag = rater_agreement(ms)
+    st.markdown("##### Rater agreement")
+    if len(ag.raters) < 2 or not ag.items:
+        st.caption("Agreement appears when two or more reviewers have measured the same labelled gaps on this loop.")
+        return
+    st.dataframe(ag.table(), hide_index=True, use_container_width=True)
+    rows = [
+        {"pair": f"{b.rater_b} − {b.rater_a}", "n": b.n, "bias (mm)": round(b.bias_mm, 3),
+         "LoA low (mm)": None if b.loa_low_mm is None else round(b.loa_low_mm, 3),
+         "LoA high (mm)": None if b.loa_high_mm is None else round(b.loa_high_mm, 3)}
+        for b in ag.bland_altman
+    ]
+    st.dataframe(rows, hide_index=True, use_container_width=True)
+    icc = "—" if ag.icc_2_1 is None else f"{ag.icc_2_1:.3f}"
+    st.caption(f"ICC(2,1), absolute agreement: {icc} over {ag.n_complete_items} item(s) measured by everyone.")
+    for n in ag.notes:
+        st.caption(n)
+    pts = [{"mean (mm)": d.mean_mm, "difference (mm)": d.difference_mm, "pair": f"{d.rater_b} − {d.rater_a}",
+            "item": d.item} for d in ag.differences]
+    try:
+        import altair as alt
+        import pandas as pd
+
+        df = pd.DataFrame(pts)
+        chart = alt.Chart(df).mark_circle(size=70).encode(
+            x="mean (mm):Q", y="difference (mm):Q", color="pair:N", tooltip=["item", "pair", "mean (mm)", "difference (mm)"]
+        )
+        lines = []
+        for b in ag.bland_altman:
+            for v, dash in ((b.bias_mm, []), (b.loa_low_mm, [4, 4]), (b.loa_high_mm, [4, 4])):
+                if v is not None:
+                    lines.append({"y": v, "pair": f"{b.rater_b} − {b.rater_a}", "dash": "bias" if not dash else "LoA"})
+        if lines:
+            rules = alt.Chart(pd.DataFrame(lines)).mark_rule(strokeDash=[4, 4]).encode(y="y:Q", color="pair:N")
+            chart = chart + rules
+        st.altair_chart(chart.properties(height=260, title="Bland–Altman: difference vs mean"), use_container_width=True)
+    except ImportError:
+        st.scatter_chart(pts, x="mean (mm)", y="difference (mm)")
+
+
+def study_list(container=None) -> None:
+    """Table of every loop in the store: measurements, reviewers, finding status, last change."""
+    box = container or st
+    store = _store_or_none()
+    if store is None:
+        return
+    try:
+        rows = store.study_list()
+    except MsusError as e:
+        box.error(f"Findings store: {e}")
+        return
+    if not rows:
+        box.caption("Nothing measured yet.")
+        return
+    box.dataframe(
+        [
+            {
+                "loop": r.source_name or r.loop_key[:20],
+                "frames": r.n_frames,
+                "calipers": r.n_measurements,
+                "status": r.status,
+                "flag": (r.classification or "").replace("_", " "),
+                "reviewers": ", ".join(r.reviewers),
+                "last change (UTC)": (r.last_change_at or "")[:16].replace("T", " "),
+            }
+            for r in rows
+        ],
+        hide_index=True,
+        use_container_width=True,
+    )

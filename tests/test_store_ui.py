@@ -1,0 +1,78 @@
+"""The store's Streamlit panels, driven with Streamlit's AppTest (no browser)."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("streamlit.testing.v1")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+
+def _script():
+    import numpy as np
+    import streamlit as st
+
+    from msus.calibration import Calibration
+    from msus.cine import Cine
+    from msus.ui import export_panel, store_panels
+    from msus.ui.review import Review
+
+    rng = np.random.default_rng(42)
+    cine = Cine.from_frames(rng.integers(0, 255, (6, 40, 60), dtype=np.uint8), fps=10, calibration=Calibration.manual(0.2))
+    reviewer = store_panels.reviewer_chooser()
+    review = st.session_state.setdefault("test_review", Review.for_cine(cine, "test-loop"))
+    store_panels.connect(cine, review, reviewer)
+    if st.button("add caliper", key="t_add"):
+        review.add_caliper(1, (5, 5), (25, 5), label="gap at rest")
+    if st.button("move caliper", key="t_move"):
+        review.move_caliper(review.measurements[0].id, (5, 5), (30, 5))
+    st.write(store_panels.save_status(review))
+    for level, text in review.take_messages():
+        st.error(text) if level == "error" else st.warning(text)
+    store_panels.finding_panel(cine, review, reviewer)
+    store_panels.agreement_panel(cine)
+    store_panels.study_list()
+    export_panel.render(cine, None)
+
+
+def test_autosave_restore_study_list_and_agreement():
+    from msus.calibration import Calibration
+    from msus.measure import make_measurement
+    from msus.store.identity import identify
+    from msus.ui.store_panels import get_store
+
+    at = AppTest.from_function(_script, default_timeout=30).run()
+    assert not at.exception
+    assert any("Choose a reviewer" in w.value for w in at.warning)
+    at.text_input(key="msus_reviewer_typed").input("Dr Ada").run()
+    at.button(key="t_add").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any("1 of 1 calipers saved" in str(m.value) for m in at.markdown)
+    at.button(key="t_move").click().run()
+    store = get_store()
+    import numpy as np
+
+    from msus.cine import Cine
+
+    rng = np.random.default_rng(42)
+    cine = Cine.from_frames(rng.integers(0, 255, (6, 40, 60), dtype=np.uint8), fps=10, calibration=Calibration.manual(0.2))
+    key = identify(cine).loop_key
+    saved = store.measurements(key, reviewer="Dr Ada")
+    assert len(saved) == 1 and saved[0].version == 2 and saved[0].measurement.length_mm == pytest.approx(5.0)
+    # a second reviewer measures the same gap: agreement appears
+    store.add_measurement(key, make_measurement(Calibration.manual(0.2), 1, (5, 5), (31, 5), label="gap at rest"), reviewer="Dr Bo")
+    store.add_measurement(key, make_measurement(Calibration.manual(0.2), 4, (5, 5), (45, 5), label="gap at contraction"), reviewer="Dr Bo")
+    store.add_measurement(key, make_measurement(Calibration.manual(0.2), 4, (5, 5), (44, 5), label="gap at contraction"), reviewer="Dr Ada")
+    # a fresh session (the app was killed and restarted): Dr Ada's calipers come back
+    at2 = AppTest.from_function(_script, default_timeout=30).run()
+    at2.text_input(key="msus_reviewer_typed").input("Dr Ada").run()
+    assert not at2.exception
+    assert any("restored 2 saved caliper(s)" in w.value for w in at2.warning)
+    assert any("Rater agreement" in str(m.value) for m in at2.markdown)
+    assert len(at2.dataframe) >= 3  # agreement table, Bland–Altman table, study list
+    study = at2.dataframe[-1].value
+    assert set(study["reviewers"].iloc[0].split(", ")) == {"Dr Ada", "Dr Bo"}
+    # the export panel prepares a JSON from the store
+    at2.selectbox(key="msus_export_format").select("json").run()
+    at2.button(key="msus_export_go").click().run()
+    assert not at2.exception and not at2.error, [e.value for e in at2.error]
