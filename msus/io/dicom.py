@@ -414,7 +414,7 @@ class FrameDecoder:
         """
         names = list(getattr(dec, "available_plugins", ()) or ())
         first = [n for n in names if n != "gdcm"]
-        if "gdcm" in names and (not first or self._jpeg_family):
+        if "gdcm" in names and not first:
             first.append("gdcm")
         return first
 
@@ -426,7 +426,12 @@ class FrameDecoder:
         """Refuse a JPEG/JPEG-LS frame whose SOF header does not match the DICOM header."""
         from pydicom.pixels.utils import _get_jpg_parameters
 
-        info = _get_jpg_parameters(bytes(data[:65536]))
+        head = bytes(data[:65536])
+        marker = _sof_marker(head)
+        want = _SOF_FOR_SYNTAX.get(str(self.ts)[:22], set())
+        if marker is None or (want and marker not in want):
+            raise CorruptFile(f"{self.name}: a frame is not {self.ts.name} data")
+        info = _get_jpg_parameters(head)
         p = self.p
         if not info:
             raise CorruptFile(f"{self.name}: a frame is not a valid JPEG stream")
@@ -546,6 +551,39 @@ class FrameDecoder:
             if self._window is None:
                 self._window = _header_window(self.ds, self.p) or (float(arr.min()), float(arr.max()))
             return self._window
+
+
+#: JPEG start-of-frame markers each transfer syntax may carry (first 22 characters of the UID).
+_SOF_FOR_SYNTAX = {
+    "1.2.840.10008.1.2.4.50": {0xC0, 0xC1},
+    "1.2.840.10008.1.2.4.51": {0xC0, 0xC1, 0xC2},
+    "1.2.840.10008.1.2.4.57": {0xC3},
+    "1.2.840.10008.1.2.4.70": {0xC3},
+    "1.2.840.10008.1.2.4.80": {0xF7},
+    "1.2.840.10008.1.2.4.81": {0xF7},
+}
+_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF, 0xF7}
+
+
+def _sof_marker(data: bytes) -> int | None:
+    """The SOFn marker byte of a JPEG / JPEG-LS stream, or None when the headers are malformed."""
+    if data[:2] != b"\xff\xd8":
+        return None
+    off = 2
+    n = len(data)
+    while off + 4 <= n:
+        if data[off] != 0xFF:
+            return None
+        m = data[off + 1]
+        if m == 0xFF:  # fill byte
+            off += 1
+            continue
+        if m in _SOF:
+            return m
+        if m in (0xD8, 0xD9) or 0xD0 <= m <= 0xD7:
+            return None
+        off += 2 + struct.unpack(">H", data[off + 2:off + 4])[0]
+    return None
 
 
 def _mask_bits(arr, bits_stored, signed):

@@ -11,6 +11,7 @@ are scaled to 0–255 by the first frame's min–max (the same range for every f
 
 from __future__ import annotations
 
+import hashlib
 import io
 import threading
 from pathlib import Path
@@ -143,8 +144,6 @@ def load_image_file(blob, *, cache_frames: int | None = None, **_ignored) -> Cin
 def images_cine(paths: Sequence[Path], name: str, *, cache_frames: int | None = None) -> Cine:
     """A loop over single image files (one frame each, all the same size), decoded on demand."""
     Image = _pil()
-    from msus.io.video import content_uid
-
     first = None
     try:
         with Image.open(paths[0]) as im:
@@ -155,7 +154,7 @@ def images_cine(paths: Sequence[Path], name: str, *, cache_frames: int | None = 
     grey = mode in _GREY_MODES
     spp = 1 if grey else 3
     check_size(name, width, height, len(paths), spp)
-    h = __import__("hashlib").sha256()
+    h = hashlib.sha256()
     for p in paths:
         try:
             with Image.open(p) as im:
