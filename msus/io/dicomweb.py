@@ -55,8 +55,10 @@ NATIVE_FRAMES = (("application/octet-stream", "*"),)
 UNCOMPRESSED_FRAMES = (("application/octet-stream", EXPLICIT_LE),)
 NATIVE_INSTANCE = (("application/dicom", "*"),)
 
-#: Frames fetched per request by the background prefetcher.
-PREFETCH_BATCH = 8
+#: Frames per request of the background prefetcher: the first batch is small so the next frames
+#: come soon, later ones grow (archives that re-read the instance per request pay that less often).
+PREFETCH_FIRST_BATCH = 4
+PREFETCH_MAX_BATCH = 32
 #: Search results returned at most per query (the archive may cap lower).
 DEFAULT_SEARCH_LIMIT = 200
 
@@ -401,10 +403,11 @@ class RemoteFrames:
     def _prefetch(self) -> None:
         worker = self.archive.clone()
         try:
-            i = 0
+            i, size = 0, PREFETCH_FIRST_BATCH
             while i < self.n_frames and not self._stop.is_set():
-                batch = [j for j in range(i, min(i + PREFETCH_BATCH, self.n_frames)) if j not in self.cache]
-                i += PREFETCH_BATCH
+                batch = [j for j in range(i, min(i + size, self.n_frames)) if j not in self.cache]
+                i += size
+                size = min(PREFETCH_MAX_BATCH, size * 2)
                 if not batch:
                     continue
                 if self.cache.nbytes >= self.cache.max_bytes:
