@@ -197,6 +197,18 @@ def test_learner_walks_three_cases_in_the_browser(page, server, samples):
     pg.wait_for_timeout(300)
     click_caliper(pg, *t["stump_ends_px"][con], nudge_px=-3)
     pg.get_by_text(re.compile(r"Your caliper on the contraction frame")).wait_for()
+    # side by side: the static (rest) frame beside the contraction frame the learner marks, difference view
+    pg.locator('button[title^="Mark this frame as the contraction"]').click()
+    idle(pg)
+    pg.get_by_text("Rest | Contraction", exact=True).click()
+    idle(pg)
+    pg.get_by_text("Difference", exact=True).click()
+    idle(pg)
+    pg.wait_for_function("() => window.__msusPlayer.panelFrames().length >= 3")
+    panels = pg.evaluate("() => window.__msusPlayer.panelFrames()")
+    assert [p["frame"] for p in panels[:2]] == [rest, con] and panels[2]["kind"] == "difference"
+    pg.wait_for_timeout(300)
+    shot(pg, "02b_loop_pair_difference.png")
     call(pg, "Suspected full-thickness tear")
     click_button(pg, "Reveal the expert finding")
 

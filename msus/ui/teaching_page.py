@@ -170,7 +170,7 @@ def _apply_log(log) -> None:
         rv.handle_log(log)
 
 
-def _player(cine, review_key: str, *, shapes=(), setup=None):
+def _player(cine, review_key: str, *, shapes=(), setup=None, controls=None):
     """Mount the app's cine player on ``cine``; returns its (learner) review, or None.
 
     None when the player is not installed or the page runs without it (``use_player=False``).
@@ -191,11 +191,14 @@ def _player(cine, review_key: str, *, shapes=(), setup=None):
         while len(reviews) > 6:
             reviews.pop(next(iter(reviews)))
     st.session_state[CURRENT] = review_key
+    if controls is not None:  # widgets that change what the player shows go first
+        controls(rv)
     tokens: dict = st.session_state.setdefault(TOKENS, {})
     token = frames.store().register(cine, quality=90, token=tokens.get(review_key))
     tokens[review_key] = token
     url = frames.frame_url_base(token, st.get_option("server.baseUrlPath") or "")
     data = player.player_data(cine, rv, url, loop_id=token, shapes=list(shapes))
+    data["max_height_frac"] = 0.5  # leave room for the learner's answer below the image
     player.render(data, on_log=_apply_log)
     for _level, text in rv.take_messages():
         st.warning(text)
@@ -424,11 +427,13 @@ def _loop_step(s: T.Session, cine) -> None:
         rv.rest_frame = c.static_frame_index
         rv.frame_index = c.static_frame_index
 
-    rv = _player(cine, _rkey(s, T.LOOP), setup=setup)
-    if rv is not None:
+    def controls(rv):
         from msus.ui import panels
 
         panels.view_controls(rv)
+
+    rv = _player(cine, _rkey(s, T.LOOP), setup=setup, controls=controls)
+    if rv is not None:
         st.caption("Player: Space plays, ←/→ step, A / B set the range, speed down to 0.1×, ping-pong; "
                    "mark the contraction frame (C) to compare it with the static frame side by side.")
     with st.expander("Prepared clip for the room: A–B on the contraction, slow motion", expanded=rv is None):
