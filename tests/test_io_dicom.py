@@ -478,3 +478,29 @@ def test_12bit_jpeg_extended_names_missing_decoder():
 
     with pytest.raises(MissingDecoder, match="12-bit"):
         msus.load(get_testdata_file("JPGExtended.dcm")).frame(0)
+
+
+def test_long_loop_opens_without_decoding_or_holding_frames(tmp_path, monkeypatch):
+    import tracemalloc
+
+    import cv2
+
+    tiny = jpeg_frames(gradient_frames(3, rows=16, cols=16, rgb=True))
+    n = 2000
+    ds = _jpeg_ds(np.zeros((n, 16, 16, 3), np.uint8), encapsulate([tiny[i % 3] for i in range(n)], has_bot=False))
+    path = save(ds, tmp_path / "long.dcm")
+    calls = []
+    real = cv2.imdecode
+    monkeypatch.setattr(cv2, "imdecode", lambda *a, **k: calls.append(1) or real(*a, **k))
+    cine = msus.load(path)
+    assert len(cine) == n and calls == []
+    cine.frame(1999)
+    assert len(calls) == 1
+    cine.close()
+    # an uncompressed 13 MB loop opens without reading its pixels into memory
+    tracemalloc.start()
+    cine = msus.load(EPIQ)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 2 * 2**20, peak
+    cine.close()
