@@ -389,6 +389,12 @@ def send(obj, archive, *, outbox: Outbox | None = None, kind: str = "dicom", lab
     sop = item.sop_instance_uid
     if item.status == "sent":
         return SendResult("already_in_archive", sop, "already sent to the archive; not sent again", item)
+    if item.status == "rejected":
+        return SendResult(
+            "rejected", sop,
+            f"the archive refused it earlier ({item.last_error}); fix the cause, then: msus pacs outbox --requeue {sop}",
+            item,
+        )
     outcome, msg = outbox._send_row(archive, item.id, sop, item.study_instance_uid)
     item = outbox.get(sop, archive.config.url) or item
     if outcome == "sent":

@@ -282,6 +282,9 @@ def test_archive_refusal_is_kept_not_lost(archive_config, uploaded, outbox):
         assert "\n" not in str(exc.value)
         res = send(bad, a, outbox=outbox)
     assert res.status == "rejected"
+    with Archive(archive_config) as a:
+        again = send(bad, a, outbox=outbox)  # not retried blindly: the reason and the way out
+    assert again.status == "rejected" and "--requeue" in again.message
     item = outbox.items()[0]
     assert item.status == "rejected" and item.last_error
     assert outbox.requeue(item.sop_instance_uid, archive_config.url).status == "queued"

@@ -341,12 +341,12 @@ class RemoteFrames:
         self.header = header
         self.n_frames = int(n_frames)
         self.cache = FrameCache(cache_bytes)
-        self.mode = "native"  # or "uncompressed" once the archive refused native frames
-        self.syntax: str | None = None
+        self.mode = "native"  # or "uncompressed" when the archive cannot send frame 1 as stored
         self.error: PacsError | None = None  # last background failure (foreground re-raises its own)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.fetched_frames = 0
+        self._fg_lock = threading.Lock()
         spp = int(header.get("SamplesPerPixel", 1))
         bits = int(header.get("BitsAllocated", 8))
         rows, cols = int(header.Rows), int(header.Columns)
@@ -357,31 +357,44 @@ class RemoteFrames:
             self.raw_frame_bytes_422 = None
 
     # -- fetching
+    #: HTTP answers to the native request that mean "cannot serve the stored encoding".
+    FALLBACK_STATUSES = (400, 406, 415, 500, 501)
+
     def _fetch(self, archive: "Archive", indices: Sequence[int]) -> list[bytes]:
         numbers = [i + 1 for i in indices]
         if self.mode == "native":
             try:
                 parts = archive.retrieve_frames(*self.uids, numbers, media_types=NATIVE_FRAMES)
             except PacsError as exc:
-                if not getattr(exc, "answered", False):
+                # Decided once, on the first frame: the Cine is built for one encoding.
+                if self.fetched_frames or getattr(exc, "http_status", None) not in self.FALLBACK_STATUSES:
                     raise
-                self.mode = "uncompressed"  # archive answered but cannot serve the stored syntax
                 parts = archive.retrieve_frames(*self.uids, numbers, media_types=UNCOMPRESSED_FRAMES)
+                self.mode = "uncompressed"
         else:
             parts = archive.retrieve_frames(*self.uids, numbers, media_types=UNCOMPRESSED_FRAMES)
         if len(parts) != len(numbers):
             raise PacsRejected(f"the archive sent {len(parts)} frames for {len(numbers)} requested")
-        for i, b in zip(indices, parts):
-            self.cache.put(i, bytes(b))
-        self.fetched_frames += len(parts)
-        return [bytes(b) for b in parts]
+        out = [bytes(b) for b in parts]
+        for i, b in zip(indices, out):
+            self.cache.put(i, b)
+        self.fetched_frames += len(out)
+        return out
 
     def get(self, i: int) -> bytes:
-        """Bytes of frame ``i`` (0-based): from the cache, else one WADO-RS request."""
+        """Bytes of frame ``i`` (0-based): from the cache, else one WADO-RS request.
+
+        Callers on several threads (the app serves frames concurrently) share one connection,
+        one request at a time; the prefetcher has its own.
+        """
         hit = self.cache.get(i)
         if hit is not None:
             return hit
-        return self._fetch(self.archive, [i])[0]
+        with self._fg_lock:
+            hit = self.cache.get(i)
+            if hit is not None:
+                return hit
+            return self._fetch(self.archive, [i])[0]
 
     def syntax_of(self, data: bytes) -> tuple[str, str]:
         """(transfer syntax, photometric interpretation) to decode ``data`` with."""
