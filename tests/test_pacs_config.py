@@ -181,3 +181,27 @@ def test_store_refuses_non_dicom():
     with Archive(PacsConfig(url="http://127.0.0.1:9/dicom-web", timeout_s=1)) as a:
         with pytest.raises(PacsError, match="not a DICOM"):
             a.store([b"hello"])
+
+
+def test_annotated_loop_payload_builds_a_new_series():
+    import msus
+    from msus import export
+    from msus.ui.pacs_panel import annotated_loop_payload
+
+    cine = msus.load(DATA / "pydicom_examples_ybr_color_30f.dcm")
+    build = annotated_loop_payload(cine, export.from_cine(cine), start=2, stop=8)
+    ds = build()
+    assert ds.NumberOfFrames == 6 and ds.StudyInstanceUID == cine.meta["StudyInstanceUID"]
+    assert ds.SeriesInstanceUID != cine.meta["SeriesInstanceUID"]
+    assert ds.BurnedInAnnotation == "YES" and ds.LossyImageCompression == "01"
+    assert list(ds.FrameTimeVector)[1:] == pytest.approx(list(np.diff(cine.frame_times_ms[2:8])), abs=1e-3)
+    back = msus.load(_bytes(ds))
+    assert len(back) == 6 and back.shape == (cine.rows, cine.columns, 3)
+
+
+def _bytes(ds) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    return buf.getvalue()

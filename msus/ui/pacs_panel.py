@@ -207,6 +207,34 @@ def send_to_pacs_button(
     return res
 
 
+def annotated_loop_payload(cine, data, *, start: int | None = None, stop: int | None = None):
+    """A zero-argument callable that builds the annotated loop as a new DICOM series.
+
+    For ``send_to_pacs_button(annotated_loop_payload(cine, export_data), kind="video")``: the
+    frames are annotated and JPEG-encoded one at a time only when the button is pressed.
+
+    Parameters
+    ----------
+    cine
+        The open loop (its ``meta`` supplies the patient and study of the new series).
+    data
+        :class:`msus.export.ExportData` with the calipers and outlines to burn in.
+    start, stop
+        0-based frame range (stop exclusive); None means the whole loop.
+    """
+
+    def build():
+        from msus.export.video import annotated_frames, frame_range
+        from msus.io.dicomweb import annotated_loop_dataset
+
+        rng = frame_range(cine, start, stop)
+        times = [float(cine.frame_times_ms[i]) for i in rng]
+        frames = (f for _i, _t, f in annotated_frames(cine, data, rng))
+        return annotated_loop_dataset(frames, times, cine.meta)
+
+    return build
+
+
 def _flush_quietly() -> None:
     """Send waiting reports after a successful search (the archive just answered)."""
     from msus.outbox import Outbox
