@@ -262,6 +262,9 @@ class Phantom:
         edge of each fascia band) as polylines of (x, y) points in px.
     defect_polygons
         Per frame an M×2 array of (x, y) px outlining the defect (empty for ``none``).
+    muscle_thickness_mm
+        Per frame the fascia-to-fascia thickness (mm) through the tear centre (image centre when
+        intact).
     """
 
     frames: np.ndarray
@@ -276,6 +279,7 @@ class Phantom:
     jitter_px: np.ndarray
     fascia_px: np.ndarray
     defect_polygons: tuple = field(repr=False)
+    muscle_thickness_mm: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
 
     @property
     def n_frames(self) -> int:
@@ -361,6 +365,7 @@ class Phantom:
             "gap_mm": [num(g) for g in self.gap_mm],
             "stump_ends_px": [pts(s) for s in self.stump_ends_px],
             "activation": [round(float(a), 4) for a in self.activation],
+            "muscle_thickness_mm": [num(t) for t in self.muscle_thickness_mm],
             "jitter_px": pts(self.jitter_px),
             "fascia_px": {
                 name: {
@@ -934,6 +939,8 @@ def simulate(params: SynthParams | None = None, *, workers: int | None = None, *
         for i in range(params.n_frames):
             work(i)
     gap, ends, fascia, polys = _truth(scene, rend)
+    t_ref = (scene.v_deep(scene.uc) - scene.v_sup(scene.uc)) * params.mm_per_px
+    thickness = t_ref * (1 + params.thickening * rend.act)
     rest, peak = _key_frames(params.n_frames)
     frac = {"full": 1.0, "partial": float(params.partial_fraction), "none": 0.0}[params.tear]
     return Phantom(
@@ -949,6 +956,7 @@ def simulate(params: SynthParams | None = None, *, workers: int | None = None, *
         jitter_px=rend.jit.copy(),
         fascia_px=fascia,
         defect_polygons=polys,
+        muscle_thickness_mm=thickness,
     )
 
 

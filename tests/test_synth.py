@@ -146,6 +146,11 @@ def test_muscle_thickens_and_moves_on_contraction(intact):
     t0 = np.mean(intact.fascia_px[i0, 1, :, 1] - intact.fascia_px[i0, 0, :, 1])
     t1 = np.mean(intact.fascia_px[i1, 1, :, 1] - intact.fascia_px[i1, 0, :, 1])
     assert t1 > t0 * 1.03
+    th = intact.muscle_thickness_mm
+    assert th[i0] == pytest.approx(15.0, rel=0.1) and th[i1] == pytest.approx(th[i0] * 1.06)
+    # the superficial fascia slides along the axis: bright structures move between rest and peak
+    sup0, sup1 = intact.fascia_px[i0, 0], intact.fascia_px[i1, 0]
+    assert np.median(sup1[:, 0] - sup0[:, 0]) == pytest.approx(2.0 / intact.mm_per_px * math.cos(math.radians(6)), abs=2.5)
 
 
 def test_speckle_moves_coherently_with_probe_jitter():
