@@ -147,7 +147,8 @@ def open_player(browser, url: str, width: int = 1400, height: int = 1000):
     page = browser.new_page(viewport={"width": width, "height": height})
     page.goto(url)
     page.wait_for_function(
-        "window.__msusPlayer && window.__msusPlayer.n > 0 && window.__msusPlayer.loaded === window.__msusPlayer.n",
+        "window.__msusPlayer && window.__msusPlayer.n > 0 && window.__msusPlayer.loaded === window.__msusPlayer.n"
+        " && window.__msusPlayer.drawn[0] === window.__msusPlayer.frame",
         timeout=60_000,
     )
     return page
@@ -237,6 +238,8 @@ def run() -> list[Figure]:
                                           s["fps"] / s["target_fps"], "baseline = target rate; goal ratio >= 0.97"))
                     figures.append(Figure(f"player skipped frames @{fps}", s["skipped"], "frames", s["displayed"],
                                           s["skipped"] / max(1, s["displayed"]), "baseline = frames shown in 8 s; goal 0"))
+                    figures.append(Figure(f"player rAF rate @{fps}", s["raf_hz"], "Hz", 60.0, s["raf_hz"] / 60.0,
+                                          "browser animation callbacks/s during playback (machine load shows here)"))
             finally:
                 browser.close()
     finally:

@@ -75,6 +75,9 @@ def test_events_are_applied_once_and_a_new_player_session_restarts_numbering():
     assert rv.handle_log(_log("b", ev)) == 1  # page reloaded: new player session
     assert len(rv.measurements) == 2
     assert rv.handle_log("garbage") == 0
+    # events stamped for another loop (sent just before switching) are passed over
+    other = {"sid": "b", "events": [dict(ev, seq=2, loop="old"), dict(ev, seq=3, loop="this")]}
+    assert rv.handle_log(other, loop_id="this") == 1 and len(rv.measurements) == 3
 
 
 def test_drag_an_end_recomputes_length_and_keeps_identity():
@@ -217,3 +220,32 @@ def test_frame_store_tokens_and_bounds():
     t2 = st_.register(loops[2])
     assert t0 not in st_ and st_.jpeg(t0, 0) is None  # oldest token revoked
     assert st_.jpeg(t2, 0) is not None
+
+
+def test_frame_store_keeps_a_bounded_number_of_loops():
+    rng = np.random.default_rng(1)
+    st_ = frames.FrameStore(max_loops=2)
+    loops = [Cine.from_frames(rng.integers(0, 255, (2, 16, 16), dtype=np.uint8)) for _ in range(3)]
+    toks = [st_.register(c) for c in loops]
+    assert toks[0] not in st_ and toks[1] in st_ and toks[2] in st_
+    assert st_.jpeg(toks[0], 0) is None and st_.jpeg(toks[2], 1) is not None
+
+
+def test_an_upload_opens_through_the_loader():
+    import io as _io
+
+    class Upload(_io.BytesIO):
+        name = CX50.name
+        file_id = "f1"
+
+        @property
+        def size(self):
+            return len(self.getbuffer())
+
+    src = sources.upload_source(Upload(CX50.read_bytes()), 1024)
+    assert src.key.startswith("upload:f1:")
+    cine = sources.open_source(src)
+    assert len(cine) == 2 and cine.calibration.calibrated
+    bad = sources.upload_source(type("U", (Upload,), {"file_id": "f2"})(b"not a loop at all" * 10), 1024)
+    with pytest.raises(MsusError):
+        sources.open_source(bad)

@@ -68,7 +68,15 @@ def focus_player(page):
 
 def wait_python(page):
     """Until every event the player sent is acknowledged by a rerun."""
-    page.wait_for_function("window.__msusPlayer.pendingEvents === 0", timeout=20_000)
+    page.wait_for_function("window.__msusPlayer.pendingEvents === 0", timeout=30_000)
+
+
+def wait_drawn(page, frames: list[int]):
+    """Until the canvas panels show exactly these frames (decoding runs off the main thread)."""
+    page.wait_for_function(
+        "(f) => JSON.stringify(window.__msusPlayer.drawn.slice(0, f.length)) === JSON.stringify(f)", arg=frames,
+        timeout=10_000,
+    )
 
 
 def patch_level(page, panel=0) -> int:
@@ -81,6 +89,7 @@ def test_opens_first_sample_like_a_viewer(page):
     assert hud.startswith("Frame 1 / 120") and "0.0 ms" in hud
     badge = page.locator(".mp-hud-br").inner_text()
     assert "0.1000" in badge and "us_region" in badge
+    wait_drawn(page, [0])
     assert abs(patch_level(page) - 0) <= 6  # frame 1 shown
     page.screenshot(path=str(ART / "app_single.png"))
 
@@ -94,6 +103,7 @@ def test_keyboard_steps_exactly(page):
         page.keyboard.press(key)
         assert frame(page) == want, key
     page.keyboard.press("Shift+ArrowRight")
+    wait_drawn(page, [10])
     assert abs(patch_level(page) - 20) <= 6  # the pixels of frame 11 are on screen
     hud = page.locator(".mp-hud-tl").inner_text()
     assert hud.startswith("Frame 11 / 120") and f"{10 * 1000 / 30:.1f} ms" in hud
@@ -126,11 +136,12 @@ def test_side_by_side_shows_the_marked_frames(page):
     page.wait_for_timeout(200)
     panels = page.evaluate("window.__msusPlayer.panelFrames()")
     assert [p["frame"] for p in panels] == [5, 60]
+    wait_drawn(page, [5, 60])
     assert abs(patch_level(page, 0) - 10) <= 6 and abs(patch_level(page, 1) - 120) <= 6
     page.screenshot(path=str(ART / "app_side_by_side.png"))
     page.get_by_role("radio", name="Difference").click()
     page.wait_for_function("window.__msusPlayer.data.pair_mode === 'difference'", timeout=20_000)
-    page.wait_for_timeout(200)
+    wait_drawn(page, [5, 60, None])
     assert abs(patch_level(page, 2) - 110) <= 10  # |120 − 10|
     page.screenshot(path=str(ART / "app_difference.png"))
     page.get_by_role("radio", name="Single").click()
@@ -143,6 +154,8 @@ def _select_sample(page, name):
     page.wait_for_function(
         "window.__msusPlayer && window.__msusPlayer.n === 2 && window.__msusPlayer.loaded === 2", timeout=30_000
     )
+    wait_drawn(page, [0])
+    page.wait_for_timeout(300)  # let the rerun that switched loops finish
 
 
 def test_two_clicks_make_the_right_mm_and_ends_drag(page):

@@ -47,6 +47,7 @@ class _Loop:
     quality: int
     jpegs: dict[int, bytes] = field(default_factory=dict)
     nbytes: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)  # one decode at a time per loop
 
 
 class FrameStore:
@@ -58,11 +59,15 @@ class FrameStore:
         Upper bound on encoded JPEG bytes kept across all loops.
     max_tokens
         Upper bound on live tokens (oldest are revoked first).
+    max_loops
+        Upper bound on loops referenced (the least recently used loop and its tokens go first),
+        so the store never keeps decoded loops alive that the app's cache has let go.
     """
 
-    def __init__(self, max_bytes: int = 768 << 20, max_tokens: int = 256):
+    def __init__(self, max_bytes: int = 768 << 20, max_tokens: int = 256, max_loops: int = 12):
         self.max_bytes = int(max_bytes)
         self.max_tokens = int(max_tokens)
+        self.max_loops = max(1, int(max_loops))
         self._tokens: OrderedDict[str, int] = OrderedDict()  # token -> loop key
         self._loops: OrderedDict[int, _Loop] = OrderedDict()  # id(cine) -> loop, LRU order
         self._bytes = 0
@@ -87,6 +92,11 @@ class FrameStore:
             self._tokens[token] = key
             while len(self._tokens) > self.max_tokens:
                 self._tokens.popitem(last=False)
+            while len(self._loops) > self.max_loops:
+                old = next(iter(self._loops))
+                for t in [t for t, k in self._tokens.items() if k == old]:
+                    del self._tokens[t]
+                self._bytes -= self._loops.pop(old).nbytes
             self._drop_orphans()
             return token
 
@@ -114,7 +124,11 @@ class FrameStore:
             return hit
         if not 0 <= index < len(loop.cine):
             return None
-        data = encode_jpeg(loop.cine.frame(index), loop.quality)
+        with loop.lock:  # readers may share one file handle: never decode one loop twice at once
+            hit = loop.jpegs.get(index)
+            if hit is not None:
+                return hit
+            data = encode_jpeg(loop.cine.frame(index), loop.quality)
         with self._lock:
             if index not in loop.jpegs and self._loops.get(key) is loop:
                 loop.jpegs[index] = data
@@ -161,7 +175,7 @@ def store() -> FrameStore:
             from msus.config import load_settings
 
             s = load_settings()
-            _STORE = FrameStore(max_bytes=s.frame_store_mb << 20)
+            _STORE = FrameStore(max_bytes=s.frame_store_mb << 20, max_loops=2 * s.max_open_loops)
         return _STORE
 
 

@@ -14,6 +14,7 @@
 const PLAYERS = new WeakMap();
 const SPEEDS = [0.1, 0.25, 0.5, 1, 1.5, 2];
 const HIT_PX = 9;
+const WINDOW = 30; // frames decoded ahead of the playhead (ImageBitmaps, decoded off the main thread)
 
 function el(tag, cls, parent, text) {
   const e = document.createElement(tag);
@@ -39,7 +40,10 @@ class Player {
     this.outbox = [];
     this.data = {};
     this.loopId = null;
-    this.images = [];
+    this.blobs = [];
+    this.bitmaps = new Map();
+    this.decoding = new Set();
+    this.drawn = [];
     this.loaded = 0;
     this.frame = 0;
     this.playing = false;
@@ -228,7 +232,8 @@ class Player {
     this.frame = Math.min(Math.max(0, d.start_frame || 0), Math.max(0, this.n - 1));
     this.lastSentFrame = this.frame;
     this.scratch = {};
-    this.images = new Array(this.n);
+    this.dropBitmaps();
+    this.blobs = new Array(this.n);
     this.loaded = 0;
     const gen = (this.loadGen = (this.loadGen || 0) + 1);
     const base = d.url || "";
@@ -239,23 +244,78 @@ class Player {
     const worker = async () => {
       while (next < order.length && gen === this.loadGen) {
         const i = order[next++];
-        const img = new Image();
-        img.decoding = "async";
-        img.src = base + i + ".jpg";
-        try { await img.decode(); } catch (err) { continue; }
+        let blob;
+        try {
+          const r = await fetch(base + i + ".jpg", { credentials: "same-origin" });
+          if (!r.ok) continue;
+          blob = await r.blob();
+        } catch (err) { continue; }
         if (gen !== this.loadGen) return;
-        this.images[i] = img;
+        this.blobs[i] = blob;
         this.loaded++;
-        if (i === this.frame || this.loaded === this.n || this.loaded % 25 === 0) { this.draw(); this.updateHud(); }
+        if (Math.abs(i - this.frame) <= WINDOW) this.ensureWindow();
+        if (this.loaded === this.n || this.loaded % 25 === 0) this.updateHud();
       }
     };
     for (let k = 0; k < 6; k++) worker();
     this.updateHud();
   }
 
+  // ---------------------------------------------------------------- decoded frames
+  // JPEG blobs for every frame stay in memory (compressed); a window of frames around the
+  // playhead is decoded ahead with createImageBitmap, so drawing is a plain blit.
+  dropBitmaps() {
+    for (const bm of this.bitmaps.values()) if (bm.close) bm.close();
+    this.bitmaps = new Map();
+    this.decoding = new Set();
+  }
+
+  wanted() {
+    const out = [];
+    const push = (i) => { if (i >= 0 && i < this.n) out.push(i); };
+    for (const P of this.panelFrames()) if (P.frame !== null) push(P.frame);
+    push(this.frame);
+    const lo = this.rangeLo(), hi = this.rangeHi();
+    let i = this.frame, d = this.playing ? this.dir : 1;
+    const ahead = this.playing ? WINDOW : 6;
+    for (let k = 0; k < ahead && hi > lo; k++) {
+      i += d;
+      if (i > hi) { if (this.mode === "pingpong") { d = -1; i = Math.max(lo, hi - 1); } else i = lo; }
+      if (i < lo) { if (this.mode === "pingpong") { d = 1; i = Math.min(hi, lo + 1); } else i = hi; }
+      push(i);
+    }
+    if (!this.playing) {
+      for (let k = 1; k <= 6; k++) push(this.frame - k);
+      push(this.frame + 10); push(this.frame - 10); push(lo); push(hi);
+    }
+    return out;
+  }
+
+  ensureWindow() {
+    if (!this.blobs || !this.n) return;
+    const want = this.wanted();
+    const keep = new Set(want);
+    if (this.bitmaps.size > want.length + 8) {
+      for (const [i, bm] of this.bitmaps) if (!keep.has(i)) { if (bm.close) bm.close(); this.bitmaps.delete(i); }
+    }
+    const gen = this.loadGen;
+    for (const i of want) {
+      if (this.decoding.size >= 4) break;
+      if (this.bitmaps.has(i) || this.decoding.has(i) || !this.blobs[i]) continue;
+      this.decoding.add(i);
+      createImageBitmap(this.blobs[i]).then((bm) => {
+        this.decoding.delete(i);
+        if (gen !== this.loadGen) { if (bm.close) bm.close(); return; }
+        this.bitmaps.set(i, bm);
+        if (this.drawn.indexOf(i) < 0 && this.panels().some((P) => P.frame === i || P.kind !== "image")) this.draw();
+        this.ensureWindow();
+      }, () => { this.decoding.delete(i); });
+    }
+  }
+
   // ---------------------------------------------------------------- events to Python
   emit(type, payload) {
-    const ev = Object.assign({ seq: ++this.seq, type }, payload);
+    const ev = Object.assign({ seq: ++this.seq, type, loop: this.loopId }, payload);
     this.outbox.push(ev);
     if (this.outbox.length > 40) this.outbox = this.outbox.slice(-40);
     if (this.setStateValue) this.setStateValue("log", { sid: this.sid, events: this.outbox.slice() });
@@ -297,6 +357,7 @@ class Player {
     i = Math.max(0, Math.min(this.n - 1, Math.round(i)));
     this.frame = i;
     this.mediaT = this.times[i];
+    this.ensureWindow();
     this.draw();
     this.updateHud();
     if (notify) this.frameSettled();
@@ -315,7 +376,8 @@ class Player {
     if (this.frame < this.rangeLo() || this.frame > this.rangeHi()) this.seek(this.rangeLo(), false);
     this.playing = true;
     this.dir = 1;
-    this.stats = { displayed: 1, skipped: 0, t0: performance.now(), tLast: performance.now(), playStartFrame: this.frame };
+    const t0 = performance.now();
+    this.stats = { displayed: 1, skipped: 0, t0, tLast: t0, ticks: 0, tTick: t0, playStartFrame: this.frame };
     this.restartClock();
     this.playBtn.textContent = "❙❙";
     const loop = (now) => {
@@ -358,6 +420,8 @@ class Player {
     const lo = this.rangeLo(), hi = this.rangeHi();
     const t0 = this.times[lo], t1 = this.times[hi] + this.frameDur(hi);
     const span = Math.max(1e-6, t1 - t0);
+    this.stats.ticks += 1;
+    this.stats.tTick = now;
     let t = this.mediaT + dt * this.dir;
     let wrapped = false;
     if (this.mode === "loop") {
@@ -372,10 +436,42 @@ class Player {
       this.pause();
       return;
     }
-    this.mediaT = t;
     // In reverse (ping-pong) the frame shown at media time t is the one whose interval holds t.
-    const idx = this.frameAt(t, lo, hi);
+    let idx = this.frameAt(t, lo, hi);
+    const every = this.everyFrame();
+    if (every) {
+      // The display can show every frame at this rate: after a late tick show the next frame
+      // and let the clock slip, rather than skipping frames a reviewer may need to see.
+      if (this.mode === "loop") {
+        const steps = wrapped ? (hi - this.frame) + (idx - lo) + 1 : idx - this.frame;
+        if (steps > 1) {
+          const next = this.frame >= hi ? lo : this.frame + 1;
+          wrapped = next === lo && this.frame >= hi;
+          idx = next;
+          t = this.times[idx];
+        }
+      } else {
+        const d = idx - this.frame;
+        if (Math.abs(d) > 1) {
+          idx = this.frame + Math.sign(d);
+          t = d > 0 ? this.times[idx] : this.times[idx] + this.frameDur(idx) - 1e-3;
+        }
+      }
+    }
+    if (idx !== this.frame && !this.bitmaps.has(idx)) {
+      // not decoded yet: hold this frame (every-frame rates) or wait without drawing (fast rates)
+      this.stats.stalls = (this.stats.stalls || 0) + 1;
+      if (!every) this.mediaT = t;
+      this.ensureWindow();
+      return;
+    }
+    this.mediaT = t;
     this.showFrame(idx, wrapped, lo, hi);
+  }
+
+  everyFrame() {
+    // ~55 Hz: below the usual 60 Hz display refresh with a margin
+    return (this.speed * 1000) / this.medianDt <= 55;
   }
 
   showFrame(idx, wrapped, lo, hi) {
@@ -383,14 +479,13 @@ class Player {
     let steps;
     if (wrapped) steps = (hi - this.frame) + (idx - lo) + 1;
     else steps = Math.abs(idx - this.frame);
-    if (this.images[idx]) {
-      this.stats.displayed += 1;
-      this.stats.skipped += Math.max(0, steps - 1);
-    }
+    this.stats.displayed += 1;
+    this.stats.skipped += Math.max(0, steps - 1);
     this.stats.tLast = performance.now();
     this.frame = idx;
     this.draw();
     this.updateHud();
+    this.ensureWindow();
   }
 
   // ---------------------------------------------------------------- view geometry
@@ -631,8 +726,19 @@ class Player {
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.fillStyle = "#000";
     ctx.fillRect(0, 0, this.cssW, this.cssH);
+    const panels = this.panels();
+    const need = [];
+    for (const P of panels) {
+      if (P.kind === "image") need.push(P.frame);
+      else need.push(...(this.data.pair || []));
+    }
+    if (need.some((i) => !this.bitmaps.has(i)) && this.drawn.length && this.drawnLoop === this.loopId) {
+      // keep the last picture until the new frame is decoded (a few ms); never flash black
+      this.ensureWindow();
+      return;
+    }
     const filter = this.brightness !== 1 || this.contrast !== 1 ? `brightness(${this.brightness}) contrast(${this.contrast})` : "none";
-    for (const P of this.panels()) {
+    for (const P of panels) {
       ctx.save();
       ctx.beginPath();
       ctx.rect(P.x0, P.y0, P.w, P.h);
@@ -641,10 +747,10 @@ class Player {
       ctx.filter = filter;
       const pair = this.data.pair || [];
       if (P.kind === "image") {
-        const img = this.images[P.frame];
+        const img = this.bitmaps.get(P.frame);
         if (img) ctx.drawImage(img, P.ox, P.oy, this.w * P.s, this.h * P.s);
       } else {
-        const A = this.images[pair[0]], B = this.images[pair[1]];
+        const A = this.bitmaps.get(pair[0]), B = this.bitmaps.get(pair[1]);
         if (A && B) {
           if (P.kind === "difference") {
             ctx.drawImage(A, P.ox, P.oy, this.w * P.s, this.h * P.s);
@@ -662,6 +768,8 @@ class Player {
       ctx.restore();
       if (P.x0 > 0) { ctx.fillStyle = "#333"; ctx.fillRect(P.x0 - 1, 0, 2, this.cssH); }
     }
+    this.drawn = panels.map((P) => (P.kind === "image" && this.bitmaps.has(P.frame) ? P.frame : null));
+    this.drawnLoop = this.loopId;
   }
 
   overlayCanvas(ia, ib, A, B) {
@@ -848,6 +956,8 @@ class Player {
       get tool() { return p.tool; },
       get zoom() { return p.zoom; },
       get data() { return p.data; },
+      get drawn() { return p.drawn.slice(); },
+      get decoded() { return p.bitmaps.size; },
       get pendingEvents() { return p.outbox.length; },
       get stats() {
         const s = p.stats;
@@ -858,6 +968,8 @@ class Player {
           displayed: shown, skipped: s.skipped,
           fps: el > 0 ? (shown - 1) / el : 0,
           target_fps: p.speed * 1000 / p.medianDt, elapsed_s: el, frame_s: dur,
+          raf_hz: s.ticks > 1 ? (s.ticks - 1) / ((s.tTick - s.t0) / 1000) : 0,
+          every_frame: p.everyFrame(),
         };
       },
       play: () => p.play(),

@@ -13,7 +13,7 @@ listeners, so a findings store can be plugged in without touching the UI::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Callable
 
 from msus.calibration import Calibration
@@ -218,11 +218,12 @@ class Review:
         self.command = {"seq": self.command_seq, "seek": i}
 
     # ---- player events --------------------------------------------------------------------
-    def handle_log(self, log) -> int:
+    def handle_log(self, log, loop_id: str | None = None) -> int:
         """Apply the player's new events (those after the last one seen); returns how many.
 
-        A refused event (caliper across regions, a point off the image...) adds a one-line
-        message to :attr:`messages` and does not stop later events.
+        Events stamped with another loop than ``loop_id`` (sent just before the user switched
+        loops) are passed over.  A refused event (caliper across regions, a point off the
+        image...) adds a one-line message to :attr:`messages` and does not stop later events.
         """
         if not isinstance(log, dict):
             return 0
@@ -238,6 +239,8 @@ class Review:
             if seq <= self.event_seq:
                 continue
             self.event_seq = seq
+            if loop_id is not None and ev.get("loop") not in (None, loop_id):
+                continue
             done += 1
             try:
                 self.handle_event(ev)

@@ -47,4 +47,5 @@ def on_player_log(log) -> None:
     """Component callback: apply the player's new events to the Review on screen."""
     rv = current_review()
     if rv is not None:
-        rv.handle_log(log)
+        token = st.session_state.get("msus_tokens", {}).get(st.session_state.get("msus_current"))
+        rv.handle_log(log, loop_id=token)

@@ -29,7 +29,7 @@ class Source:
     name: str  # shown to the user (file name, never a patient field)
     key: str
     path: Path | None = None
-    data: bytes | None = None
+    upload: object | None = None  # a Streamlit UploadedFile (a BytesIO), read only on a cache miss
 
 
 def list_loops(folder: Path) -> list[Path]:
@@ -75,28 +75,30 @@ def path_source(kind: str, path: Path) -> Source:
 
 
 def upload_source(uploaded, limit_mb: int) -> Source:
-    """A Source for a Streamlit UploadedFile, refused beyond ``limit_mb``."""
+    """A Source for a Streamlit UploadedFile, refused beyond ``limit_mb``.
+
+    Its key is the upload's id and size (no hashing of up to a GB on every rerun).
+    """
     size = getattr(uploaded, "size", None)
     if size is None:
         size = len(uploaded.getbuffer())
     if size > limit_mb * 1024 * 1024:
         raise TooLarge(f"{uploaded.name} is {size / 2**20:.0f} MB; the upload limit is {limit_mb} MB (MSUS_UPLOAD_LIMIT_MB)")
-    data = bytes(uploaded.getbuffer())
-    digest = hashlib.sha256(data).hexdigest()[:32]
-    return Source("upload", uploaded.name, f"upload:{digest}", data=data)
+    ident = getattr(uploaded, "file_id", None) or hashlib.sha256(uploaded.getbuffer()).hexdigest()[:32]
+    return Source("upload", uploaded.name, f"upload:{ident}:{size}", upload=uploaded)
 
 
-@st.cache_resource(max_entries=8, show_spinner=False)
-def _load_cached(key: str, _path: str | None, _data: bytes | None, name: str):
+@st.cache_resource(max_entries=6, show_spinner="Opening the loop…")
+def _load_cached(key: str, _path: str | None, _upload, name: str):
     if _path is not None:
         return msus.load(_path)
-    return msus.load(io.BytesIO(_data))
+    return msus.load(io.BytesIO(bytes(_upload.getbuffer())))
 
 
 def open_source(src: Source):
     """The :class:`msus.Cine` for ``src`` (cached across reruns and sessions)."""
     try:
-        return _load_cached(src.key, str(src.path) if src.path else None, src.data, src.name)
+        return _load_cached(src.key, str(src.path) if src.path else None, src.upload, src.name)
     except MsusError:
         raise
     except (ImportError, AttributeError) as e:  # the io package not installed/complete

@@ -49,9 +49,11 @@ _PRESENTATION_CSS = """
 [data-testid="stMain"] label, [data-testid="stMain"] button p,
 [data-testid="stMain"] [data-testid="stTable"] td,
 [data-testid="stMain"] [data-testid="stTable"] th { font-size: 1.6rem !important; line-height: 1.35; }
-[data-testid="stMain"] [data-testid="stCaptionContainer"],
+[data-testid="stMain"] [data-testid="stCaptionContainer"], [data-testid="stMain"] [data-testid="stCaption"] p,
 [data-testid="stMain"] [data-testid="stCaptionContainer"] p { font-size: 1.25rem !important; }
-[data-testid="stMain"] [data-testid="stMetricValue"] { font-size: 3.4rem !important; }
+[data-testid="stMain"] [data-testid="stMetricValue"],
+[data-testid="stMain"] [data-testid="stMetricValue"] *,
+[data-testid="stMain"] [data-testid="stMetricValue"] [data-testid="stMarkdownContainer"] p { font-size: 3.4rem !important; line-height: 1.2; }
 [data-testid="stMain"] h1 { font-size: 3.2rem !important; }
 [data-testid="stMain"] h2, [data-testid="stMain"] h3 { font-size: 2.4rem !important; }
 [data-testid="stMain"] .block-container { max-width: 100% !important; padding-top: 1rem; }
@@ -579,7 +581,7 @@ def _summary(s: T.Session) -> None:
     m[0].metric("Score", f"{t.points:g} / {t.max_points:g}")
     m[1].metric("Percent", f"{t.percent:.0f} %")
     m[2].metric("Final calls right", f"{t.n_final_correct} / {t.n_cases}")
-    m[3].metric("Caught only on the loop", str(t.n_caught_on_loop))
+    m[3].metric("Caught on the loop", str(t.n_caught_on_loop), help="static call wrong, final call right")
     m[4].metric("Mean gap error", _mm(t.mean_abs_gap_error_mm))
     st.table([
         {"case": sc.title, "expert": T.CALL_LABELS[sc.expert_classification],
@@ -607,7 +609,7 @@ def render(samples_dir: str | Path | None = None, library_dir: str | Path | None
         The teacher's case library (default ``<msus data folder>/teaching``).
     """
     if st.toggle("Presentation layout (large font)", key=PRESENT):
-        st.markdown(_PRESENTATION_CSS, unsafe_allow_html=True)
+        st.html(_PRESENTATION_CSS)
     st.title("Teaching mode")
     st.caption("Blind reveal: call the static frame, watch the loop, then see the expert finding.")
     s = _session()
