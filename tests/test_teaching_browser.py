@@ -264,6 +264,10 @@ def test_learner_walks_three_cases_in_the_browser(page, server, samples):
 
     pg.get_by_text("Presentation layout (large font)").click()
     idle(pg)
+    pg.wait_for_function(
+        "() => { const v = [...document.querySelectorAll('[data-testid=\"stMetricValue\"] *')].filter((e) => e.children.length === 0)[0];"
+        " return v && parseFloat(getComputedStyle(v).fontSize) >= 48 && document.querySelector('[data-testid=\"stTable\"]'); }"
+    )
     shot(pg, "05_presentation.png")
     size = pg.evaluate(
         "() => parseFloat(getComputedStyle(document.querySelector('[data-testid=\"stMain\"] [data-testid=\"stMarkdownContainer\"] p')).fontSize)"
