@@ -117,7 +117,10 @@ class Defect:
     depth_extent
         (top, bottom) of the defect as fractions of the muscle thickness (0 = superficial).
     contrast
-        1 − defect median echo / muscle median echo.
+        1 − defect median echo / muscle median echo (grey levels).
+    power_ratio
+        Defect echo power relative to the muscle's (linear, after undoing a nominal log
+        compression): the larger of the along-axis and across-depth profile levels.
     confidence
         0..1, how clearly the evidence stands out (see docs/analysis.md).
     outline_px
@@ -144,6 +147,7 @@ class Defect:
     thickness_fraction: float = 0.0
     depth_extent: tuple[float, float] | None = None
     contrast: float = 0.0
+    power_ratio: float | None = None
     confidence: float = 0.0
     outline_px: tuple[Point, ...] = ()
     calibration_source: str = "none"
@@ -179,6 +183,7 @@ class Defect:
             "thickness_fraction": self.thickness_fraction,
             "depth_extent": None if self.depth_extent is None else list(self.depth_extent),
             "contrast": self.contrast,
+            "power_ratio": self.power_ratio,
             "confidence": self.confidence,
             "calibration_source": self.calibration_source,
             "notes": list(self.notes),
@@ -420,7 +425,8 @@ def _profile_extent(P: np.ndarray, mask: np.ndarray, margin: float, trough):
     muscle's level just beyond each end.  Medians across rows/columns make frayed ends and
     floating echoes count by their typical, not their extreme, position.
 
-    Returns (x_left, x_right, v_top, v_bottom, thickness_fraction) in straightened px, or None.
+    Returns (x_left, x_right, v_top, v_bottom, thickness_fraction, power ratio along the axis,
+    power ratio across the depth) in straightened px, or None.
     """
     nv, nc = P.shape
     c0, c1, tb0, tb1 = (int(v) for v in trough)
@@ -484,7 +490,7 @@ def _profile_extent(P: np.ndarray, mask: np.ndarray, margin: float, trough):
     xr = _half_crossing(p, xc, +1, (d_x + m_r) / 2.0, nc - 1)
     if xl is None or xr is None or xr - xl < 1:
         return None
-    return xl, xr, v_top, v_bot, frac
+    return xl, xr, v_top, v_bot, frac, d_x, d_level
 
 
 # ---------------------------------------------------------------------------------------------
@@ -737,7 +743,7 @@ def defect(
             t_px, t_mm = thickness_at(w / 2)
             return Defect(found=False, muscle_thickness_px=t_px, muscle_thickness_mm=t_mm,
                           notes=("the dark region has no measurable ends",), **base)
-        xl, xr, v_top, v_bot, frac = ext
+        xl, xr, v_top, v_bot, frac, power_ratio_x, power_ratio_v = ext
         colsi = np.arange(int(math.floor(xl)), int(math.ceil(xr)) + 1)
 
         def img_pt(xs_: float, v_: float):
@@ -768,8 +774,17 @@ def defect(
         notes = []
         if gap_mm is None and calibration.calibrated:
             notes.append("the stump ends are not inside one calibrated ultrasound region; gap in px")
+        found = confidence >= th["min_confidence"]
+        if not found:
+            notes.append("the dark region is faint (low confidence)")
+        if power_ratio_x > th["max_power_ratio"]:
+            found = False
+            notes.append(
+                f"the dark region keeps {power_ratio_x * 100:.0f} % of the muscle's echo power "
+                f"(a fluid-filled gap keeps ≤ {th['max_power_ratio'] * 100:.0f} %)"
+            )
         return Defect(
-            found=confidence >= th["min_confidence"],
+            found=found,
             muscle_thickness_px=t_px,
             muscle_thickness_mm=t_mm,
             stump_left_px=left,
@@ -780,10 +795,11 @@ def defect(
             thickness_fraction=frac,
             depth_extent=(v_top / (nv - 1), v_bot / (nv - 1)),
             contrast=float(contrast),
+            power_ratio=float(power_ratio_x),
             confidence=confidence,
             outline_px=tuple(outline),
             calibration_source=calibration.source if gap_mm is not None else "none",
-            notes=tuple(notes) if confidence >= th["min_confidence"] else tuple(notes) + ("the dark region is faint (low confidence)",),
+            notes=tuple(notes),
             **base,
         )
 
