@@ -119,3 +119,44 @@ def test_presentation_layout_and_errors(teaching_samples, monkeypatch, tmp_path)
     at.multiselect(key="teach_pick").set_value([])
     at.button(key="teach_start").click().run()
     assert "at least one case" in at.error[0].value
+
+
+def test_teacher_adds_a_saved_finding_as_a_case(teaching_samples, monkeypatch, tmp_path):
+    """Store a finding on a loop in the data folder, add it from the page: de-identified, offered."""
+    import shutil
+
+    import msus
+    from msus.store import open_store
+    from streamlit.testing.v1 import AppTest
+
+    pytest.importorskip("msus.export.deid")
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(teaching_samples / "phantom_full_tear.dcm", data / "thigh.dcm")
+    monkeypatch.setenv("MSUS_DATA_DIR", str(data))
+    monkeypatch.setenv("MSUS_SAMPLES_DIR", str(teaching_samples))
+    monkeypatch.setenv("MSUS_CONFIG", str(tmp_path / "none.toml"))
+    (tmp_path / "none.toml").write_text("")
+    store = open_store()
+    cine = msus.load(data / "thigh.dcm")
+    store.save_finding(store.register_loop(cine), {"classification": "suspected_full_thickness", "gap_rest_mm": 5.1,
+                       "gap_contraction_mm": 9.8, "rest_frame": 4, "contraction_frame": 20,
+                       "reasons": ["defect spans 100 % of the muscle thickness"]}, reviewer="Dr A", status="final")
+    cine.close()
+    store.close()
+
+    at = AppTest.from_file(SCRIPT, default_timeout=60).run()
+    assert at.button(key="teach_add").disabled  # nothing chosen yet
+    at.selectbox(key="teach_add_loop").set_value("thigh.dcm").run()
+    at.text_input(key="teach_add_title").input("Missed on the static exam").run()
+    at.text_input(key="teach_add_region").input("rectus femoris, longitudinal").run()
+    at.text_area(key="teach_add_point").input("Watch the ends separate on contraction.").run()
+    at.button(key="teach_add").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert "de-identified" in at.success[0].value
+    at.run()
+    options = at.multiselect(key="teach_pick").options
+    assert any("Missed on the static exam" in o for o in options)
+    (case,) = __import__("msus.teaching", fromlist=["CaseLibrary"]).CaseLibrary().cases()
+    assert case.answer.gap_contraction_mm == 9.8 and case.static_frame_index == 4
+    assert Path(case.source).is_relative_to(data / "teaching")
