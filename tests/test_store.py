@@ -278,7 +278,7 @@ def _check_counter(store, loop_key, mid, expected_increments, expected_new):
 
 def test_concurrent_writer_processes_never_lose_work(store, store_url):
     loop_key, mid = _shared_counter(store)
-    procs, n = 4, 8
+    procs, n = 3, 6
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     ps = [
         subprocess.Popen([sys.executable, "-c", _WORKER, store_url, loop_key, mid, str(n), f"R{k}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)

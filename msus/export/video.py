@@ -92,16 +92,19 @@ def _gif_palette() -> list[int]:
 _PALETTE = _gif_palette()
 
 
+_GREY_LUT = np.array([(v * (_N_GREY - 1) + 127) // 255 for v in range(256)], dtype=np.uint8)
+_Q_LUTS = [np.array([_N_GREY * (k == 0) + ((v + 42) // 85) * m for v in range(256)], dtype=np.uint8) for k, m in enumerate((16, 4, 1))]
+
+
 def _to_palette(img: np.ndarray):
     """RGB → one fixed palette (192 greys + a 4×4×4 colour cube): fast and stable across frames."""
     from PIL import Image
 
-    rgb = img.astype(np.int16)
-    mx, mn = rgb.max(axis=2), rgb.min(axis=2)
-    grey = (rgb.sum(axis=2) // 3 * (_N_GREY - 1) + 127) // 255
-    q = (rgb + 42) // 85  # 0..3
-    colour = _N_GREY + q[..., 0] * 16 + q[..., 1] * 4 + q[..., 2]
-    idx = np.where(mx - mn < 24, grey, colour).astype(np.uint8)
+    r, g, b = cv2.split(img)
+    chroma = cv2.subtract(cv2.max(cv2.max(r, g), b), cv2.min(cv2.min(r, g), b))
+    idx = cv2.add(cv2.add(cv2.LUT(r, _Q_LUTS[0]), cv2.LUT(g, _Q_LUTS[1])), cv2.LUT(b, _Q_LUTS[2]))
+    grey = cv2.LUT(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), _GREY_LUT)
+    np.copyto(idx, grey, where=chroma < 24)
     im = Image.fromarray(idx, mode="P")
     im.putpalette(_PALETTE)
     return im

@@ -273,6 +273,9 @@ class Store:
         self.engine = make_engine(self.url)
         self._write = self.engine.execution_options(msus_write=True)
         self._ids_lock = threading.Lock()
+        # SQLite allows one writer at a time; threads of this process queue here (fair, no
+        # polling) and other processes wait on the database's busy timeout.
+        self._sqlite_write_lock = threading.Lock()
         self._reviewer_ids: dict[str, int] = {}
         self._loop_refs: dict[str, LoopRef] = {}
         if migrate:
@@ -298,7 +301,8 @@ class Store:
 
     # ---- transactions ---------------------------------------------------------------------------
     def _tx(self, write: bool = True):
-        return _Tx(self._write if write else self.engine, self.url)
+        lock = self._sqlite_write_lock if write and self.dialect == "sqlite" else None
+        return _Tx(self._write if write else self.engine, self.url, lock)
 
     def _audit(self, conn, reviewer: str, action: str, entity: str, entity_id: str, loop_id, before, after) -> None:
         conn.execute(
@@ -451,12 +455,12 @@ class Store:
             updated_at=ts,
             version=1,
         )
-        with self._tx() as conn:
-            if conn.execute(select(MeasurementRow.id).where(MeasurementRow.id == m.id)).first() is not None:
-                raise StoreConflict(f"measurement {m.id} is already saved; update it instead")
-            conn.execute(insert(MeasurementRow).values(**values))
-            row = MeasurementRow(**values)
-            self._audit(conn, self._name(who), "create", "measurement", m.id, ref.id, None, _m_snapshot(row))
+        try:
+            with self._tx() as conn:
+                conn.execute(insert(MeasurementRow).values(**values))
+                self._audit(conn, self._name(who), "create", "measurement", m.id, ref.id, None, _m_snapshot(MeasurementRow(**values)))
+        except StoreConflict:  # primary key taken
+            raise StoreConflict(f"measurement {m.id} is already saved; update it instead") from None
         return StoredMeasurement(dataclasses.replace(m, reviewer=self._name(who), created_at=values["created_at"]), 1, ref.key, ts)
 
     def update_measurement(self, m: Measurement, *, expected_version: int, reviewer: str | None = None) -> StoredMeasurement:
@@ -832,19 +836,31 @@ class Store:
 class _Tx:
     """``with`` block: one transaction; database failures become one-line StoreErrors."""
 
-    def __init__(self, engine, url: str):
+    def __init__(self, engine, url: str, lock=None):
         self._engine = engine
         self._url = url
         self._cm = None
+        self._lock = lock
 
     def __enter__(self) -> Session:
+        if self._lock is not None:
+            self._lock.acquire()
         try:
             self._cm = self._engine.begin()
             conn = self._cm.__enter__()
         except OperationalError as exc:
+            self._release()
             raise StoreError(f"cannot reach the database {describe(self._url)}: {_short(exc)}") from None
+        except BaseException:
+            self._release()
+            raise
         self._session = Session(bind=conn, autoflush=False)
         return self._session
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def __exit__(self, et, ev, tb):
         self._session.close()
@@ -856,6 +872,8 @@ class _Tx:
             raise StoreError(f"database write failed on {describe(self._url)}: {_short(exc)}") from None
         except SQLAlchemyError as exc:
             raise StoreError(f"database error: {_short(exc)}") from None
+        finally:
+            self._release()
         if isinstance(ev, IntegrityError):
             raise StoreConflict(f"conflicting write: {_short(ev)}") from None
         if isinstance(ev, OperationalError):
