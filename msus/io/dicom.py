@@ -37,6 +37,12 @@ MAX_FRAMES = 200_000
 #: app and analysis may touch every frame).
 MAX_LOOP_BYTES = 64 * 2**30
 
+NATIVE_SYNTAXES = (
+    "1.2.840.10008.1.2",  # implicit VR little endian
+    "1.2.840.10008.1.2.1",  # explicit VR little endian
+    "1.2.840.10008.1.2.2",  # explicit VR big endian (retired)
+    "1.2.840.10008.1.2.1.99",  # deflated explicit VR little endian (inflated on open)
+)
 JPEG_BASELINE = "1.2.840.10008.1.2.4.50"
 JPEG_EXTENDED = "1.2.840.10008.1.2.4.51"
 
@@ -132,8 +138,8 @@ def transfer_syntax_of(ds):
     ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
     if not ts:
         # No file meta: infer from how pydicom read the dataset.
-        implicit = getattr(ds, "is_implicit_VR", None)
-        little = getattr(ds, "is_little_endian", True)
+        implicit, little = getattr(ds, "original_encoding", (None, None))
+        little = True if little is None else little
         if implicit or implicit is None:
             return UID(ImplicitVRLittleEndian)
         return UID("1.2.840.10008.1.2.1" if little else "1.2.840.10008.1.2.2")
@@ -354,11 +360,8 @@ class FrameDecoder:
         self._lut_ds = None
         if pi == "PALETTE COLOR":
             self._lut_ds = _palette_dataset(ds, name)
-        if ts.is_encapsulated or ts.is_deflated or str(ts) not in (
-            "1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"
-        ):
-            if not ts.is_encapsulated and not ts.is_deflated:
-                raise UnsupportedFormat(f"{name}: unknown transfer syntax {ts}")
+        if not ts.is_encapsulated and str(ts) not in NATIVE_SYNTAXES:
+            raise UnsupportedFormat(f"{name}: unknown transfer syntax {ts}")
         if ts.is_encapsulated and not self.fast_jpeg:
             from pydicom.pixels import get_decoder
 
@@ -829,5 +832,5 @@ __all__ = [
     "missing_decoder_message",
     "pixel_params",
     "read_header",
-    "LoadError",
+    "transfer_syntax_of",
 ]
