@@ -9,6 +9,7 @@ declare -A need=(
   [pg_ctlcluster]=postgresql
   [dsrdump]=dcmtk
   [Orthanc]=orthanc
+  [openssl]=openssl
 )
 # Packages with no command of their own (plugins), checked with dpkg.
 packages=(orthanc-dicomweb)

@@ -209,6 +209,58 @@ class OrthancServer:
         self.stop()
 
 
+def self_signed_cert(folder: Path) -> tuple[Path, Path]:
+    """(certificate, key) PEM files for 127.0.0.1, made by openssl (valid one day)."""
+    folder = Path(folder)
+    key, crt = folder / "key.pem", folder / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(crt)],
+        check=True, capture_output=True, timeout=60,
+    )
+    return crt, key
+
+
+class TlsQidoServer:
+    """An HTTPS server on 127.0.0.1 answering every GET with an empty QIDO-RS result.
+
+    (Debian's Orthanc 1.10 crashes on its first HTTPS request, so TLS checks use this.)
+    """
+
+    def __init__(self, cert: Path, key: str | Path):
+        import http.server
+        import ssl
+        import threading
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                body = b"[]"
+                self.send_response(200)
+                self.send_header("Content-Type", "application/dicom+json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *a):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(str(cert), str(key))
+        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+        self.port = self.httpd.server_address[1]
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}/dicom-web"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
 # ---- network faults ---------------------------------------------------------------------------
 class SilentServer:
     """Accepts TCP connections on 127.0.0.1 and never answers (a hung archive)."""

@@ -511,3 +511,23 @@ def test_annotated_loop_goes_as_a_new_series(archive_config, uploaded, outbox):
         assert back.frame(0)[15, 30].tolist()[:2] == pytest.approx([255, 255], abs=12)
         back.close()
     local.close()
+
+
+def test_tls_is_verified_by_default(tmp_path):
+    import shutil
+
+    from conftest import require
+    from orthanc import TlsQidoServer, self_signed_cert
+
+    require(shutil.which("openssl") is not None, "'openssl' (Debian package openssl)")
+    cert, key = self_signed_cert(tmp_path)
+    server = TlsQidoServer(cert, key)
+    try:
+        with Archive(PacsConfig(url=server.url, timeout_s=5)) as a:  # self-signed: refused
+            with pytest.raises(PacsRejected, match="TLS certificate") as exc:
+                a.search_studies()
+            assert "\n" not in str(exc.value)
+        with Archive(PacsConfig(url=server.url, timeout_s=5, verify_tls=str(cert))) as a:  # trusted bundle
+            assert a.search_studies() == []
+    finally:
+        server.close()

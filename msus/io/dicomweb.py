@@ -464,6 +464,18 @@ class Archive:
         self._session = session or requests.Session()
         s = self._session
         s.verify = self.config.verify_tls
+        if self.config.verify_tls is not True:
+            # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a session's verify
+            # setting (psf/requests#3829); a configured CA bundle (or "off") must win.
+            merge = s.merge_environment_settings
+            verify = self.config.verify_tls
+
+            def merge_keeping_verify(url, proxies, stream, _verify, cert):
+                out = merge(url, proxies, stream, _verify, cert)
+                out["verify"] = verify
+                return out
+
+            s.merge_environment_settings = merge_keeping_verify
         if self.config.auth == "basic":
             s.auth = (self.config.user, self.config.password)
         elif self.config.auth == "bearer":
