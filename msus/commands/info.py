@@ -42,6 +42,8 @@ def info_dict(cine) -> dict:
             "warnings": list(cal.warnings),
         },
         "per_frame_calibration_frames": sorted(cine.frame_calibrations),
+        "scanner": " ".join(str(cine.meta.get(k, "")) for k in ("Manufacturer", "ManufacturerModelName")).strip()
+        or None,
         "warnings": warnings,
     }
 
@@ -61,6 +63,8 @@ def _ts_name(uid: str | None) -> str:
 def summary(cine, d: dict) -> str:
     shape = f"{d['rows']}×{d['columns']}" + (" RGB" if d["samples_per_pixel"] == 3 else " grey")
     lines = [f"{cine.source_name or '-'}: {d['kind']}, {d['frames']} frame(s) of {shape}"]
+    if d["scanner"]:
+        lines.append(f"  scanner:     {d['scanner']}")
     if d["kind"] == "dicom":
         lines.append(f"  encoding:    {_ts_name(d['transfer_syntax'])}, {d['photometric']}")
     elif d["transfer_syntax"]:
