@@ -10,6 +10,13 @@ config = context.config
 target_metadata = Base.metadata
 
 
+def include_object(obj, name, type_, reflected, compare_to):
+    """Autogenerate only looks at msus.store's own tables (others, e.g. the PACS outbox, share the database)."""
+    if type_ == "table" and reflected and compare_to is None:
+        return name in target_metadata.tables
+    return True
+
+
 def run() -> None:
     connection = config.attributes.get("connection")
     if connection is None:  # invoked from the alembic command line
@@ -17,11 +24,11 @@ def run() -> None:
 
         engine = make_engine(resolve_url())
         with engine.begin() as connection:
-            context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+            context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True, include_object=include_object)
             context.run_migrations()
         engine.dispose()
         return
-    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True, include_object=include_object)
     with context.begin_transaction():
         context.run_migrations()
 
