@@ -531,3 +531,25 @@ def test_tls_is_verified_by_default(tmp_path):
             assert a.search_studies() == []
     finally:
         server.close()
+
+
+def test_report_sr_for_an_archived_loop(archive_config, uploaded, outbox):
+    """The export's SR built on the archive's header goes back to that study and references the loop."""
+    from msus import export
+    from msus.export.sr import build_sr
+    from msus.measure import make_measurement
+
+    sop, info = next((k, v) for k, v in uploaded.items() if v["path"].name.startswith("pydicomdata_OBXXXX1A"))
+    with Archive(archive_config) as a:
+        cine = a.open_cine(info["study"], info["series"], sop)
+        cal = cine.calibration_for(1)
+        m = make_measurement(cal, 1, (459.5, 290.5), (498.5, 301.5), label="gap at rest")
+        assert m.length_mm == pytest.approx(10.6, rel=0.01)  # the scanner's own caliper, via the archive
+        sr = build_sr(export.from_cine(cine, measurements=(m,)), cine.remote_frames.header)
+        res = send(sr, a, outbox=outbox, kind="sr")
+        assert res.status == "sent", res.message
+        back = a.retrieve_instance(info["study"], str(sr.SeriesInstanceUID), str(sr.SOPInstanceUID))
+        cine.close()
+    assert back.StudyInstanceUID == info["study"]
+    assert sop in {str(x.ReferencedSOPInstanceUID) for s in back.CurrentRequestedProcedureEvidenceSequence
+                   for se in s.ReferencedSeriesSequence for x in se.ReferencedSOPSequence}
