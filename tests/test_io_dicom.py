@@ -450,7 +450,9 @@ PYDICOM_FILES = [
     "SC_rgb_small_odd_big_endian.dcm",  # 8-bit samples in a big-endian OW value (byte-swapped words)
     "SC_rgb_jpeg.dcm",  # says explicit VR, pixel data written implicit
     "image_dfl.dcm",  # deflated transfer syntax
-    "SC_jpeg_no_color_transform.dcm",  # RGB JPEG without colour transform
+    "SC_jpeg_no_color_transform.dcm",  # RGB JPEG without colour transform (pydicom path)
+    "SC_jpeg_no_color_transform_2.dcm",  # RGB JPEG, component ids 'RGB' (libjpeg-turbo path)
+    "SC_rgb_dcmtk_+eb+cr.dcm",  # RGB JPEG from dcmtk
     "SC_rgb_jpeg_app14_dcmd.dcm",  # Adobe APP14 marker
     "SC_rgb_dcmtk_+eb+cy+np.dcm",  # YBR_FULL_422 JPEG from dcmtk
     "SC_rgb_jpeg_lossy_gdcm.dcm",  # YBR_FULL JPEG

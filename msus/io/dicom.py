@@ -353,7 +353,7 @@ class FrameDecoder:
         self.fast_jpeg = (
             str(ts) in (JPEG_BASELINE, JPEG_EXTENDED)
             and params["bits_allocated"] == 8
-            and pi in ("YBR_FULL_422", "YBR_FULL", "MONOCHROME2", "MONOCHROME1")
+            and pi in ("YBR_FULL_422", "YBR_FULL", "MONOCHROME2", "MONOCHROME1", "RGB")
         )
         self._window: tuple[float, float] | None = None
         self._window_lock = threading.Lock()
@@ -392,13 +392,14 @@ class FrameDecoder:
     def _decode(self, data: bytes) -> tuple[np.ndarray, str]:
         p = self.p
         pi = p["photometric_interpretation"]
-        if self.fast_jpeg:
+        if self.fast_jpeg and not (pi == "RGB" and not _libjpeg_keeps_rgb(data)):
             import cv2
 
             img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
             if img is not None and img.dtype == np.uint8:
                 if img.ndim == 3 and img.shape[2] == 3 and p["samples_per_pixel"] == 3:
-                    # libjpeg-turbo converts YCbCr → RGB (returned as BGR) for 3-component JPEGs
+                    # libjpeg-turbo converts YCbCr → RGB (returned as BGR) for 3-component JPEGs,
+                    # and leaves streams marked RGB (Adobe transform 0, ids 'R','G','B') alone
                     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB), "RGB"
                 if img.ndim == 2 and p["samples_per_pixel"] == 1:
                     return img, pi
@@ -407,6 +408,7 @@ class FrameDecoder:
         if self.ts.is_encapsulated:
             return self._pydicom(data)
         return self._native(data)
+
 
     def _plugins(self, dec) -> list[str]:
         """Plugins to try, GDCM last and only when needed.
@@ -566,6 +568,28 @@ _SOF_FOR_SYNTAX = {
     "1.2.840.10008.1.2.4.81": {0xF7},
 }
 _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF, 0xF7}
+
+
+def _libjpeg_keeps_rgb(data: bytes) -> bool:
+    """True when libjpeg will not colour-convert this 3-component JPEG (it is marked RGB).
+
+    pydicom treats JPEG data of a PhotometricInterpretation RGB file as RGB (no transform).
+    libjpeg agrees only when an Adobe APP14 marker says transform 0, or when there is no JFIF/Adobe
+    marker and the component ids are 'R', 'G', 'B'; otherwise it would convert from YCbCr, so such
+    frames go to pydicom instead of the fast path.
+    """
+    from pydicom.pixels.utils import _get_jpg_parameters
+
+    info = _get_jpg_parameters(bytes(data[:65536]))
+    if not info:
+        return False
+    app = info.get("app", {})
+    adobe = app.get(b"\xff\xee")
+    if adobe is not None and adobe[:5] == b"Adobe" and len(adobe) >= 12:
+        return adobe[11] == 0
+    if b"\xff\xe0" in app and app[b"\xff\xe0"][:4] == b"JFIF":
+        return False
+    return info.get("component_ids") == [82, 71, 66]
 
 
 def _sof_marker(data: bytes) -> int | None:
