@@ -17,4 +17,7 @@ else:
     from msus.ui import teaching_page
 
     st.set_page_config(page_title="msus · teaching", layout="wide")
-    teaching_page.render(samples_dir=os.environ.get("MSUS_SAMPLES_DIR") or None)
+    teaching_page.render(
+        samples_dir=os.environ.get("MSUS_SAMPLES_DIR") or None,
+        use_player=os.environ.get("MSUS_TEACHING_PLAYER", "1") != "0",
+    )

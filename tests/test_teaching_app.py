@@ -160,3 +160,23 @@ def test_teacher_adds_a_saved_finding_as_a_case(teaching_samples, monkeypatch, t
     (case,) = __import__("msus.teaching", fromlist=["CaseLibrary"]).CaseLibrary().cases()
     assert case.answer.gap_contraction_mm == 9.8 and case.static_frame_index == 4
     assert Path(case.source).is_relative_to(data / "teaching")
+
+
+def test_without_the_player_stills_and_side_by_side(teaching_samples, monkeypatch):
+    """Without the browser player: the static frame as an image, the loop as the prepared clip,
+    rest and widest frame side by side with the difference view."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("MSUS_SAMPLES_DIR", str(teaching_samples))
+    monkeypatch.setenv("MSUS_TEACHING_PLAYER", "0")
+    at = AppTest.from_file(SCRIPT, default_timeout=60).run()
+    at.multiselect(key="teach_pick").set_value(["sample-phantom_full_tear"])
+    at.button(key="teach_start").click().run()
+    assert len(at.get("image")) == 1  # the static frame, nothing else
+    at.button(key="teach_0_static_commit").click().run()
+    assert len(at.get("image")) == 1  # the prepared clip (an animated image)
+    at.toggle(key="teach_0_loop_sbs").set_value(True).run()
+    assert len(at.get("image")) == 4 and not at.exception  # clip + rest | contraction | difference
+    at.select_slider(key="teach_0_loop_speed").set_value(0.1).run()
+    at.toggle(key="teach_0_loop_pp").set_value(False).run()
+    assert not at.exception

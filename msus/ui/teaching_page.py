@@ -597,7 +597,7 @@ def _summary(s: T.Session) -> None:
         _set(None)
 
 
-def render(samples_dir: str | Path | None = None, library_dir: str | Path | None = None) -> None:
+def render(samples_dir: str | Path | None = None, library_dir: str | Path | None = None, *, use_player: bool = True) -> None:
     """Draw the teaching mode.
 
     Parameters
@@ -607,7 +607,11 @@ def render(samples_dir: str | Path | None = None, library_dir: str | Path | None
         ``$MSUS_SAMPLES_DIR`` or the repository's ``samples/``.
     library_dir
         The teacher's case library (default ``<msus data folder>/teaching``).
+    use_player
+        Use the app's browser cine player (needs the frame route of ``app.py``); False shows still
+        images and the prepared clip only.
     """
+    st.session_state[USE_PLAYER] = bool(use_player)
     if st.toggle("Presentation layout (large font)", key=PRESENT):
         st.html(_PRESENTATION_CSS)
     st.title("Teaching mode")
