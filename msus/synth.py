@@ -861,7 +861,7 @@ class _Renderer:
         np.multiply(fx, fy, out=wts[3])
         wts *= amp
         flat_idx = idx.reshape(-1)
-        out = np.empty((2 * _LOOKS, H, W))
+        out = self._buf("iq", (2 * _LOOKS, H, W))
         ph = self._buf("ph", (n,))
         li = self._buf("li", (n,), np.intp)
         cs = self._buf("cs", (n,))
@@ -903,7 +903,8 @@ class _Renderer:
         alpha = np.where(cnt > 0, asum / np.maximum(cnt, 1), _ALPHA_REF_DB_PER_MM).reshape(hc, wc)
         att_db = np.cumsum((alpha - _ALPHA_REF_DB_PER_MM) * f * p.mm_per_px, axis=0)
         att_db = np.minimum(att_db, 80.0)
-        gain = cv2.resize(np.power(10.0, (self.gain_db_coarse - att_db) / 20), (W, H), interpolation=cv2.INTER_LINEAR)
+        gain = self._buf("gain", (H, W))
+        cv2.resize(np.power(10.0, (self.gain_db_coarse - att_db) / 20), (W, H), dst=gain, interpolation=cv2.INTER_LINEAR)
         rng = np.random.default_rng([p.seed, 2, i])
         # electronic noise, band-limited by the receiver (drawn at half resolution)
         hn, wn = (H + 1) // 2, (W + 1) // 2
@@ -921,8 +922,10 @@ class _Renderer:
             env2 += plane
         env2 *= 1.0 / _LOOKS
         # beam widening away from the focus, plus mild video smoothing; then log compression
-        far = cv2.GaussianBlur(env2, (0, 0), sigmaX=self.extra_x, sigmaY=0.8, borderType=cv2.BORDER_REFLECT)
-        g = cv2.GaussianBlur(env2, (0, 0), sigmaX=1.0, sigmaY=0.8, borderType=cv2.BORDER_REFLECT)
+        far = self._buf("far", (H, W))
+        g = self._buf("g", (H, W))
+        cv2.GaussianBlur(env2, (0, 0), dst=far, sigmaX=self.extra_x, sigmaY=0.8, borderType=cv2.BORDER_REFLECT)
+        cv2.GaussianBlur(env2, (0, 0), dst=g, sigmaX=1.0, sigmaY=0.8, borderType=cv2.BORDER_REFLECT)
         far -= g
         far *= self.wfar
         g += far
