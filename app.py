@@ -5,6 +5,8 @@ adds the frame route the browser player fetches JPEG frames from), then runs it 
 script (``__name__ == "__main__"``) for every session rerun.
 """
 
+import importlib.util
+
 import streamlit as st
 
 from msus.ui import frames
@@ -44,11 +46,9 @@ def page() -> None:
             panels.retraction_card(review)
             with st.expander("Manual calibration", expanded=not review.file_calibration.calibrated):
                 panels.calibration_panel(review)
-        try:  # tear analysis, when that panel is installed
+        if importlib.util.find_spec("msus.ui.analysis_panel") is not None:  # tear analysis, when installed
             from msus.ui import analysis_panel
-        except ImportError:
-            analysis_panel = None
-        if analysis_panel is not None:
+
             analysis_panel.render(cine, review)
     except MsusError as e:
         st.error(str(e))

@@ -131,6 +131,8 @@ def test_side_by_side_shows_the_marked_frames(page):
     page.evaluate("window.__msusPlayer.seek(60)")
     page.keyboard.press("c")
     wait_python(page)
+    # 'c' is also Streamlit's clear-cache shortcut: it must not have reached the page
+    assert page.locator("[role=dialog]").count() == 0
     page.get_by_role("radio", name="Rest | Contraction").click()
     page.wait_for_function("window.__msusPlayer.data.view === 'pair'", timeout=20_000)
     page.wait_for_timeout(200)

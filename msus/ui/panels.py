@@ -231,7 +231,7 @@ def _cal_text(d) -> str:
         why = d.warnings[-1] if d.warnings else "no calibration"
         return f"uncalibrated ({why})"
     if d.region_index is not None:
-        return f"{d.calibration_source} region #{d.region_index}, {d.mm_per_px_x:.4f}×{d.mm_per_px_y:.4f} mm/px"
+        return f"{d.calibration_source} region #{d.region_index + 1}, {d.mm_per_px_x:.4f}×{d.mm_per_px_y:.4f} mm/px"
     return f"{d.calibration_source}, {d.mm_per_px_x:.4f}×{d.mm_per_px_y:.4f} mm/px"
 
 

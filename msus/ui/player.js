@@ -446,9 +446,12 @@ class Player {
         const steps = wrapped ? (hi - this.frame) + (idx - lo) + 1 : idx - this.frame;
         if (steps > 1) {
           const next = this.frame >= hi ? lo : this.frame + 1;
+          // Up to a few frames behind: show the next frame but keep the true clock, so the
+          // following ticks catch up (the display runs a little faster than the loop).
+          // Further behind, or across the loop's end: let the clock slip to the frame shown.
+          if (wrapped || steps > 4) t = this.times[next];
           wrapped = next === lo && this.frame >= hi;
           idx = next;
-          t = this.times[idx];
         }
       } else {
         const d = idx - this.frame;
@@ -549,7 +552,7 @@ class Player {
     const P = (sx !== undefined && this.panelAt(sx, sy)) || P0;
     if (sx === undefined) { sx = P.x0 + P.w / 2; sy = P.y0 + P.h / 2; }
     const before = this.toImage(P, sx, sy);
-    this.zoom = Math.min(40, Math.max(0.25, this.zoom * f));
+    this.zoom = Math.min(40, Math.max(0.5, this.zoom * f));
     const P2 = this.panels().find((q) => q.x0 === P.x0) || P0;
     const after = this.toImage(P2, sx, sy);
     this.panX += after[0] - before[0];

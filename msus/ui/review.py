@@ -145,7 +145,7 @@ class Review:
         r1, r2 = cal.region_at(*p1), cal.region_at(*p2)
         if r1 is not None and r2 is not None and r1.index != r2.index:
             raise MeasurementError(
-                f"caliper refused: its ends lie in different ultrasound regions (#{r1.index} and #{r2.index}), "
+                f"caliper refused: its ends lie in different ultrasound regions (#{r1.index + 1} and #{r2.index + 1}), "
                 "which have separate calibrations; place both ends in one region"
             )
 
