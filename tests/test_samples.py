@@ -157,3 +157,14 @@ def test_msus_samples_list(capsys):
     out = capsys.readouterr().out
     for s in SAMPLES:
         assert s.filename in out
+
+
+def test_default_folder_and_read_truth(samples_dir):
+    from msus.samples import default_samples_dir, read_truth
+
+    assert default_samples_dir() == samples_dir
+    t = read_truth(samples_dir / "phantom_partial_tear.dcm")
+    assert t["file"] == "phantom_partial_tear.dcm" and t["truth"]["classification"] == "partial"
+    with pytest.raises(Exception) as exc:
+        read_truth(samples_dir / "no_such.dcm")
+    assert "no_such.truth.json" in str(exc.value)
