@@ -258,8 +258,11 @@ def _group_by_starts(frags, starts, name) -> list[list[tuple[int, int]]]:
     where = {p: i for i, p in enumerate(item_pos)}
     out = []
     idx = []
-    for s in starts:
+    for k, s in enumerate(starts):
         if s not in where:
+            if s > item_pos[-1]:
+                raise CorruptFile(
+                    f"{name}: pixel data ends before frame {k + 1} of {len(starts)} (file truncated?)")
             raise CorruptFile(f"{name}: offset table points between fragments")
         idx.append(where[s])
     idx.append(len(frags))
