@@ -165,6 +165,8 @@ def test_default_folder_and_read_truth(samples_dir):
     assert default_samples_dir() == samples_dir
     t = read_truth(samples_dir / "phantom_partial_tear.dcm")
     assert t["file"] == "phantom_partial_tear.dcm" and t["truth"]["classification"] == "partial"
-    with pytest.raises(Exception) as exc:
+    from msus.errors import MsusError
+
+    with pytest.raises(MsusError) as exc:
         read_truth(samples_dir / "no_such.dcm")
     assert "no_such.truth.json" in str(exc.value)
