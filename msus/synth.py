@@ -401,7 +401,6 @@ class _Scene:
         s = p.mm_per_px
         self.H, self.W = p.rows, p.columns
         rng = np.random.default_rng([p.seed, 0])
-        self.rng_seed = p.seed
         th = math.radians(p.fascia_tilt_deg)
         self.cos, self.sin = math.cos(th), math.sin(th)
         self.cx = (self.W - 1) / 2.0
@@ -411,7 +410,7 @@ class _Scene:
         # carrier: phase advance per px of depth (round trip)
         lam = SOUND_SPEED_MM_PER_US / p.frequency_mhz
         self.k2 = 4 * math.pi * s / lam
-        # PSF (Gaussian-modulated pulse, ~2 cycles; lateral beam ~ 1.2 wavelength-ish at focus)
+        # PSF sigmas (px): axial 1.1 λ (a ~2-cycle Gaussian pulse), lateral 2 λ at the focus
         self.sig_z = max(0.7, (1.1 * lam) / s)  # px
         self.sig_x_focus = max(1.0, (2.0 * lam) / s)
         self.sig_x_far = self.sig_x_focus * 1.8
