@@ -88,6 +88,10 @@ def _links() -> dict:
 
 def _on_change(action, m, review) -> None:
     """Listener: write one caliper change to the store (raises StoreError on conflict)."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    if get_script_run_ctx() is None:  # plain Python (tests, CLI): no session to save for
+        return
     link = _links().get(review.loop_key)
     if link is None:
         return
