@@ -12,6 +12,7 @@ from conftest import DATA, ROOT
 
 CX50 = "pydicomdata_OBXXXX1A_rle_2frame_cx50.dcm"
 DUAL = "pydicomdata_gdcm-US-ALOKA-16_dualregion.dcm"
+NOCAL = "pydicomdata_US1_J2KR_logiq700_mskpreset.dcm"
 
 
 @pytest.fixture
@@ -23,6 +24,7 @@ def folders(tmp_path, monkeypatch):
     shutil.copy(DATA / CX50, samples / ("a_" + CX50))  # first sample opens by default
     shutil.copy(DATA / DUAL, samples / ("b_" + DUAL))
     shutil.copy(DATA / DUAL, data / DUAL)
+    shutil.copy(DATA / NOCAL, data / NOCAL)
     (data / "broken.dcm").write_bytes(b"DICM" * 50)
     monkeypatch.setenv("MSUS_SAMPLES_DIR", str(samples))
     monkeypatch.setenv("MSUS_DATA_DIR", str(data))
@@ -102,3 +104,19 @@ def test_server_path_outside_data_folder_and_broken_file_are_clear_errors(folder
     at.sidebar.text_input(key="msus_path_").set_value(DUAL).run()
     assert not at.error and not at.exception
     assert "1 frame<" in _study(at)
+
+
+def test_manual_calibration_on_an_uncalibrated_file(folders):
+    at = _app().run()
+    at.sidebar.radio(key="msus_open_kind").set_value("Server path").run()
+    at.sidebar.text_input(key="msus_path_").set_value(NOCAL).run()
+    assert "UNCALIBRATED" in _study(at)
+    at = _events(at, {"type": "caliper_add", "frame": 0, "p1": [100, 100], "p2": [200, 100]})
+    assert "px (uncalibrated)" in _review(at).measurements[0].distance.label
+    at = _events(at, {"type": "calib_points", "frame": 0, "p1": [50, 40], "p2": [50, 240]})
+    at.number_input(key="msus_cal_mm").set_value(20.0)
+    at.button(key="msus_cal_apply").click().run()
+    assert not at.exception and not at.error
+    (m,) = _review(at).measurements
+    assert m.length_mm == pytest.approx(10.0) and m.calibration_source == "manual"
+    assert "source manual" in _study(at)

@@ -122,6 +122,22 @@ def test_playback_shows_frames_in_order(page):
     (ART / "browser_playback.json").write_text(json.dumps(s, indent=1))
     s2 = measure_playback(page, 0.5, 1.0)
     assert s2["target_fps"] == pytest.approx(15, rel=1e-3)
+    # A–B sub-range, ping-pong: playback stays inside frames 10..20 and turns at both ends
+    focus_player(page)
+    page.evaluate("window.__msusPlayer.seek(10)")
+    page.keyboard.press("a")
+    page.evaluate("window.__msusPlayer.seek(20)")
+    page.keyboard.press("b")
+    page.evaluate("window.__msusPlayer.setMode('pingpong'); window.__msusPlayer.setSpeed(2); window.__msusPlayer.play()")
+    seen = set()
+    for _ in range(30):
+        seen.add(frame(page))
+        page.wait_for_timeout(40)
+    page.evaluate("window.__msusPlayer.pause(); window.__msusPlayer.setMode('loop'); window.__msusPlayer.setSpeed(1)")
+    assert seen <= set(range(10, 21)) and len(seen) > 5
+    page.keyboard.press("Home")
+    assert frame(page) == 10  # Home/End go to the ends of the A–B range
+    page.locator(".mp-btn", has_text="A–B ✕").click()
 
 
 def test_side_by_side_shows_the_marked_frames(page):
