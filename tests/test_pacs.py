@@ -545,7 +545,7 @@ def test_report_sr_for_an_archived_loop(archive_config, uploaded, outbox):
         cal = cine.calibration_for(1)
         m = make_measurement(cal, 1, (459.5, 290.5), (498.5, 301.5), label="gap at rest")
         assert m.length_mm == pytest.approx(10.6, rel=0.01)  # the scanner's own caliper, via the archive
-        sr = build_sr(export.from_cine(cine, measurements=(m,)), cine.remote_frames.header)
+        sr = build_sr(export.from_cine(cine, measurements=(m,)), cine.pacs_header)
         res = send(sr, a, outbox=outbox, kind="sr")
         assert res.status == "sent", res.message
         back = a.retrieve_instance(info["study"], str(sr.SeriesInstanceUID), str(sr.SOPInstanceUID))

@@ -763,7 +763,9 @@ class Archive:
 
         The header comes first (one WADO-RS metadata request); ``cine.frame(i)`` then costs one
         ``/frames/i+1`` request unless the background prefetcher already brought it.  Frame
-        bytes stay in a local cache bounded by ``config.cache_mb``.
+        bytes stay in a local cache bounded by ``config.cache_mb``.  The returned Cine carries
+        ``pacs_header`` (the instance header Dataset) and ``remote_frames`` (the fetcher, or None
+        when the whole instance had to be fetched).
         """
         uids = _uids(study_uid, series_uid, sop_uid)
         header = self.metadata(*uids)
@@ -784,6 +786,7 @@ class Archive:
             remote.close()
             return self._open_whole(uids, name, reason=str(exc))
         cine.remote_frames = remote  # the fetcher and its cache, for status displays and tests
+        cine.pacs_header = header  # the instance header (e.g. for the SR that references it)
         if prefetch:
             remote.start_prefetch()
         return cine
@@ -796,6 +799,7 @@ class Archive:
         cine = cine_from_dataset(ds, None, source_name=name, warnings=[warning])
         cine.frame(0)
         cine.remote_frames = None
+        cine.pacs_header = ds
         return cine
 
     # -- STOW-RS
