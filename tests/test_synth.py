@@ -248,3 +248,24 @@ def test_random_geometry_truth_is_consistent(seed):
     m = ph.defect_mask(ph.contraction_frame)
     f = ph.frames[ph.contraction_frame].astype(float)
     assert f[m].mean() < 0.8 * f[_ring(m, 8) & ph.muscle_mask(ph.contraction_frame)].mean()
+
+
+def test_single_look_envelope_has_rayleigh_statistics():
+    """Inside the homogeneous haematoma the envelope of one look is Rayleigh (mean/std = 1.91)."""
+    from msus import synth
+
+    p = SynthParams(tear="full", gap_rest_mm=12.0, gap_contraction_mm=13.0, fray_mm=0.0, seed=8, **SMALL)
+    rend = synth._Renderer(synth._Scene(p))
+    x, y, a = rend.points(0)
+    only_fluid = a.copy()
+    only_fluid[: rend.n_main] = 0
+    only_fluid[rend.n_main + rend.n_h :] = 0  # no floating echoes
+    iq = rend._splat(x, y, only_fluid, p.rows, p.columns).copy()
+    for k in range(2):
+        iq[k] = cv2.GaussianBlur(iq[k], rend.ksize, sigmaX=rend.sc.sig_x_focus, sigmaY=rend.sc.sig_z)
+    env = np.hypot(iq[0], iq[1])
+    ph = simulate(p)
+    core = cv2.erode(ph.defect_mask(0).astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+    e = env[core]
+    assert e.size > 2000
+    assert e.mean() / e.std() == pytest.approx(1.91, abs=0.2)
