@@ -426,18 +426,25 @@ def _truth_reasons(d: Mapping, cls_: str, g_rest, g_con) -> tuple[str, ...]:
     return tuple(out)
 
 
-def sample_cases(samples_dir: str | Path) -> list[Case]:
+def sample_cases(samples_dir: str | Path, problems: list[str] | None = None) -> list[Case]:
     """Every bundled sample with a ``NAME.truth.json`` as a ready case.
 
     A loop bundled twice (the same simulation in two containers, e.g. DICOM and MP4) becomes one
     case, the DICOM one (it carries its calibration).  Order: one case of each classification
     first (full-thickness, partial, intact — the classic three-case session), then the rest, each
-    group by name.
+    group by name.  With a ``problems`` list, a broken sample is skipped and its one-line reason
+    appended there; without one it raises :class:`TeachingError`.
     """
     folder = Path(samples_dir)
     seen: dict[str, Case] = {}
     for p in sorted(folder.glob("*" + TRUTH_SUFFIX)):
-        case = case_from_truth(p)
+        try:
+            case = case_from_truth(p)
+        except TeachingError as exc:
+            if problems is None:
+                raise
+            problems.append(str(exc))
+            continue
         try:
             raw = json.loads(p.read_text(encoding="utf-8"))
             params = (raw.get("truth") or raw).get("params")
@@ -688,9 +695,10 @@ def add_case_from_store(
                                measurements=ms, static_frame_index=static_frame_index, **kw)
 
 
-def all_cases(samples_dir: str | Path | None, library: CaseLibrary | None = None) -> list[Case]:
-    """Bundled sample cases first, then the library's."""
-    out = sample_cases(samples_dir) if samples_dir and Path(samples_dir).is_dir() else []
+def all_cases(samples_dir: str | Path | None, library: CaseLibrary | None = None,
+              problems: list[str] | None = None) -> list[Case]:
+    """Bundled sample cases first, then the library's (``problems``: see :func:`sample_cases`)."""
+    out = sample_cases(samples_dir, problems) if samples_dir and Path(samples_dir).is_dir() else []
     if library is not None:
         out += library.cases()
     return out

@@ -370,3 +370,14 @@ def test_case_bundle_handout(real_samples, tmp_path):
     assert "loop.dcm" in names and "annotated.mp4" in names
     found = json.loads(zipfile.ZipFile(out).read("findings.json"))
     assert "suspected_full_thickness" in json.dumps(found)
+
+
+def test_broken_sample_is_skipped_with_reason(tmp_path):
+    _truth(tmp_path, "good", "full")
+    _truth(tmp_path, "bad", "none")
+    (tmp_path / "bad.dcm").unlink()
+    problems: list[str] = []
+    assert [c.id for c in T.sample_cases(tmp_path, problems)] == ["sample-good"]
+    assert problems == ["sample bad.truth.json has no loop file beside it"]
+    with pytest.raises(T.TeachingError):
+        T.sample_cases(tmp_path)

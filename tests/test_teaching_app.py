@@ -180,3 +180,22 @@ def test_without_the_player_stills_and_side_by_side(teaching_samples, monkeypatc
     at.select_slider(key="teach_0_loop_speed").set_value(0.1).run()
     at.toggle(key="teach_0_loop_pp").set_value(False).run()
     assert not at.exception
+
+
+def test_a_broken_case_loop_is_a_clear_error(teaching_samples, monkeypatch, tmp_path):
+    import shutil
+
+    from streamlit.testing.v1 import AppTest
+
+    shutil.copy(teaching_samples / "phantom_intact.truth.json", tmp_path / "phantom_intact.truth.json")
+    (tmp_path / "phantom_intact.dcm").write_bytes(b"DICM" * 40)  # damaged loop
+    shutil.copy(teaching_samples / "phantom_partial_tear.truth.json", tmp_path / "gone.truth.json")  # no loop beside
+    monkeypatch.setenv("MSUS_SAMPLES_DIR", str(tmp_path))
+    at = AppTest.from_file(SCRIPT, default_timeout=60).run()
+    assert "no loop file" in at.warning[0].value  # skipped, with its reason
+    assert at.multiselect(key="teach_pick").value == ["sample-phantom_intact"]
+    at.button(key="teach_start").click().run()
+    assert not at.exception
+    assert at.error and "\n" not in at.error[0].value
+    at.button(key="teach_abandon").click().run()
+    assert not at.exception and at.button(key="teach_start")  # back at the picker

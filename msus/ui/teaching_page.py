@@ -616,13 +616,23 @@ def render(samples_dir: str | Path | None = None, library_dir: str | Path | None
         st.html(_PRESENTATION_CSS)
     st.title("Teaching mode")
     st.caption("Blind reveal: call the static frame, watch the loop, then see the expert finding.")
+    try:
+        _page(samples_dir, library_dir)
+    except MsusError as exc:
+        _error(exc)
+    except Exception as exc:  # last resort: one line, never a traceback
+        st.error(f"Unexpected problem in the teaching mode ({type(exc).__name__}); start a new session.")
+        if st.button("New session", key="teach_reset"):
+            _set(None)
+
+
+def _page(samples_dir, library_dir) -> None:
     s = _session()
     if s is None:
-        try:
-            cases = T.all_cases(samples_dir or _default_samples_dir(), T.CaseLibrary(library_dir))
-        except MsusError as exc:
-            _error(exc)
-            cases = []
+        problems: list[str] = []
+        cases = T.all_cases(samples_dir or _default_samples_dir(), T.CaseLibrary(library_dir), problems)
+        for text in problems:
+            st.warning(f"Skipped a sample: {text}")
         _picker(cases)
         _teacher_panel(T.CaseLibrary(library_dir))
         return
