@@ -22,7 +22,6 @@ import contextlib
 import io
 import re
 import threading
-import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -527,7 +526,7 @@ class Archive:
         except requests.exceptions.RequestException as exc:
             raise _unavailable(f"{what}: request to {host} failed ({type(exc).__name__})") from None
         except (ValueError, KeyError, IndexError) as exc:
-            raise _rejected(f"{what}: unexpected answer from the archive at {host} ({exc})", answered=True) from None
+            raise _rejected(f"{what}: unexpected answer from the archive at {host} ({exc})") from None
 
     # -- QIDO-RS
     def _qido(self, path: str, params: dict) -> list[dict]:
@@ -845,7 +844,7 @@ class Archive:
         )
         if r.status_code == 409 or (failed and not stored):
             reason = failed[0][1] if failed else f"HTTP {r.status_code}"
-            raise _rejected(f"the archive at {self.config.host} refused the instance ({reason})", answered=True)
+            raise _rejected(f"the archive at {self.config.host} refused the instance ({reason})")
         if not stored and not failed:
             stored = tuple(uids)  # a 200 without a body: the archive accepted them
         warnings = ()
@@ -887,16 +886,12 @@ def _sop_uid_of(data: bytes) -> str:
         raise PacsError("not a DICOM file (no SOP Instance UID): nothing sent") from None
 
 
-def _unavailable(msg: str, answered: bool = False) -> PacsUnavailable:
-    e = PacsUnavailable(msg)
-    e.answered = answered
-    return e
+def _unavailable(msg: str) -> PacsUnavailable:
+    return PacsUnavailable(msg)
 
 
-def _rejected(msg: str, answered: bool = True) -> PacsRejected:
-    e = PacsRejected(msg)
-    e.answered = answered
-    return e
+def _rejected(msg: str) -> PacsRejected:
+    return PacsRejected(msg)
 
 
 def _http_error(what: str, host: str, response) -> PacsError:
@@ -906,7 +901,7 @@ def _http_error(what: str, host: str, response) -> PacsError:
     elif code == 404:
         e = _rejected(f"{what}: not found in the archive at {host} (HTTP 404)")
     elif code in (408, 429) or code >= 500:
-        e = _unavailable(f"{what}: the archive at {host} answered HTTP {code}", answered=True)
+        e = _unavailable(f"{what}: the archive at {host} answered HTTP {code}")
     else:
         e = _rejected(f"{what}: the archive at {host} answered HTTP {code}")
     e.http_status = code
@@ -1071,17 +1066,9 @@ def open_archive(config: PacsConfig | None = None) -> Archive:
     return Archive(config)
 
 
-def time_first_frame(archive: Archive, study_uid: str, series_uid: str, sop_uid: str) -> tuple[float, "object"]:
-    """Seconds from asking for the loop to holding its first decoded frame, and the Cine."""
-    t0 = time.perf_counter()
-    cine = archive.open_cine(study_uid, series_uid, sop_uid, prefetch=True)
-    cine.frame(0)
-    return time.perf_counter() - t0, cine
-
-
 __all__ = [
     "Archive", "StudyInfo", "SeriesInfo", "InstanceInfo", "StoreResult", "RemoteFrames", "FrameCache",
     "open_archive", "sniff_frame_syntax", "dataset_from_metadata", "check_uid", "date_range",
-    "cine_from_remote", "time_first_frame", "annotated_loop_dataset",
+    "cine_from_remote", "annotated_loop_dataset",
 ]
 
