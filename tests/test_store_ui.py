@@ -29,7 +29,17 @@ def _script():
     st.write(store_panels.save_status(review))
     for level, text in review.take_messages():
         st.error(text) if level == "error" else st.warning(text)
-    store_panels.finding_panel(cine, review, reviewer)
+    result = None
+    if st.checkbox("analysed", key="t_an"):
+        from types import SimpleNamespace
+
+        result = SimpleNamespace(
+            rest_frame=1, contraction_frame=4, gap_rest_mm=5.0, gap_contraction_mm=8.8, retraction_mm=3.8,
+            gap_rest_px=25.0, gap_contraction_px=44.0, defect_thickness_fraction=1.0, calibration_source="manual",
+            classification="suspected_full_thickness", reasons=("defect spans 100 % of the muscle thickness",),
+            finding=None, defect_rest=None, defect_contraction=None, defect_found=True,
+        )
+    store_panels.finding_panel(cine, review, reviewer, result)
     store_panels.agreement_panel(cine)
     store_panels.study_list()
     export_panel.render(cine, None)
@@ -72,6 +82,15 @@ def test_autosave_restore_study_list_and_agreement():
     assert len(at2.dataframe) >= 3  # agreement table, Bland–Altman table, study list
     study = at2.dataframe[-1].value
     assert set(study["reviewers"].iloc[0].split(", ")) == {"Dr Ada", "Dr Bo"}
+    # an analysis result is saved once as a draft automatic finding; the reviewer marks it final
+    at2.checkbox(key="t_an").check().run()
+    at2.run()
+    fs = store.findings(key)
+    assert len(fs) == 1 and (fs[0].kind, fs[0].status, fs[0].reviewer) == ("automatic", "draft", "Dr Ada")
+    at2.button(key="msus_finalize").click().run()
+    assert not at2.exception
+    assert store.findings(key)[0].status == "final"
+    assert [e.action for e in store.audit(key) if e.entity == "finding"] == ["create", "finalize"]
     # the export panel prepares a JSON from the store
     at2.selectbox(key="msus_export_format").select("json").run()
     at2.button(key="msus_export_go").click().run()

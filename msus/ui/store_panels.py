@@ -161,11 +161,16 @@ def save_status(review) -> str:
 
 # ---- finding ------------------------------------------------------------------------------------
 def finding_panel(cine, review=None, reviewer: str | None = None, analysis_result=None) -> None:
-    """The loop's saved finding: status, who, reasons; save the analysis as draft; mark final."""
+    """The loop's saved finding: status, who, reasons; mark final.
+
+    An ``analysis_result`` (from :func:`msus.analysis.analyze`) is saved as a draft automatic
+    finding the first time it is shown (:func:`save_analysis`).
+    """
     store = _store_or_none()
     if store is None:
         return
     st.markdown("##### Finding")
+    save_analysis(cine, reviewer, analysis_result)
     try:
         ref = store.register_loop(cine)
         f = store.latest_finding(ref)
@@ -180,21 +185,52 @@ def finding_panel(cine, review=None, reviewer: str | None = None, analysis_resul
                     f"(updated {f.updated_at[:16].replace('T', ' ')} UTC)")
         for r in f.reasons:
             st.markdown(f"- {r}")
-    cols = st.columns(2)
-    if analysis_result is not None and cols[0].button("Save analysis as draft finding", disabled=not reviewer,
-                                                      key="msus_save_finding"):
-        try:
-            d = _finding_dict(analysis_result)
-            store.save_finding(ref, d, reviewer=reviewer, kind="automatic")
-            st.rerun()
-        except MsusError as e:
-            st.error(str(e))
-    if f is not None and f.status != "final" and cols[1].button("Mark final", disabled=not reviewer, key="msus_finalize"):
+    if f is not None and f.status != "final" and st.button("Mark final", disabled=not reviewer, key="msus_finalize",
+                                                          help="A final finding can no longer be changed."):
         try:
             store.finalize_finding(f.id, expected_version=f.version, reviewer=reviewer)
             st.rerun()
         except MsusError as e:
             st.error(str(e))
+
+
+def save_analysis(cine, reviewer: str | None, analysis_result) -> bool:
+    """Save an analysis result as a draft automatic finding, once per distinct result.
+
+    Called by :func:`finding_panel` (so there is no save button to forget).  Returns True when a
+    new finding was written.
+    """
+    import hashlib
+    import json
+
+    if analysis_result is None or not reviewer:
+        return False
+    store = _store_or_none()
+    if store is None:
+        return False
+    d = _finding_dict(analysis_result)
+    if not d.get("classification"):
+        return False
+    digest = hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()
+    done: set = st.session_state.setdefault("msus_saved_analyses", set())
+    if digest in done:
+        return False
+    try:
+        ref = store.register_loop(cine)
+        latest = store.latest_finding(ref)
+        if latest is not None and latest.extra.get("analysis_digest") == digest:
+            done.add(digest)
+            return False
+        if latest is not None and latest.status == "final":
+            done.add(digest)  # a final finding stands; a new analysis does not replace it
+            return False
+        d["analysis_digest"] = digest
+        store.save_finding(ref, d, reviewer=reviewer, kind="automatic")
+    except MsusError as e:
+        st.error(f"Saving the finding failed: {e}")
+        return False
+    done.add(digest)
+    return True
 
 
 def _finding_dict(result) -> dict:
