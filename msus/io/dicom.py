@@ -381,10 +381,8 @@ class FrameDecoder:
     # -- stored bytes → array in the stored photometric interpretation ---------------------
     def __call__(self, data: bytes, index: int = 0) -> np.ndarray:
         try:
-            with _warnings.catch_warnings():
-                _warnings.simplefilter("ignore")
-                arr, pi = self._decode(data)
-                return self._display(arr, pi, index)
+            arr, pi = self._decode(data)
+            return self._display(arr, pi, index)
         except MsusError:
             raise
         except MemoryError:
@@ -479,7 +477,9 @@ class FrameDecoder:
         errors = []
         for plugin in plugins:
             try:
-                arr, info = dec.as_array(src, index=0, decoding_plugin=plugin, **opts)
+                with _warnings.catch_warnings():  # plugin chatter is not for users (rare path)
+                    _warnings.simplefilter("ignore")
+                    arr, info = dec.as_array(src, index=0, decoding_plugin=plugin, **opts)
                 return arr, str(info.get("photometric_interpretation", p["photometric_interpretation"]))
             except Exception as exc:
                 errors.append(f"{plugin or 'native'}: {_short(exc)}")
