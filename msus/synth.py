@@ -13,7 +13,8 @@ A loop is made the way a scanner makes it, only much simplified (see ``docs/synt
   width grows away from the focus), envelope-detected (``|IQ|``), attenuated (cumulative along
   each beam line, so bone casts a shadow and fluid gives posterior enhancement), time-gain
   compensated with a small residual variation, mixed with electronic noise and log-compressed to
-  uint8.  Many scatterers per resolution cell give Rayleigh-distributed envelope speckle.
+  uint8.  Many scatterers per resolution cell give Rayleigh-distributed envelope speckle; two
+  looks with independent phases are averaged in intensity (compounding, as MSK presets do).
 * **A tear** (``full`` or ``partial``) is a hypoechoic haematoma between two frayed stump ends,
   with a few floating echoes.  Over the loop the muscle contracts (rest → contraction → relax,
   rest first): it slides along its axis and thickens (fascicles steepen), and -- for a
