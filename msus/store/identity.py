@@ -10,11 +10,15 @@ key.
 from __future__ import annotations
 
 import hashlib
+import threading
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
 
 HASH_FRAMES = 8
+_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # cine → LoopIdentity (the app asks every rerun)
+_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,24 @@ def _meta_uid(meta: dict, *names: str) -> str | None:
 
 
 def identify(cine) -> LoopIdentity:
-    """The :class:`LoopIdentity` of a :class:`msus.cine.Cine`."""
+    """The :class:`LoopIdentity` of a :class:`msus.cine.Cine` (remembered per Cine object)."""
+    try:
+        with _LOCK:
+            hit = _CACHE.get(cine)
+    except TypeError:  # not weak-referenceable
+        hit = None
+    if hit is not None:
+        return hit
+    ident = _identify(cine)
+    try:
+        with _LOCK:
+            _CACHE[cine] = ident
+    except TypeError:
+        pass
+    return ident
+
+
+def _identify(cine) -> LoopIdentity:
     meta = getattr(cine, "meta", {}) or {}
     uid = cine.uid or _meta_uid(meta, "SOPInstanceUID", "sop_instance_uid")
     if uid:
