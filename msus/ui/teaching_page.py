@@ -319,11 +319,15 @@ def _call_widget(key: str, default: str | None = None) -> str:
     return st.radio("Your call", opts, index=idx, format_func=T.CALL_LABELS.get, key=key, horizontal=True)
 
 
-def _learner_caliper(rv, frame_map=None) -> T.Caliper | None:
-    """The learner's last caliper on the player (frame index mapped back to the loop's)."""
-    if rv is None or not rv.measurements:
+def _learner_caliper(rv, frame_map=None, skip_frame=None) -> T.Caliper | None:
+    """The learner's last caliper on the player (frame index mapped back to the loop's).
+
+    ``skip_frame``: ignore calipers on that frame (the static frame, in the LOOP step).
+    """
+    ms = [m for m in (rv.measurements if rv is not None else []) if m.frame_index != skip_frame]
+    if not ms:
         return None
-    c = T.Caliper.from_measurement(rv.measurements[-1])
+    c = T.Caliper.from_measurement(ms[-1])
     if frame_map is not None:
         from dataclasses import replace
 
@@ -443,7 +447,10 @@ def _loop_step(s: T.Session, cine) -> None:
     if rv is None and st.toggle("Static frame and the widest frame side by side", value=False, key=k + "_sbs"):
         _side_by_side(c, cine, show_diff=st.toggle("Difference view", value=True, key=k + "_diff"))
     call = _call_widget(k + "_call", default=prior.classification)
-    gap, cal = _gap_widget(k + "_gap", "the contraction frame", _learner_caliper(rv))
+    cal_now = _learner_caliper(rv, skip_frame=c.static_frame_index)
+    if cal_now is not None and cal_now.frame_index != rv.frame_index and rv.frame_index is not None:
+        st.caption(f"Your caliper is on frame {cal_now.frame_index + 1}.")
+    gap, cal = _gap_widget(k + "_gap", "the contraction frame", cal_now)
     if st.button("Reveal the expert finding", type="primary", key=k + "_commit"):
         try:
             _set(s.commit_loop(call, gap, cal))
