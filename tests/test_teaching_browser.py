@@ -52,6 +52,7 @@ def samples(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(samples, tmp_path_factory):
+    require_binary("chromium")  # before paying for a server start
     port = _free_port()
     data = tmp_path_factory.mktemp("teach_data")
     env = dict(os.environ, MSUS_SAMPLES_DIR=str(samples), MSUS_DATA_DIR=str(data))
