@@ -414,6 +414,22 @@ def _half_crossing(p: np.ndarray, start: int, step: int, level: float, stop: int
     return None
 
 
+PROFILE_STAT = "median"
+MUSCLE_STAT = "mean"
+EDGE_PEAK = False
+EDGE_REACH = 1.0
+
+
+def _column_level(block: np.ndarray) -> np.ndarray:
+    """Echo power level of each column of a block of rows (mean without the brightest 10 %)."""
+    if PROFILE_STAT == "median":
+        return np.median(block, axis=0)
+    if PROFILE_STAT == "mean":
+        return block.mean(axis=0)
+    k = max(1, int(round(0.9 * block.shape[0])))
+    return np.sort(block, axis=0)[:k].mean(axis=0)
+
+
 def _profile_extent(P: np.ndarray, mask: np.ndarray, margin: float, trough):
     """Ends and depth extent of a defect from averaged echo-power profiles.
 
@@ -476,7 +492,7 @@ def _profile_extent(P: np.ndarray, mask: np.ndarray, margin: float, trough):
     # along-axis profile over the central half of the torn depth
     r0 = int(round(v_top + 0.25 * (v_bot - v_top)))
     r1 = max(r0 + 1, int(round(v_top + 0.75 * (v_bot - v_top))) + 1)
-    p = np.median(Pn[r0:r1], axis=0)
+    p = _column_level(Pn[r0:r1])
     core = np.arange(c0, c1 + 1)
     xc = int(core[np.argmin(p[core])])
     d_x = float(np.median(p[core]))
@@ -485,9 +501,25 @@ def _profile_extent(P: np.ndarray, mask: np.ndarray, margin: float, trough):
     rm = p[c1 + 3 : c1 + 3 + 2 * win]
     if lm.size < 2 or rm.size < 2:
         return None
-    m_l, m_r = float(np.median(lm)), float(np.median(rm))
+    agg = np.mean if MUSCLE_STAT == "mean" else np.median
+    m_l, m_r = float(agg(lm)), float(agg(rm))
+    if _DEBUG is not None:
+        _DEBUG.append(("prof", c0, c1, xc, d_x, m_l, m_r, np.round(p, 2).tolist()))
     xl = _half_crossing(p, xc, -1, (d_x + m_l) / 2.0, 0)
     xr = _half_crossing(p, xc, +1, (d_x + m_r) / 2.0, nc - 1)
+    if EDGE_PEAK and xl is not None and xr is not None:
+        # torn ends are often brighter than the muscle further away: take each end's level
+        # as the peak of the echo just beyond the first estimate, and cross again
+        reach = max(3, int(round(EDGE_REACH * pad)))
+        a = int(np.floor(xl))
+        seg_l = p[max(0, a - reach) : a + 1]
+        b = int(np.ceil(xr))
+        seg_r = p[b : b + reach + 1]
+        if seg_l.size and seg_r.size:
+            m_l2 = max(m_l, float(seg_l.max()))
+            m_r2 = max(m_r, float(seg_r.max()))
+            xl = _half_crossing(p, xc, -1, (d_x + m_l2) / 2.0, 0)
+            xr = _half_crossing(p, xc, +1, (d_x + m_r2) / 2.0, nc - 1)
     if xl is None or xr is None or xr - xl < 1:
         return None
     return xl, xr, v_top, v_bot, frac, d_x, d_level
@@ -818,6 +850,15 @@ def defect(
     for top, bot in pairs:
         res = analyse_pair(top, bot)
         results.append((res.found, res.confidence * (res.thickness_fraction + 0.2), top[0] + bot[0], res))
-    results.sort(key=lambda t: (t[0], t[1] if t[0] else t[2]), reverse=True)
+    hits = [t for t in results if t[0]]
+    if hits:
+        return max(hits, key=lambda t: t[1])[3]
+    # nothing found: report the shallowest compartment of substantial thickness (the muscle
+    # under the probe is usually the one imaged)
+    thick_of = [t[3].muscle_thickness_px or 0.0 for t in results]
+    big = max(thick_of)
+    for t, th_px in zip(results, thick_of):
+        if th_px >= 0.5 * big:
+            return t[3]
     return results[0][3]
 

@@ -1,0 +1,147 @@
+"""``msus analyze``: samples (full, partial, intact), real intact muscle, bad inputs."""
+
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from msus.cli import main
+
+KEYS = ("rest_frame", "contraction_frame", "gap_rest_mm", "gap_contraction_mm", "retraction_mm",
+        "defect_thickness_fraction", "classification", "reasons", "calibration_source", "gap_curve_mm",
+        "gap_rest_px", "gap_contraction_px", "retraction_px", "gap_curve_px")
+
+
+def analyze_json(capsys, *args):
+    rc = main(["analyze", *map(str, args), "--json"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    d = json.loads(out)
+    for k in KEYS:
+        assert k in d, k
+    return d
+
+
+def truth_of(samples_dir, name):
+    return json.loads((samples_dir / f"{name}.truth.json").read_text())["truth"]
+
+
+def test_full_tear_sample(capsys, samples_dir):
+    d = analyze_json(capsys, samples_dir / "phantom_full_tear.dcm")
+    t = truth_of(samples_dir, "phantom_full_tear")
+    assert d["classification"] == "suspected_full_thickness"
+    assert d["calibration_source"] == "us_region"
+    assert abs(d["rest_frame"] - t["rest_frame"]) <= 3
+    assert abs(d["contraction_frame"] - t["contraction_frame"]) <= 4
+    # gaps against the truth on the frames the analysis chose
+    assert d["gap_rest_mm"] == pytest.approx(t["gap_mm"][d["rest_frame"]], abs=0.75)
+    assert d["gap_contraction_mm"] == pytest.approx(t["gap_mm"][d["contraction_frame"]], abs=0.75)
+    assert d["retraction_mm"] > 2.5
+    assert d["defect_thickness_fraction"] >= 0.9
+    assert any("of the muscle thickness" in r for r in d["reasons"])
+    assert any(r.startswith("gap widens") for r in d["reasons"])
+    assert d["disclaimer"] == "flag for review, not a diagnosis"
+    curve = d["gap_curve_mm"]
+    assert len(curve) == t["n_frames"] == len(d["gap_curve_px"])
+    err = [abs(g - tg) for g, tg in zip(curve, t["gap_mm"]) if g is not None]
+    assert len(err) >= 0.8 * len(curve) and float(np.median(err)) < 0.75
+    assert d["gap_rest_px"] == pytest.approx(d["gap_rest_mm"] / 0.12, rel=1e-6)
+
+
+def test_partial_tear_sample(capsys, samples_dir):
+    d = analyze_json(capsys, samples_dir / "phantom_partial_tear.dcm")
+    t = truth_of(samples_dir, "phantom_partial_tear")
+    assert d["classification"] == "partial"
+    assert 0.3 <= d["defect_thickness_fraction"] <= 0.75
+    assert d["gap_rest_mm"] == pytest.approx(t["gap_rest_mm"], abs=0.75)
+    assert abs(d["retraction_mm"]) < 1.0
+
+
+def test_intact_sample(capsys, samples_dir):
+    d = analyze_json(capsys, samples_dir / "phantom_intact.dcm")
+    assert d["classification"] == "no_defect"
+    assert d["gap_rest_mm"] is None and d["gap_rest_px"] is None
+    assert all(v is None for v in d["gap_curve_mm"])
+    assert d["tracked"] == "muscle" and d["fb_error_px"] is not None
+
+
+def test_uncalibrated_video_reports_px(capsys, samples_dir):
+    d = analyze_json(capsys, samples_dir / "phantom_full_tear_tilted.mp4")
+    assert d["classification"] == "suspected_full_thickness"
+    assert d["calibration_source"] == "none"
+    assert d["gap_rest_mm"] is None and d["retraction_mm"] is None
+    assert all(v is None for v in d["gap_curve_mm"])
+    assert d["gap_rest_px"] > 20 and d["retraction_px"] > 20
+    # a manual calibration turns px into mm
+    d2 = analyze_json(capsys, samples_dir / "phantom_full_tear_tilted.mp4", "--mm-per-px", "0.075")
+    assert d2["calibration_source"] == "manual"
+    assert d2["gap_rest_mm"] == pytest.approx(d2["gap_rest_px"] * 0.075, rel=1e-6)
+
+
+def test_user_frames_and_roi(capsys, samples_dir):
+    d = analyze_json(capsys, samples_dir / "phantom_full_tear.dcm", "--rest-frame", "3", "--contraction-frame", "21",
+                     "--roi", "20,40,379,259")
+    assert (d["rest_frame"], d["contraction_frame"]) == (3, 21)
+    assert d["rest_frame_source"] == d["contraction_frame_source"] == "user"
+    assert d["roi"] == [20, 40, 379, 259]
+    assert d["classification"] == "suspected_full_thickness"
+
+
+def test_real_intact_gastrocnemius_video(capsys, data_dir):
+    # Drazan, Hullfish & Baxter 2019 (CC BY 4.0): medial gastrocnemius, no tear, 0.0883 mm/px
+    d = analyze_json(capsys, data_dir / "p6_isokinetic120_01_push_02.mp4", "--mm-per-px", "0.0883")
+    assert d["classification"] == "no_defect"
+    assert d["fb_error_px"] is not None and d["fb_error_px"] < 1.0
+
+
+def test_real_intact_frames(capsys, data_dir):
+    d = analyze_json(capsys, data_dir / "gastroc_jumping_frames", "--mm-per-px", "0.0866")
+    assert d["classification"] == "no_defect"
+
+
+def test_text_output(capsys, samples_dir):
+    assert main(["analyze", str(samples_dir / "phantom_intact.dcm")]) == 0
+    out = capsys.readouterr().out
+    assert "classification: no_defect" in out and "not a diagnosis" in out
+
+
+def _error(capsys, *args):
+    rc = main(["analyze", *map(str, args)])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert err.startswith("msus: error: ") and err.count("\n") == 1 and "Traceback" not in err
+    return err
+
+
+def test_roi_outside_the_image(capsys, samples_dir):
+    err = _error(capsys, samples_dir / "phantom_intact.dcm", "--roi", "0,0,5000,5000")
+    assert "outside" in err
+    assert "X0,Y0,X1,Y1" in _error(capsys, samples_dir / "phantom_intact.dcm", "--roi", "1,2,3")
+
+
+def test_frame_out_of_range(capsys, samples_dir):
+    assert "outside the loop" in _error(capsys, samples_dir / "phantom_intact.dcm", "--rest-frame", "999")
+
+
+def test_one_frame_loop(capsys, tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "one.png"
+    cv2.imwrite(str(path), rng.integers(0, 255, (120, 160), dtype=np.uint8))
+    assert "at least two frames" in _error(capsys, path)
+
+
+def test_blank_loop(capsys, tmp_path):
+    folder = tmp_path / "blank"
+    folder.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(folder / f"f{i:02d}.png"), np.zeros((120, 160), np.uint8))
+    assert "blank" in _error(capsys, folder)
+
+
+def test_subprocess_exit_status(samples_dir):
+    r = subprocess.run([sys.executable, "-m", "msus", "analyze", str(samples_dir / "phantom_intact.dcm"),
+                        "--roi=-5,0,10,10"], capture_output=True, text=True)
+    assert r.returncode == 1 and r.stderr.startswith("msus: error:") and "Traceback" not in r.stderr
