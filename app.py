@@ -5,8 +5,6 @@ adds the frame route the browser player fetches JPEG frames from), then runs it 
 script (``__name__ == "__main__"``) for every session rerun.
 """
 
-import importlib.util
-
 import streamlit as st
 
 from msus.ui import frames
@@ -18,18 +16,24 @@ if __name__ != "__main__":  # imported by the server: the ASGI app with the fram
 def page() -> None:
     from msus.config import load_settings
     from msus.errors import MsusError
-    from msus.ui import panels, player, session, sources
+    from msus.ui import optional, panels, player, session, sources
 
     st.set_page_config(page_title="msus · cine review", layout="wide")
     panels.page_style()
     try:
         settings = load_settings()
+        if panels.mode_switch() == "Teaching":
+            optional.call("teaching_page", "render", settings.samples_dir)
+            return
         source = panels.open_panel(settings)
+        reviewer = optional.call("store_panels", "reviewer_chooser")
+        optional.call("pacs_panel", "outbox_status", st.sidebar)
         if source is None:
             st.info("Open a loop from the sidebar: a bundled sample, an upload, or a file in the data folder.")
             return
         cine = sources.open_source(source)
         review = session.review_for(cine, source.key)
+        optional.call("store_panels", "connect", cine, review, reviewer)  # autosave, restore calipers
         url, token = session.frame_url(cine, source.key, settings.jpeg_quality)
 
         panels.study_header(cine, review, source.name)
@@ -46,10 +50,14 @@ def page() -> None:
             panels.retraction_card(review)
             with st.expander("Manual calibration", expanded=not review.file_calibration.calibrated):
                 panels.calibration_panel(review)
-        if importlib.util.find_spec("msus.ui.analysis_panel") is not None:  # tear analysis, when installed
-            from msus.ui import analysis_panel
 
-            analysis_panel.render(cine, review)
+        result = optional.call("analysis_panel", "render", cine, review)  # tear analysis
+        optional.call("store_panels", "finding_panel", cine, review, reviewer, result)
+        optional.call("store_panels", "agreement_panel", cine)
+        with st.expander("Export"):
+            optional.call("export_panel", "render", cine, source)
+        with st.expander("Study list"):
+            optional.call("store_panels", "study_list")
     except MsusError as e:
         st.error(str(e))
     except Exception as e:  # last resort: one line, never a traceback

@@ -167,6 +167,7 @@ def rerun_times(sample: Path, repeats: int = 15) -> dict:
     from streamlit.testing.v1 import AppTest
 
     os.environ["MSUS_SAMPLES_DIR"] = str(sample.parent)
+    os.environ["MSUS_DATA_DIR"] = str(sample.parent)  # any store file stays in the temporary folder
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
     key = at.session_state["msus_current"]
     rv = at.session_state["msus_reviews"][key]

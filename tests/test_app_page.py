@@ -120,3 +120,16 @@ def test_manual_calibration_on_an_uncalibrated_file(folders):
     (m,) = _review(at).measurements
     assert m.length_mm == pytest.approx(10.0) and m.calibration_source == "manual"
     assert "source manual" in _study(at)
+
+
+def test_teaching_mode_switch_and_back(folders):
+    from msus.ui import optional
+
+    at = _app().run()
+    if not optional.available("teaching_page"):
+        pytest.skip("teaching page not installed")
+    at.button_group(key="msus_mode").set_value("Teaching").run()
+    assert not at.exception
+    assert all("traceback" not in e.value.lower() for e in at.error)
+    at.button_group(key="msus_mode").set_value("Review").run()
+    assert not at.exception and "2 frames" in _study(at)

@@ -167,7 +167,7 @@ def test_side_by_side_shows_the_marked_frames(page):
 
 
 def _select_sample(page, name):
-    page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").click()
+    page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").filter(has_text="Sample loop").click()
     page.get_by_role("option", name=name).click()
     page.wait_for_function(
         "window.__msusPlayer && window.__msusPlayer.n === 2 && window.__msusPlayer.loaded === 2", timeout=30_000

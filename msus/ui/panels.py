@@ -20,12 +20,39 @@ UPLOAD_TYPES = None  # content is sniffed, not judged by extension
 
 
 # ---- open ---------------------------------------------------------------------------------
+def mode_switch() -> str:
+    """Sidebar: "Review" (default) or "Teaching" when the teaching page is installed."""
+    from msus.ui import optional
+
+    if not optional.available("teaching_page"):
+        return "Review"
+    mode = st.sidebar.segmented_control("Mode", ["Review", "Teaching"], default="Review", key="msus_mode")
+    return mode or "Review"
+
+
+def _pacs_available() -> bool:
+    from msus.ui import optional
+
+    if not optional.available("pacs_panel"):
+        return False
+    try:
+        from msus.ui import pacs_panel
+
+        return bool(pacs_panel.available())
+    except Exception:  # a broken archive configuration shows up in the PACS panel itself
+        return False
+
+
 def open_panel(settings: Settings) -> sources.Source | None:
-    """Sidebar: choose a sample, upload a file or type a server path. Returns the choice."""
+    """Sidebar: choose a sample, upload a file, type a server path, or search the PACS."""
     st.sidebar.markdown("### Open a loop")
     samples = sources.list_loops(settings.samples_dir)
-    kinds = ["Sample", "Upload", "Server path"]
+    kinds = ["Sample", "Upload", "Server path"] + (["PACS"] if _pacs_available() else [])
     kind = st.sidebar.radio("Source", kinds, horizontal=True, key="msus_open_kind", label_visibility="collapsed")
+    if kind == "PACS":
+        from msus.ui import pacs_panel
+
+        return pacs_panel.search_panel(st.sidebar)
     if kind == "Sample":
         if not samples:
             st.sidebar.info("No bundled samples found; upload a file or open a server path.")

@@ -97,6 +97,10 @@ def _load_cached(key: str, _path: str | None, _upload, name: str):
 
 def open_source(src: Source):
     """The :class:`msus.Cine` for ``src`` (cached across reruns and sessions)."""
+    if src.kind == "pacs":  # the archive's own cached, on-demand loader
+        from msus.ui import pacs_panel
+
+        return pacs_panel.open_source(src)
     try:
         return _load_cached(src.key, str(src.path) if src.path else None, src.upload, src.name)
     except MsusError:
