@@ -51,7 +51,8 @@ def to_rgb(frame: np.ndarray) -> np.ndarray:
     return np.array(frame, dtype=np.uint8, copy=True)
 
 
-def annotate(frame: np.ndarray, frame_index: int, data: ExportData, *, time_ms: float | None = None) -> np.ndarray:
+def annotate(frame: np.ndarray, frame_index: int, data: ExportData, *, time_ms: float | None = None,
+             zoom: float = 1.0) -> np.ndarray:
     """An RGB copy of ``frame`` with the export's annotations burned in.
 
     Parameters
@@ -64,8 +65,13 @@ def annotate(frame: np.ndarray, frame_index: int, data: ExportData, *, time_ms: 
         What to draw.
     time_ms
         Time of this frame from the loop start, ms (shown in s).
+    zoom
+        Draw on the frame enlarged by this factor (sharper text and lines for small frames).
     """
     img = to_rgb(frame)
+    z = float(zoom)
+    if z != 1.0:
+        img = cv2.resize(img, None, fx=z, fy=z, interpolation=cv2.INTER_LINEAR)
     h, w = img.shape[:2]
     scale = max(0.35, min(1.2, w / 1100))
     thick = 1 if w < 700 else 2
@@ -73,15 +79,15 @@ def annotate(frame: np.ndarray, frame_index: int, data: ExportData, *, time_ms: 
     # defect outline
     poly = data.outlines_px.get(int(frame_index))
     if poly and len(poly) >= 3:
-        pts = np.round(np.asarray(poly, dtype=float)).astype(np.int32).reshape(-1, 1, 2)
+        pts = np.round(np.asarray(poly, dtype=float) * z).astype(np.int32).reshape(-1, 1, 2)
         cv2.polylines(img, [pts], True, COLOURS["outline"], thick, cv2.LINE_AA)
     # calipers
     for m in data.measurements:
         own = m.frame_index == frame_index
         c = COLOURS.get(m.label, COLOURS["other"])
         c = c if own else _dim(c)
-        p1 = (int(round(m.x1)), int(round(m.y1)))
-        p2 = (int(round(m.x2)), int(round(m.y2)))
+        p1 = (int(round(m.x1 * z)), int(round(m.y1 * z)))
+        p2 = (int(round(m.x2 * z)), int(round(m.y2 * z)))
         cv2.line(img, p1, p2, c, thick + (1 if own else 0), cv2.LINE_AA)
         r = max(4, int(6 * scale * 2))
         for p in (p1, p2):

@@ -108,7 +108,8 @@ def pdf_bytes(cine, data: ExportData) -> bytes:
     cells, captions = [], []
     col_w = (width - 4 * mm) / 2
     for name, i in _key_frames(cine, data):
-        img = annotate(cine.frame(i), i, data, time_ms=float(cine.frame_times_ms[i]))
+        zoom = max(1.0, min(3.0, 900.0 / cine.columns))  # small frames: draw larger for legible labels
+        img = annotate(cine.frame(i), i, data, time_ms=float(cine.frame_times_ms[i]), zoom=zoom)
         ok, png = cv2.imencode(".png", cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
         if not ok:
             raise ExportError("could not encode a key frame")
@@ -135,12 +136,13 @@ def pdf_bytes(cine, data: ExportData) -> bytes:
     rows = [head]
     for m in data.measurements[:MAX_ROWS]:
         d = m.distance
-        calib = d.calibration_source + (f" region #{d.region_index}" if d.region_index is not None else "")
+        calib = {"us_region": "US region", "pixel_spacing": "PixelSpacing", "manual": "manual", "none": "uncalibrated"}.get(
+            d.calibration_source, d.calibration_source) + (f" #{d.region_index}" if d.region_index is not None else "")
         if d.mm_per_px_x:
             calib += f" ({d.mm_per_px_x:.4f} mm/px)"
         rows.append([m.label or "—", str(m.frame_index + 1), d.label, calib, m.reviewer or "—", m.kind])
     if len(rows) > 1:
-        t = Table([[Paragraph(S(c), base) for c in r] for r in rows], colWidths=[w * width for w in (0.2, 0.07, 0.17, 0.28, 0.16, 0.12)])
+        t = Table([[Paragraph(S(c), base) for c in r] for r in rows], colWidths=[w * width for w in (0.2, 0.09, 0.17, 0.26, 0.16, 0.12)])
         t.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.3, colors.grey), ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eeeeee"))]))
         story.append(t)
         if len(data.measurements) > MAX_ROWS:
