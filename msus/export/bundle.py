@@ -3,7 +3,7 @@
 Contents (a folder, or a ``.zip`` when ``out`` ends in ``.zip``):
 
 ``loop.dcm``        the loop de-identified (:mod:`msus.export.deid`): basic-profile header, new
-                    UIDs, pixels outside the ultrasound regions blacked out, uncompressed;
+                    UIDs, pixels outside the ultrasound regions blacked out, RLE Lossless;
 ``sr.dcm``          the DICOM SR of the findings, referencing ``loop.dcm`` by its *new* UIDs;
 ``findings.json``, ``findings.csv``
                     the calipers and finding, loop keys replaced by the new UIDs, reviewers

@@ -12,8 +12,8 @@ of one bundle keep referring to each other.  ``PatientIdentityRemoved`` = YES an
 
 Pixels: the frames are decoded by :func:`msus.load` (display-ready 8-bit grey or RGB), every
 pixel outside the union of the ultrasound regions (0018,6011) is set to 0 (scanners burn names,
-dates and IDs into the banner around the image), and the result is written uncompressed
-(Explicit VR Little Endian).  A file without ultrasound regions is refused: without them the
+dates and IDs into the banner around the image), and the result is written RLE Lossless (8-bit
+grey or RGB; uncompressed Explicit VR Little Endian when no RLE encoder is available).  A file without ultrasound regions is refused: without them the
 burned-in text cannot be told from the image.
 
 Real archives hold stray delimiter items at the top level (e.g. (FFFE,E0DD)) that make pydicom
@@ -190,7 +190,21 @@ def deidentify(source, uid_map: UidMap | None = None):
     meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.file_meta = meta
+    ds.set_original_encoding(False, True)
+    _compress_lossless(ds)
     return ds, cine, mask
+
+
+def _compress_lossless(ds) -> None:
+    """RLE Lossless (every DICOM toolkit reads it) when an encoder is installed; else leave uncompressed."""
+    from pydicom.uid import RLELossless
+
+    for plugin in ("pylibjpeg", "pydicom"):
+        try:
+            ds.compress(RLELossless, encoding_plugin=plugin)
+            return
+        except Exception:
+            continue
 
 
 def deidentify_file(source, out_dir, *, uid_map: UidMap | None = None, name: str = "loop.dcm") -> Path:
