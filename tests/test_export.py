@@ -251,6 +251,9 @@ def test_deidentify_file_with_stray_delimiter(tmp_path):
     hb = _header_bytes(out)
     for s in _phi_strings(FODICOM):
         assert s.encode() not in hb, s
+    a, b = _load(FODICOM), _load(out)  # timing and calibration survive de-identification
+    assert np.allclose(a.frame_times_ms, b.frame_times_ms) and b.timing_source == a.timing_source
+    assert b.calibration.measure((100, 100), (200, 100)) == a.calibration.measure((100, 100), (200, 100))
 
 
 def test_deidentify_refuses_files_without_regions(tmp_path):
