@@ -145,3 +145,63 @@ def test_subprocess_exit_status(samples_dir):
     r = subprocess.run([sys.executable, "-m", "msus", "analyze", str(samples_dir / "phantom_intact.dcm"),
                         "--roi=-5,0,10,10"], capture_output=True, text=True)
     assert r.returncode == 1 and r.stderr.startswith("msus: error:") and "Traceback" not in r.stderr
+
+
+# ---- the result as the review app uses it ---------------------------------------------------------
+def _panel_script():
+    import streamlit as st
+
+    import msus
+    from msus.ui import analysis_panel
+    from msus.ui.review import Review
+
+    cine = msus.load(st.session_state.get("path"))
+    if "rv" not in st.session_state:
+        st.session_state["rv"] = Review.for_cine(cine, "loop-1")
+    rv = st.session_state["rv"]
+    res = analysis_panel.render(cine, rv)
+    st.session_state["out"] = None if res is None else res.classification
+    st.session_state["nshapes"] = len(rv.extra_shapes)
+
+
+def test_analysis_panel_accept_and_reject(samples_dir):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_panel_script, default_timeout=120)
+    at.session_state["path"] = str(samples_dir / "phantom_full_tear.dcm")
+    at.run()
+    at.button(key="msus_analyze_btn").click().run()
+    assert not at.exception
+    assert at.session_state["out"] == "suspected_full_thickness"
+    assert at.session_state["nshapes"] > 20  # stumps and calipers on tracked frames, outline, fasciae
+    assert any("flag for review, not a diagnosis" in e.value for e in at.error)
+    at.button(key="msus_acc_rest_frame").click().run()
+    rv = at.session_state["rv"]
+    assert rv.rest_frame is not None
+    at.button(key="msus_acc_gap_rest").click().run()
+    ms = at.session_state["rv"].measurements
+    assert [(m.label, m.kind) for m in ms] == [("gap at rest", "automatic")]
+    assert ms[0].length_mm == pytest.approx(5.0, abs=0.75)
+    at.button(key="msus_rej_flag").click().run()
+    assert at.session_state["out"] is None
+    assert any("rejected" in i.value for i in at.info)
+
+
+def test_overlay_shapes_are_plain_data(samples_dir):
+    import msus
+    from msus.analysis import analyze
+    from msus.ui.analysis_panel import overlay_shapes
+
+    with msus.load(samples_dir / "phantom_full_tear.dcm") as cine:
+        res = analyze(cine)
+    shapes = overlay_shapes(res)
+    json.dumps(shapes)
+    kinds = {s["kind"] for s in shapes}
+    assert {"line", "polyline", "point"} <= kinds
+    outline = [s for s in shapes if s["label"] == "defect"]
+    assert {s["frame"] for s in outline} == {res.rest_frame, res.contraction_frame}
+    assert all(s["closed"] for s in outline)
+    hidden = overlay_shapes(res, hidden={"gap_rest"})
+    assert not [s for s in hidden if s["frame"] == res.rest_frame and s["kind"] == "point"]
+    ov = res.overlay(res.contraction_frame)
+    assert ov["gap_label"].endswith("mm") and len(ov["calipers"]) == 3

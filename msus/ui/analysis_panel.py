@@ -1,0 +1,253 @@
+"""Tear-analysis panel of the review app: "Analyze", suggestions with accept / edit / reject.
+
+``render(cine, review) -> AnalysisResult | None`` (called by ``app.py``):
+
+* an **Analyze** button runs :func:`msus.analysis.analyze` with a progress bar (using the frames
+  the reviewer marked, if any, and the manual calibration when the file has none);
+* the **flag banner** shows the classification, its reasons and the words "flag for review, not
+  a diagnosis";
+* every suggestion — rest frame, contraction frame, gap at rest, gap at contraction, the flag —
+  has **accept / edit / reject**: accepting a frame marks it on the timeline, accepting a gap
+  adds it as an *automatic* caliper (dragging its ends in the player makes it
+  *automatic-edited*), editing a frame re-runs the analysis with the reviewer's frame, rejecting
+  hides the suggestion; decisions are kept in ``st.session_state["msus_analysis"]``;
+* plots of the gap over time and of the motion energy;
+* overlay shapes for the player (stumps, gap calipers on every tracked frame, the defect outline
+  and the fasciae on the rest and contraction frames) go to ``review.extra_shapes`` as plain
+  data (see :func:`overlay_shapes`).
+
+The panel holds no image processing: it calls :mod:`msus.analysis` and draws its result.
+The returned result is what the findings store saves as a draft automatic finding; a rejected
+flag returns None.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from msus.errors import MsusError
+from msus.findings import DISCLAIMER
+
+STATE_KEY = "msus_analysis"
+COLORS = {"stump": "#ffd54f", "caliper": "#80deea", "outline": "#ef5350", "fascia": "#a5d6a7"}
+SUGGESTIONS = ("rest_frame", "contraction_frame", "gap_rest", "gap_contraction", "flag")
+
+
+def overlay_shapes(result, hidden=()) -> list[dict]:
+    """Player shapes for an analysis result (full-frame px), omitting ``hidden`` suggestions.
+
+    One caliper line per tracked depth and the stump points on every frame with a reliable
+    track; the defect outline (closed polyline) and the fasciae (dashed) on the rest and
+    contraction frames.  Format: ``{"kind", "points", "label", "color", "frame", "closed",
+    "dash"}`` as documented in :mod:`msus.ui.player`.
+    """
+    hidden = set(hidden)
+    shapes: list[dict] = []
+    if result is None:
+        return shapes
+    keyed = {result.rest_frame: "rest", result.contraction_frame: "contraction"}
+    for i, which in keyed.items():
+        if f"{which}_frame" in hidden:
+            continue
+        ov = result.overlay(i)
+        for a, b in ov["fasciae"]:
+            shapes.append({"kind": "line", "points": [a, b], "label": "fascia", "color": COLORS["fascia"],
+                           "frame": i, "closed": False, "dash": True})
+        if ov["outline"] and f"gap_{which}" not in hidden:
+            shapes.append({"kind": "polyline", "points": ov["outline"], "label": "defect", "color": COLORS["outline"],
+                           "frame": i, "closed": True, "dash": False})
+    if result.defect_found and result.tracked_what == "stumps":
+        for i in range(result.n_frames):
+            if (i == result.rest_frame and "gap_rest" in hidden) or (
+                i == result.contraction_frame and "gap_contraction" in hidden
+            ):
+                continue
+            ov = result.overlay(i)
+            if ov["gap_label"] is None:
+                continue  # unreliable track on this frame
+            for k, (a, b) in enumerate(ov["calipers"]):
+                shapes.append({"kind": "line", "points": [a, b],
+                               "label": ov["gap_label"] if k == len(ov["calipers"]) // 2 else "",
+                               "color": COLORS["caliper"], "frame": i, "closed": False, "dash": False})
+            for p in ov["stumps"]:
+                shapes.append({"kind": "point", "points": [p], "label": "", "color": COLORS["stump"], "frame": i,
+                               "closed": False, "dash": False})
+    return shapes
+
+
+def _state(loop_key: str) -> dict:
+    all_state = st.session_state.setdefault(STATE_KEY, {})
+    return all_state.setdefault(loop_key, {"result": None, "decisions": {}, "error": None})
+
+
+def _run(cine, review, rest=None, contraction=None):
+    from msus.analysis import analyze
+
+    bar = st.progress(0.0, text="Analyzing…")
+
+    def progress(f, msg):
+        bar.progress(float(f), text=f"Analyzing: {msg}")
+
+    mm = None
+    if not cine.calibration.calibrated and review.manual_calibration is not None:
+        mm = review.manual_calibration.mm_per_px_x
+    try:
+        return analyze(cine, rest_frame=rest, contraction_frame=contraction, mm_per_px=mm, progress=progress)
+    finally:
+        bar.empty()
+
+
+def _gap_text(mm, px) -> str:
+    if mm is not None:
+        return f"{mm:.1f} mm"
+    if px is not None:
+        return f"{px:.0f} px (uncalibrated)"
+    return "—"
+
+
+def _accept_gap(review, result, which: str) -> None:
+    """Add the suggested gap as an automatic caliper on its frame (middle tracked depth)."""
+    from msus.measure import LABEL_CONTRACTION, LABEL_REST, make_measurement
+    from msus.ui import review as review_mod
+
+    i = result.rest_frame if which == "rest" else result.contraction_frame
+    pts = result.stumps_at(i)
+    if not pts:
+        raise MsusError("no stump positions on that frame to place a caliper")
+    k = len(pts) // 2
+    a, b = pts[k // 2], pts[k + k // 2]
+    label = LABEL_REST if which == "rest" else LABEL_CONTRACTION
+    m = make_measurement(review.calibration_for(i), i, a, b, label=label, kind="automatic", shape=review.shape)
+    review.measurements.append(m)
+    review_mod._notify("added", m, review)
+
+
+def render(cine, review):
+    """Draw the panel; returns the current analysis result (None when none or the flag is rejected)."""
+    st.markdown("##### Tear analysis")
+    state = _state(review.loop_key)
+    c1, c2 = st.columns([1, 3])
+    with c1:
+        pressed = st.button("Analyze", key="msus_analyze_btn", type="primary",
+                            help="Find rest and contraction frames, the defect, the stumps and the gap on every frame")
+    with c2:
+        st.caption("Uses the frames you marked, if any. Results are suggestions: accept, edit or reject each one.")
+    if pressed:
+        try:
+            state["result"] = _run(cine, review, review.rest_frame, review.contraction_frame)
+            state["decisions"] = {}
+            state["error"] = None
+        except MsusError as e:
+            state["result"], state["error"] = None, str(e)
+    if state["error"]:
+        st.error(state["error"])
+    result = state["result"]
+    if result is None:
+        review.extra_shapes = []
+        return None
+    dec = state["decisions"]
+    hidden = {k for k, v in dec.items() if v == "rejected"}
+    review.extra_shapes = overlay_shapes(result, hidden)
+
+    # --- the flag banner
+    cls = result.classification
+    text = {"suspected_full_thickness": "Suspected full-thickness tear", "partial": "Partial-thickness defect",
+            "no_defect": "No defect found"}[cls]
+    body = f"**{text}** — {DISCLAIMER}.\n\n" + "\n".join(f"- {r}" for r in result.reasons)
+    if result.finding.peetrons:
+        body += f"\n\n_{result.finding.peetrons}_" + (f"; _{result.finding.bamic}_" if result.finding.bamic else "")
+    if "flag" in hidden:
+        st.info(f"Flag rejected by the reviewer ({text}).")
+    elif cls == "suspected_full_thickness":
+        st.error(body)
+    elif cls == "partial":
+        st.warning(body)
+    else:
+        st.success(body)
+    st.caption(f"Calibration: {result.calibration_badge} · tracking forward–backward error "
+               f"{'—' if result.fb_error_px is None else f'{result.fb_error_px:.2f} px'}")
+
+    # --- suggestions with accept / edit / reject
+    rows = [
+        ("rest_frame", f"Rest frame {result.rest_frame + 1}", result.rest_frame_source),
+        ("contraction_frame", f"Contraction frame {result.contraction_frame + 1}", result.contraction_frame_source),
+    ]
+    if result.defect_found:
+        rows += [
+            ("gap_rest", f"Gap at rest {_gap_text(result.gap_rest_mm, result.gap_rest_px)}", "automatic"),
+            ("gap_contraction",
+             f"Gap at contraction {_gap_text(result.gap_contraction_mm, result.gap_contraction_px)}", "automatic"),
+        ]
+    rows.append(("flag", f"Flag: {cls.replace('_', ' ')}", "automatic"))
+    for key, label, source in rows:
+        a, b, c, d = st.columns([3, 1, 1, 1])
+        status = dec.get(key)
+        a.markdown(f"{label}  \n<small>{source}{' · ' + status if status else ''}</small>", unsafe_allow_html=True)
+        if b.button("Accept", key=f"msus_acc_{key}", disabled=status == "accepted"):
+            try:
+                if key == "rest_frame":
+                    review.mark("rest", result.rest_frame)
+                elif key == "contraction_frame":
+                    review.mark("contraction", result.contraction_frame)
+                elif key == "gap_rest":
+                    _accept_gap(review, result, "rest")
+                elif key == "gap_contraction":
+                    _accept_gap(review, result, "contraction")
+                dec[key] = "accepted"
+            except MsusError as e:
+                st.error(str(e))
+            st.rerun()
+        if c.button("Edit", key=f"msus_edit_{key}"):
+            st.session_state[f"msus_editing_{key}"] = True
+        if d.button("Reject", key=f"msus_rej_{key}", disabled=status == "rejected"):
+            dec[key] = "rejected"
+            st.rerun()
+        if st.session_state.get(f"msus_editing_{key}"):
+            _edit(cine, review, state, result, key)
+
+    # --- plots
+    try:
+        import pandas as pd
+
+        t_s = [t / 1000.0 for t in result.frame_times_ms]
+        if result.defect_found:
+            unit = "mm" if any(v is not None for v in result.gap_curve_mm) else "px"
+            curve = result.gap_curve_mm if unit == "mm" else result.gap_curve_px
+            st.markdown(f"Gap over time ({unit})")
+            st.line_chart(pd.DataFrame({"time (s)": t_s, f"gap ({unit})": curve}), x="time (s)", height=180)
+        st.markdown("Motion (px per frame; deformation from rest in px)")
+        st.line_chart(pd.DataFrame({"time (s)": t_s, "motion energy": list(result.motion.energy_px),
+                                    "deformation": list(result.motion.deformation_px)}), x="time (s)", height=180)
+    except ImportError:
+        pass
+    return None if "flag" in hidden else result
+
+
+def _edit(cine, review, state, result, key: str) -> None:
+    """Editing: frames get a number box and re-run the analysis; gaps are dragged in the player."""
+    if key in ("rest_frame", "contraction_frame"):
+        cur = getattr(result, key)
+        v = st.number_input(f"{key.replace('_', ' ')} (1-based)", min_value=1, max_value=result.n_frames,
+                            value=cur + 1, step=1, key=f"msus_num_{key}")
+        if st.button("Re-analyze with this frame", key=f"msus_redo_{key}"):
+            rest = int(v) - 1 if key == "rest_frame" else result.rest_frame
+            con = int(v) - 1 if key == "contraction_frame" else result.contraction_frame
+            try:
+                state["result"] = _run(cine, review, rest, con)
+                state["decisions"] = {key: "edited"}
+            except MsusError as e:
+                st.error(str(e))
+            st.session_state[f"msus_editing_{key}"] = False
+            st.rerun()
+    elif key in ("gap_rest", "gap_contraction"):
+        if state["decisions"].get(key) != "accepted":
+            try:
+                _accept_gap(review, result, "rest" if key == "gap_rest" else "contraction")
+                state["decisions"][key] = "accepted"
+            except MsusError as e:
+                st.error(str(e))
+        st.caption("The caliper is placed: drag its ends in the player; it is then recorded as automatic-edited.")
+        st.session_state[f"msus_editing_{key}"] = False
+    else:
+        st.caption("The flag itself is not edited: accept or reject it; your calipers and marks are saved with it.")
+        st.session_state[f"msus_editing_{key}"] = False
