@@ -61,27 +61,29 @@ def build(fmt: str, cine, source, *, start=None, stop=None) -> tuple[bytes, str,
 
 
 def render(cine, source, container=None) -> None:
-    """The Export panel: pick a format (and an A–B range for video), prepare, download."""
+    """The Export panel: pick a format (and an A–B range for video), prepare, download.
+
+    Draws into ``container`` (default: the page); the app places it inside its own expander.
+    """
     box = container or st
-    with box.expander("Export", expanded=False):
-        fmt = st.selectbox("Format", list(LABELS), format_func=LABELS.get, key="msus_export_format")
-        start = stop = None
-        if fmt in ("mp4", "gif") and cine.n_frames > 1:
-            a, b = st.slider("Frames (A–B, 1-based)", 1, cine.n_frames, (1, cine.n_frames), key="msus_export_range")
-            start, stop = a - 1, b
-        if fmt == "bundle":
-            st.caption("Header PHI removed (DICOM basic profile), pixels outside the ultrasound regions blacked out, "
-                       "reviewers renamed. Check the video before sharing.")
-        if st.button("Prepare export", key="msus_export_go"):
-            try:
-                with st.spinner("Preparing…"):
-                    blob, name, automatic = build(fmt, cine, source, start=start, stop=stop)
-                st.session_state["msus_export_ready"] = (fmt, name, blob, automatic)
-            except MsusError as e:
-                st.error(str(e))
-        ready = st.session_state.get("msus_export_ready")
-        if ready and ready[0] == fmt:
-            _, name, blob, automatic = ready
-            if automatic:
-                st.info("Nothing saved for this loop yet: this export holds the automatic analysis (not reviewed).")
-            st.download_button(f"Download {name}", blob, file_name=name, mime=MIME[fmt], key="msus_export_dl")
+    fmt = box.selectbox("Format", list(LABELS), format_func=LABELS.get, key="msus_export_format")
+    start = stop = None
+    if fmt in ("mp4", "gif") and cine.n_frames > 1:
+        a, b = box.slider("Frames (A–B, 1-based)", 1, cine.n_frames, (1, cine.n_frames), key="msus_export_range")
+        start, stop = a - 1, b
+    if fmt == "bundle":
+        box.caption("Header PHI removed (DICOM basic profile), pixels outside the ultrasound regions blacked out, "
+                    "reviewers renamed. Check the video before sharing.")
+    if box.button("Prepare export", key="msus_export_go"):
+        try:
+            with st.spinner("Preparing…"):
+                blob, name, automatic = build(fmt, cine, source, start=start, stop=stop)
+            st.session_state["msus_export_ready"] = (fmt, name, blob, automatic)
+        except MsusError as e:
+            box.error(str(e))
+    ready = st.session_state.get("msus_export_ready")
+    if ready and ready[0] == fmt:
+        _, name, blob, automatic = ready
+        if automatic:
+            box.info("Nothing saved for this loop yet: this export holds the automatic analysis (not reviewed).")
+        box.download_button(f"Download {name}", blob, file_name=name, mime=MIME[fmt], key="msus_export_dl")
