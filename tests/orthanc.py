@@ -301,9 +301,11 @@ class SilentServer:
 class CuttingProxy:
     """A TCP proxy to ``upstream_port`` that drops connections mid-transfer.
 
-    ``cut_response_after`` bytes of each response are forwarded, then both sides are closed
-    (0: the request reaches the server whole but no byte of its answer comes back).  ``None``
-    forwards everything.
+    ``cut_response_after`` bytes of a response are forwarded, then both sides are closed (0: the
+    request reaches the server whole but no byte of its answer comes back); ``None`` forwards
+    everything.  With ``methods``, only responses to requests with those methods are cut: the
+    proxy watches each connection's requests (HTTP/1.1 without pipelining: once a client has sent
+    a POST, the next response bytes answer it), so pooled keep-alive connections are handled.
     """
 
     def __init__(self, upstream_port: int, cut_response_after: int | None = 0, methods: tuple[str, ...] | None = None):
@@ -311,7 +313,7 @@ class CuttingProxy:
 
         self.upstream_port = upstream_port
         self.cut_response_after = cut_response_after
-        self.methods = methods  # cut only requests with these methods (one request per connection)
+        self.methods = tuple(m.encode() + b" " for m in methods) if methods else None
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(16)
@@ -338,20 +340,29 @@ class CuttingProxy:
             except OSError:
                 client.close()
                 continue
-            limit = self.cut_response_after
-            if self.methods is not None:
-                try:
-                    client.settimeout(5)
-                    head = client.recv(16, socket.MSG_PEEK)
-                except OSError:
-                    head = b""
-                if not any(head.startswith(m.encode() + b" ") for m in self.methods):
-                    limit = None
-            threading.Thread(target=self._pump, args=(client, up, None), daemon=True).start()
-            threading.Thread(target=self._pump, args=(up, client, limit), daemon=True).start()
+            armed = threading.Event()  # a request to cut has been sent on this connection
+            if self.methods is None:
+                armed.set()
+            threading.Thread(target=self._requests, args=(client, up, armed), daemon=True).start()
+            threading.Thread(target=self._responses, args=(up, client, armed), daemon=True).start()
 
-    @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket, limit: int | None) -> None:
+    def _requests(self, src: socket.socket, dst: socket.socket, armed) -> None:
+        try:
+            src.settimeout(15)
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if self.methods is not None and data.startswith(self.methods):
+                    armed.set()
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            _close(src, dst)
+
+    def _responses(self, src: socket.socket, dst: socket.socket, armed) -> None:
+        limit = self.cut_response_after
         sent = 0
         try:
             src.settimeout(15)
@@ -359,26 +370,31 @@ class CuttingProxy:
                 data = src.recv(65536)
                 if not data:
                     break
-                if limit is not None and sent + len(data) > limit:
-                    if limit > sent:
-                        dst.sendall(data[: limit - sent])
-                    break
+                if limit is not None and armed.is_set():
+                    if sent + len(data) > limit:
+                        if limit > sent:
+                            dst.sendall(data[: limit - sent])
+                        break
+                    sent += len(data)
                 dst.sendall(data)
-                sent += len(data)
         except OSError:
             pass
         finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                s.close()
+            _close(src, dst)
 
     def close(self) -> None:
         self._stop.set()
         self._thread.join(2)
         self.sock.close()
+
+
+def _close(*socks: socket.socket) -> None:
+    for s in socks:
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        s.close()
 
 
 # ---- test objects -----------------------------------------------------------------------------

@@ -334,7 +334,6 @@ def test_answer_lost_after_store_is_not_sent_twice(orthanc, uploaded, outbox):
     proxy = CuttingProxy(orthanc.port, cut_response_after=0, methods=("POST",))
     try:
         session = Counting()
-        session.headers["Connection"] = "close"  # one request per connection through the proxy
         with Archive(PacsConfig(url=proxy.url, timeout_s=5), session=session) as a:
             res = send(sr, a, outbox=outbox)
             assert res.status == "queued", res.message
