@@ -29,11 +29,20 @@ _KEY_LINKS = "msus_store_links"
 
 
 @st.cache_resource(show_spinner=False)
-def get_store():
-    """The process-wide store (``MSUS_DATABASE_URL`` or the SQLite file in ``MSUS_DATA_DIR``)."""
+def _open(url: str):
     from msus.store import open_store
 
-    return open_store()
+    return open_store(url)
+
+
+def get_store():
+    """The process-wide store (``MSUS_DATABASE_URL`` or the SQLite file in ``MSUS_DATA_DIR``).
+
+    One store per resolved URL, kept for the life of the server (``st.cache_resource``).
+    """
+    from msus.store import resolve_url
+
+    return _open(resolve_url())
 
 
 def _store_or_none():
