@@ -5,6 +5,8 @@ adds the frame route the browser player fetches JPEG frames from), then runs it 
 script (``__name__ == "__main__"``) for every session rerun.
 """
 
+import time
+
 import streamlit as st
 
 from msus.ui import frames
@@ -18,6 +20,7 @@ def page() -> None:
     from msus.errors import MsusError
     from msus.ui import optional, panels, player, session, sources
 
+    t0 = time.perf_counter()
     st.set_page_config(page_title="msus · cine review", layout="wide")
     panels.page_style()
     try:
@@ -62,6 +65,8 @@ def page() -> None:
         st.error(str(e))
     except Exception as e:  # last resort: one line, never a traceback
         st.error(f"Unexpected problem ({type(e).__name__}); the loop could not be shown. Try another file.")
+    finally:
+        st.session_state["msus_run_ms"] = (time.perf_counter() - t0) * 1000  # server time of this run
 
 
 if __name__ == "__main__":

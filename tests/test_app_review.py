@@ -249,3 +249,31 @@ def test_an_upload_opens_through_the_loader():
     bad = sources.upload_source(type("U", (Upload,), {"file_id": "f2"})(b"not a loop at all" * 10), 1024)
     with pytest.raises(MsusError):
         sources.open_source(bad)
+
+
+def test_frame_route_serves_only_registered_tokens(monkeypatch):
+    from starlette.requests import Request
+    from starlette.routing import Match
+
+    store = frames.FrameStore()
+    monkeypatch.setattr(frames, "_STORE", store)
+    cine = Cine.from_frames(np.full((3, 30, 40), 128, np.uint8), fps=10)
+    token = store.register(cine)
+    (route,) = frames.routes("/viewer")
+
+    def get(path):
+        scope = {"type": "http", "method": "GET", "path": path, "headers": [], "query_string": b""}
+        match, child = route.matches(scope)
+        if match is not Match.FULL:
+            return None
+        scope.update(child)
+        return route.endpoint(Request(scope))
+
+    url = frames.frame_url_base(token, "/viewer")
+    r = get(url + "2.jpg")
+    assert r.status_code == 200 and r.media_type == "image/jpeg" and r.body[:2] == b"\xff\xd8"
+    assert "private" in r.headers["cache-control"]
+    for bad in (url + "3.jpg", frames.frame_url_base("nope", "/viewer") + "0.jpg"):
+        assert get(bad).status_code == 404, bad
+    assert get(url + "x.jpg").status_code == 404
+    assert get(f"/msus/frames/{token}/0.jpg") is None  # only under the base path

@@ -185,10 +185,22 @@ def frame_url_base(token: str, base_url_path: str = "") -> str:
     return f"{base}{ROUTE_PREFIX}/{token}/"
 
 
-def routes():
-    """Starlette routes serving frames, for ``st.App(..., routes=routes())``."""
+def routes(base_url_path: str | None = None):
+    """Starlette routes serving frames, for ``st.App(..., routes=routes())``.
+
+    st.App mounts user routes at the server root, so the route carries ``server.baseUrlPath``
+    itself (the same prefix :func:`frame_url_base` puts in the player's URLs).
+    """
     from starlette.responses import Response
     from starlette.routing import Route
+
+    if base_url_path is None:
+        try:
+            import streamlit as st
+
+            base_url_path = st.get_option("server.baseUrlPath") or ""
+        except Exception:  # pragma: no cover - config not loadable: serve at the root
+            base_url_path = ""
 
     def serve(request):  # sync: Starlette runs it in a worker thread (cv2 releases the GIL)
         token = request.path_params["token"]
@@ -205,4 +217,5 @@ def routes():
             headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"},
         )
 
-    return [Route(ROUTE_PREFIX + "/{token}/{index}.jpg", serve, methods=["GET"])]
+    prefix = frame_url_base("{token}", base_url_path)
+    return [Route(prefix + "{index}.jpg", serve, methods=["GET"])]
