@@ -95,3 +95,42 @@ def test_autosave_restore_study_list_and_agreement():
     at2.selectbox(key="msus_export_format").select("json").run()
     at2.button(key="msus_export_go").click().run()
     assert not at2.exception and not at2.error, [e.value for e in at2.error]
+
+
+def test_the_app_saves_calipers_as_made_and_restores_them(tmp_path, monkeypatch):
+    """app.py end to end: reviewer chosen, player caliper events autosaved, restored in a new session."""
+    import shutil
+
+    from conftest import DATA, ROOT
+
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    shutil.copy(DATA / "pydicomdata_OBXXXX1A_rle_2frame_cx50.dcm", samples / "a.dcm")
+    monkeypatch.setenv("MSUS_SAMPLES_DIR", str(samples))
+    monkeypatch.setenv("MSUS_DATABASE_URL", f"sqlite:///{tmp_path / 'team.sqlite3'}")
+    monkeypatch.setenv("MSUS_CONFIG", str(tmp_path / "none.toml"))
+    (tmp_path / "none.toml").write_text("")
+
+    def events(at, *evs):
+        rv = at.session_state["msus_reviews"][at.session_state["msus_current"]]
+        rv.handle_log({"sid": "t", "events": [dict(e, seq=rv.event_seq + k + 1) for k, e in enumerate(evs)]})
+        return at.run()
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    assert not at.exception
+    at.text_input(key="msus_reviewer_typed").input("Dr Eve").run()
+    at = events(at, {"type": "caliper_add", "frame": 0, "p1": [459.5, 290.5], "p2": [498.5, 301.5]})
+    assert not at.exception and not [e.value for e in at.error]
+    from msus.store import open_store
+
+    store = open_store(f"sqlite:///{tmp_path / 'team.sqlite3'}")
+    (row,) = store.study_list()
+    saved = store.measurements(row.loop_key)
+    assert len(saved) == 1 and saved[0].measurement.reviewer == "Dr Eve"
+    assert saved[0].measurement.length_mm == pytest.approx(10.6, rel=0.01)  # the scanner's own caliper: 1.06 cm
+    # a new browser session (the app restarted): the same reviewer gets the caliper back
+    at2 = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at2.text_input(key="msus_reviewer_typed").input("Dr Eve").run()
+    rv = at2.session_state["msus_reviews"][at2.session_state["msus_current"]]
+    assert [m.id for m in rv.measurements] == [saved[0].id]
+    store.close()

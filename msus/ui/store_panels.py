@@ -136,7 +136,9 @@ def connect(cine, review, reviewer: str | None) -> None:
     if store is None or not reviewer:
         return
     links = _links()
-    if review.loop_key in links and links[review.loop_key][2:] == (reviewer,):
+    link = links.get(review.loop_key)
+    if link is not None and link[2] == reviewer:
+        _save_missing(store, link[0], link[1], review, reviewer)  # safety net: anything shown is saved
         return
     try:
         ref = store.register_loop(cine)
@@ -150,13 +152,17 @@ def connect(cine, review, reviewer: str | None) -> None:
     if restored:
         review.measurements.extend(restored)
         review.messages.append(("warning", f"restored {len(restored)} saved caliper(s) of {reviewer}"))
-    for m in review.measurements:  # calipers made before the reviewer was chosen
-        if m.id not in versions:
+    _save_missing(store, ref.key, versions, review, reviewer)  # calipers made before the reviewer was chosen
+    links[review.loop_key] = (ref.key, versions, reviewer)
+
+
+def _save_missing(store, loop_key: str, versions: dict, review, reviewer: str) -> None:
+    for m in review.measurements:
+        if m.id not in versions and (not m.reviewer or m.reviewer == reviewer):
             try:
-                versions[m.id] = store.add_measurement(ref, m, reviewer=reviewer).version
+                versions[m.id] = store.add_measurement(loop_key, m, reviewer=reviewer).version
             except MsusError as e:
                 review.messages.append(("error", f"saving the measurement failed: {e}"))
-    links[review.loop_key] = (ref.key, versions, reviewer)
 
 
 def save_status(review) -> str:
@@ -283,14 +289,14 @@ def agreement_panel(cine) -> None:
     if len(ag.raters) < 2 or not ag.items:
         st.caption("Agreement appears when two or more reviewers have measured the same labelled gaps on this loop.")
         return
-    st.dataframe(ag.table(), hide_index=True, use_container_width=True)
+    st.dataframe(ag.table(), hide_index=True, width="stretch")
     rows = [
         {"pair": f"{b.rater_b} − {b.rater_a}", "n": b.n, "bias (mm)": round(b.bias_mm, 3),
          "LoA low (mm)": None if b.loa_low_mm is None else round(b.loa_low_mm, 3),
          "LoA high (mm)": None if b.loa_high_mm is None else round(b.loa_high_mm, 3)}
         for b in ag.bland_altman
     ]
-    st.dataframe(rows, hide_index=True, use_container_width=True)
+    st.dataframe(rows, hide_index=True, width="stretch")
     icc = "—" if ag.icc_2_1 is None else f"{ag.icc_2_1:.3f}"
     st.caption(f"ICC(2,1), absolute agreement: {icc} over {ag.n_complete_items} item(s) measured by everyone.")
     for n in ag.notes:
@@ -313,7 +319,7 @@ def agreement_panel(cine) -> None:
         if lines:
             rules = alt.Chart(pd.DataFrame(lines)).mark_rule(strokeDash=[4, 4]).encode(y="y:Q", color="pair:N")
             chart = chart + rules
-        st.altair_chart(chart.properties(height=260, title="Bland–Altman: difference vs mean"), use_container_width=True)
+        st.altair_chart(chart.properties(height=260, title="Bland–Altman: difference vs mean"), width="stretch")
     except ImportError:
         st.scatter_chart(pts, x="mean (mm)", y="difference (mm)")
 
@@ -346,5 +352,5 @@ def study_list(container=None) -> None:
             for r in rows
         ],
         hide_index=True,
-        use_container_width=True,
+        width="stretch",
     )
