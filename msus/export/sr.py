@@ -163,9 +163,9 @@ def build_sr(data: ExportData, source, *, series_uid: str | None = None, sop_uid
 
 
 def _person_name(name: str) -> str:
-    """A reviewer's free-text name as a DICOM PN (one component, no '^' or '\\')."""
+    """A reviewer's free-text name as a DICOM PN: one component ("Dr A Example^"), no '^', '\\' or '='."""
     clean = "".join(ch for ch in name if ch not in "^\\=" and (ch.isprintable()))
-    return clean.strip()[:64] or "unnamed"
+    return (clean.strip()[:63] or "unnamed") + "^"  # the whole name as one component, said explicitly
 
 
 def write_sr(data: ExportData, source, out, **kw) -> Path:
