@@ -57,7 +57,9 @@ NATIVE_INSTANCE = (("application/dicom", "*"),)
 #: Frames per request of the background prefetcher: the first batch is small so the next frames
 #: come soon, later ones grow (archives that re-read the instance per request pay that less often).
 PREFETCH_FIRST_BATCH = 4
-PREFETCH_MAX_BATCH = 32
+#: Later batches grow up to about this many bytes per request (and at most PREFETCH_MAX_BATCH).
+PREFETCH_TARGET_BYTES = 32 * 2**20
+PREFETCH_MAX_BATCH = 256
 #: Search results returned at most per query (the archive may cap lower).
 DEFAULT_SEARCH_LIMIT = 200
 
@@ -415,11 +417,15 @@ class RemoteFrames:
     def _prefetch(self) -> None:
         worker = self.archive.clone()
         try:
-            i, size = 0, PREFETCH_FIRST_BATCH
+            first = self.cache.get(0)
+            per_frame = max(1, len(first) if first else self.raw_frame_bytes)
+            budget = min(PREFETCH_TARGET_BYTES, self.cache.max_bytes)
+            cap = max(1, min(PREFETCH_MAX_BATCH, budget // per_frame))
+            i, size = 0, min(PREFETCH_FIRST_BATCH, cap)
             while i < self.n_frames and not self._stop.is_set():
                 batch = [j for j in range(i, min(i + size, self.n_frames)) if j not in self.cache]
                 i += size
-                size = min(PREFETCH_MAX_BATCH, size * 2)
+                size = min(cap, size * 2)
                 if not batch:
                     continue
                 if self.cache.nbytes >= self.cache.max_bytes:
