@@ -3,29 +3,31 @@
 ``defect(frame, roi, calibration) -> Defect``.  Method (all in a downscaled working copy of the
 ROI, longer side :data:`WORK_SIDE_PX` px; results are mapped back to full-frame px):
 
-1. **Despeckle**: 5×5 median then a Gaussian (σ 1.5 px).
-2. **Fasciae**: a ridge response (bright thin lines: −∂²I/∂y² of the smoothed image, ≥ 0) is
-   projected along every orientation from −30° to +30° (1° steps) — a Hough transform of lines
-   restricted to near-horizontal muscles.  The strongest long lines are candidates; the
-   strongest two that are far enough apart are the superficial and the deep fascia.  Each is
-   refined separately (weighted least squares on the ridge maxima in a band around it, with
-   outlier rejection), so the two may have different tilts.  The muscle's inner edge below
-   (above) each fascia is where the echo falls half-way from the fascia to the muscle.
-3. **Straighten**: the muscle between the inner fascia edges is resampled column by column into
-   a rectangle (rows = depth from superficial 0 to deep 1, columns = image columns).  A row of
-   the rectangle is a line parallel to the fasciae, i.e. along the muscle's long axis, so the
-   distance between two points of a row is a distance along the axis, whatever the tilt.
-4. **Segment**: dark candidates (smoothed echo below 65 % of the muscle median) are connected
-   components; each is scored by its contrast to the muscle, the share of thickness it spans,
-   its length and its elongation (long thin dark bands between fascicles are refused).  The best
-   one is re-thresholded at half-way between its own level and the muscle's (a 50 % edge, unbiased
-   for blurred edges) to fix its outline.
-5. **Measure**: thickness fraction = the largest share of the muscle thickness the defect spans in
-   any column (a defect touching a fascia edge is taken to reach it).  Gap = mean over the rows of
-   the central half of the torn depth (25–75 % of fascia to fascia for a full-thickness defect, of
-   the defect's depth extent otherwise) of the distance between the defect's two ends in that row
-   (sub-pixel, interpolated at the 50 % level).  In mm via the calibration when both ends lie in a
-   calibrated region, else px only.
+1. **Despeckle**: 5×5 median then a Gaussian (σ 1.5 px); a 9×9 median for echo levels.
+2. **Fasciae**: a ridge response (bright bands: −∂²I/∂y² at σ 3 px, ≥ 0) is projected along every
+   orientation from −30° to +30° (1° steps) — a Hough transform of lines restricted to
+   near-horizontal muscles.  Lines weaker than :data:`FASCIA_MIN_SHARE` of the strongest are
+   not fasciae.  Each line is refined separately (weighted least squares on the ridge maxima in a
+   band around it, with outlier rejection), so two fasciae may have different tilts.  The
+   muscle's edge below (above) a fascia is where the echo falls half-way to the muscle's level.
+3. **Compartments**: each muscle between consecutive fasciae is searched; the clearest defect
+   wins.
+4. **Straighten**: the muscle between the fascia edges is resampled column by column into a
+   rectangle (rows = depth from superficial 0 to deep 1).  A row of the rectangle is parallel to
+   the fasciae, i.e. along the muscle's long axis, so distances along a row are distances along
+   the axis, whatever the tilt.
+5. **Troughs**: in depth bands, the median echo per column is a profile along the axis
+   (oblique fascicles average out); a defect crossing the band is a trough.  Troughs deep enough,
+   long enough, bounded by muscle on both sides and with both stumps inside the ROI are outlined
+   at half depth and must be free of bright fibres inside.
+6. **Measure** in linear echo power (a nominal :data:`NOMINAL_DR_DB` dB log compression undone),
+   where a blurred edge lies half-way between the two levels: the depth extent (thickness
+   fraction) from the profile across the depth over the defect's central columns; the two ends
+   from the profile along the axis over the rows of the central half of the torn depth (25–75 %
+   of fascia to fascia for a full-thickness defect, of the defect's depth extent otherwise), at
+   the sub-pixel half-level crossings.  Gap in mm via the calibration when both ends lie in one
+   calibrated region, else px only.  The power ratio (defect vs muscle) must stay below
+   ``max_power_ratio``: fluid keeps little echo power, a dark patch of muscle keeps more.
 
 Thresholds come from ``msus/thresholds.toml`` (section ``[defect]``).
 """
@@ -45,11 +47,10 @@ from msus.errors import AnalysisError
 WORK_SIDE_PX = 320
 #: Orientations (deg) searched for the fasciae.
 ANGLES_DEG = np.arange(-30, 31, 1.0)
-#: Dark-candidate level, as a share of the muscle's median echo.
-CANDIDATE_LEVEL = 0.78
 
 #: Median window (working px) for the echo level used to segment the defect.
 DARK_MEDIAN_PX = 9
+#: Set to a list to collect intermediate results (development aid; None in normal use).
 _DEBUG = None
 #: Scale (working px) of the ridge filter that finds the fasciae (bright bands ~1 mm thick).
 RIDGE_SIGMA_PX = 3.0
@@ -414,20 +415,12 @@ def _half_crossing(p: np.ndarray, start: int, step: int, level: float, stop: int
     return None
 
 
-PROFILE_STAT = "median"
-MUSCLE_STAT = "mean"
-EDGE_PEAK = False
-EDGE_REACH = 1.0
 
 
 def _column_level(block: np.ndarray) -> np.ndarray:
-    """Echo power level of each column of a block of rows (mean without the brightest 10 %)."""
-    if PROFILE_STAT == "median":
-        return np.median(block, axis=0)
-    if PROFILE_STAT == "mean":
-        return block.mean(axis=0)
-    k = max(1, int(round(0.9 * block.shape[0])))
-    return np.sort(block, axis=0)[:k].mean(axis=0)
+    """Echo power level of each column of a block of rows (median: frayed ends and floating
+    echoes count by their typical, not their extreme, value)."""
+    return np.median(block, axis=0)
 
 
 def _profile_extent(P: np.ndarray, mask: np.ndarray, margin: float, trough):
@@ -501,25 +494,11 @@ def _profile_extent(P: np.ndarray, mask: np.ndarray, margin: float, trough):
     rm = p[c1 + 3 : c1 + 3 + 2 * win]
     if lm.size < 2 or rm.size < 2:
         return None
-    agg = np.mean if MUSCLE_STAT == "mean" else np.median
-    m_l, m_r = float(agg(lm)), float(agg(rm))
+    m_l, m_r = float(np.mean(lm)), float(np.mean(rm))
     if _DEBUG is not None:
         _DEBUG.append(("prof", c0, c1, xc, d_x, m_l, m_r, np.round(p, 2).tolist()))
     xl = _half_crossing(p, xc, -1, (d_x + m_l) / 2.0, 0)
     xr = _half_crossing(p, xc, +1, (d_x + m_r) / 2.0, nc - 1)
-    if EDGE_PEAK and xl is not None and xr is not None:
-        # torn ends are often brighter than the muscle further away: take each end's level
-        # as the peak of the echo just beyond the first estimate, and cross again
-        reach = max(3, int(round(EDGE_REACH * pad)))
-        a = int(np.floor(xl))
-        seg_l = p[max(0, a - reach) : a + 1]
-        b = int(np.ceil(xr))
-        seg_r = p[b : b + reach + 1]
-        if seg_l.size and seg_r.size:
-            m_l2 = max(m_l, float(seg_l.max()))
-            m_r2 = max(m_r, float(seg_r.max()))
-            xl = _half_crossing(p, xc, -1, (d_x + m_l2) / 2.0, 0)
-            xr = _half_crossing(p, xc, +1, (d_x + m_r2) / 2.0, nc - 1)
     if xl is None or xr is None or xr - xl < 1:
         return None
     return xl, xr, v_top, v_bot, frac, d_x, d_level
