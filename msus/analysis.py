@@ -198,12 +198,12 @@ class _Crops:
     """Grey ROI crops of the loop's frames, indexable like a sequence (full-frame coordinates
     are recovered by the offset)."""
 
-    def __init__(self, crops: np.ndarray, offset: tuple[int, int]):
-        self.crops = crops
+    def __init__(self, crops, offset: tuple[int, int]):
+        self.crops = crops  # list of 2-D views into the decoded frames (no copies)
         self.offset = offset
 
     def __len__(self) -> int:
-        return self.crops.shape[0]
+        return len(self.crops)
 
     def __getitem__(self, i):
         return self.crops[i]
@@ -302,9 +302,9 @@ def analyze(
         pick = np.unique(np.linspace(0, n - 1, min(n, 12)).round().astype(int))
         roi = tissue_roi(np.stack([greys[i] for i in pick]), cal)
     x0, y0, x1, y1 = roi
-    crops = np.stack([g[y0 : y1 + 1, x0 : x1 + 1] for g in greys])
+    crops = [g[y0 : y1 + 1, x0 : x1 + 1] for g in greys]  # views: no copy
     del greys
-    sample = crops[:: max(1, n // 16)]
+    sample = np.stack(crops[:: max(1, n // 16)])
     if float(sample.std(axis=(1, 2)).max()) < 2.0 or float(sample.max()) < 8:
         raise AnalysisError("the loop is blank in the region analysed (no echo texture on any frame)")
     timings["roi"] = time.perf_counter() - t1
@@ -470,7 +470,7 @@ def analyze(
 class _FullView:
     """Full-size frames rebuilt from ROI crops (zeros outside), for the detector's coordinates."""
 
-    def __init__(self, crops: np.ndarray, offset: tuple[int, int], shape: tuple[int, int]):
+    def __init__(self, crops, offset: tuple[int, int], shape: tuple[int, int]):
         self.crops, self.offset, self.shape = crops, offset, shape
 
     def full(self, i: int) -> np.ndarray:
