@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from msus.store.engine import data_dir, resolve_url
 from msus.store.identity import LoopIdentity, content_hash, identify
-from msus.store.repository import (
+from msus.store.repository import Store
+from msus.store.values import (
     CLASSIFICATIONS,
     STATUSES,
     AuditEntry,
     LoopRef,
-    Store,
     StoreConflict,
     StoredFinding,
     StoredMeasurement,

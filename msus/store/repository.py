@@ -15,13 +15,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import threading
 import uuid
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 
-import numpy as np
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -32,213 +28,20 @@ from msus.measure import KINDS, Measurement
 from msus.store.engine import describe, make_engine, resolve_url
 from msus.store.identity import LoopIdentity, identify
 from msus.store.models import AuditEvent, FindingRow, Loop, MeasurementRow, Reviewer, Series, Study
-
-CLASSIFICATIONS = ("suspected_full_thickness", "partial", "no_defect")
-STATUSES = ("draft", "final")
-
-
-class StoreConflict(StoreError):
-    """Someone else changed (or deleted) the row since you read it; reload and retry."""
-
-    def __init__(self, message: str, current_version: int | None = None):
-        super().__init__(message)
-        self.current_version = current_version
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
-# ---- values returned to callers ----------------------------------------------------------------
-@dataclass(frozen=True)
-class LoopRef:
-    id: int
-    key: str
-    series_key: str
-    study_key: str
-    kind: str
-    source_name: str
-    n_frames: int
-    rows: int
-    columns: int
-    fps: float | None
-
-
-@dataclass(frozen=True)
-class StoredMeasurement:
-    """A saved caliper: the :class:`~msus.measure.Measurement` plus its row version."""
-
-    measurement: Measurement
-    version: int
-    loop_key: str
-    updated_at: str
-
-    @property
-    def id(self) -> str:
-        return self.measurement.id
-
-    def to_dict(self) -> dict:
-        d = self.measurement.to_dict()
-        d.update(version=self.version, loop_key=self.loop_key, updated_at=self.updated_at)
-        return d
-
-
-FINDING_FIELDS = (
-    "rest_frame",
-    "contraction_frame",
-    "gap_rest_mm",
-    "gap_contraction_mm",
-    "gap_rest_px",
-    "gap_contraction_px",
-    "retraction_mm",
-    "defect_thickness_fraction",
-    "classification",
-    "reasons",
-    "calibration_source",
+from msus.store.values import (  # noqa: F401 (re-exported)
+    CLASSIFICATIONS,
+    FINDING_FIELDS,
+    STATUSES,
+    AuditEntry,
+    LoopRef,
+    StoreConflict,
+    StoredFinding,
+    StoredMeasurement,
+    StudyListRow,
+    _opt_float,
+    finding_columns,
+    now_iso,
 )
-_ALIASES = {
-    "rest_frame_index": "rest_frame",
-    "contraction_frame_index": "contraction_frame",
-    "delta_gap_mm": "retraction_mm",
-    "thickness_fraction": "defect_thickness_fraction",
-}
-
-
-@dataclass(frozen=True)
-class StoredFinding:
-    id: str
-    loop_key: str
-    reviewer: str
-    classification: str
-    reasons: tuple[str, ...]
-    status: str
-    kind: str
-    version: int
-    created_at: str
-    updated_at: str
-    rest_frame: int | None = None
-    contraction_frame: int | None = None
-    gap_rest_mm: float | None = None
-    gap_contraction_mm: float | None = None
-    gap_rest_px: float | None = None
-    gap_contraction_px: float | None = None
-    retraction_mm: float | None = None
-    defect_thickness_fraction: float | None = None
-    calibration_source: str = "none"
-    extra: dict = field(default_factory=dict, compare=False)
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["reasons"] = list(self.reasons)
-        return d
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    id: int
-    at: str
-    reviewer: str
-    action: str
-    entity: str
-    entity_id: str
-    loop_id: int | None
-    before: dict | None
-    after: dict | None
-
-
-@dataclass(frozen=True)
-class StudyListRow:
-    """One line of the study list: a loop and what has been measured on it."""
-
-    loop_key: str
-    study_key: str
-    series_key: str
-    source_name: str
-    kind: str
-    n_frames: int
-    n_measurements: int
-    reviewers: tuple[str, ...]
-    status: str  # "final", "draft", "measured" (calipers, no finding) or "new"
-    classification: str | None
-    last_change_at: str | None
-
-
-# ---- helpers ---------------------------------------------------------------------------------------
-def _jsonable(v, depth: int = 0):
-    if isinstance(v, np.ndarray):
-        return v.tolist() if v.size <= 10000 else None
-    if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, float):
-        return v if math.isfinite(v) else None
-    if v is None or isinstance(v, (str, int, bool)):
-        return v
-    if isinstance(v, dict) and depth < 4:
-        return {str(k): _jsonable(x, depth + 1) for k, x in v.items()}
-    if isinstance(v, (list, tuple)) and depth < 4:
-        return [_jsonable(x, depth + 1) for x in v]
-    if dataclasses.is_dataclass(v) and not isinstance(v, type) and depth < 4:
-        return _jsonable(_as_dict(v), depth + 1)
-    if hasattr(v, "to_dict") and depth < 4:
-        return _jsonable(v.to_dict(), depth + 1)
-    return None  # masks, images and other non-portable objects are not stored
-
-
-def _as_dict(obj) -> dict:
-    if isinstance(obj, dict):
-        return dict(obj)
-    if hasattr(obj, "to_dict"):
-        return dict(obj.to_dict())
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
-    raise StoreError(f"cannot store a finding of type {type(obj).__name__}")
-
-
-def _opt_float(v) -> float | None:
-    if v is None:
-        return None
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        raise StoreError(f"expected a number, got {v!r}") from None
-    return f if math.isfinite(f) else None
-
-
-def _opt_int(v) -> int | None:
-    return None if v is None else int(v)
-
-
-def finding_columns(finding) -> tuple[dict, dict]:
-    """Split a finding (dataclass or dict) into known columns and the JSON ``extra``."""
-    d = _as_dict(finding)
-    for a, b in _ALIASES.items():
-        if a in d and b not in d:
-            d[b] = d.pop(a)
-    cols = {
-        "rest_frame": _opt_int(d.get("rest_frame")),
-        "contraction_frame": _opt_int(d.get("contraction_frame")),
-        "gap_rest_mm": _opt_float(d.get("gap_rest_mm")),
-        "gap_contraction_mm": _opt_float(d.get("gap_contraction_mm")),
-        "gap_rest_px": _opt_float(d.get("gap_rest_px")),
-        "gap_contraction_px": _opt_float(d.get("gap_contraction_px")),
-        "retraction_mm": _opt_float(d.get("retraction_mm")),
-        "defect_thickness_fraction": _opt_float(d.get("defect_thickness_fraction")),
-        "classification": str(d.get("classification") or ""),
-        "reasons": [str(r) for r in (d.get("reasons") or ())],
-        "calibration_source": str(d.get("calibration_source") or "none"),
-    }
-    if cols["retraction_mm"] is None and None not in (cols["gap_rest_mm"], cols["gap_contraction_mm"]):
-        cols["retraction_mm"] = cols["gap_contraction_mm"] - cols["gap_rest_mm"]
-    if cols["classification"] not in CLASSIFICATIONS:
-        raise StoreError(
-            f"unknown classification {cols['classification']!r} (expected one of {', '.join(CLASSIFICATIONS)})"
-        )
-    skip = set(FINDING_FIELDS) | {"status", "kind", "id", "reviewer", "version", "loop_key", "created_at", "updated_at", "extra"}
-    extra = {k: _jsonable(v) for k, v in d.items() if k not in skip}
-    extra = {k: v for k, v in extra.items() if v is not None}
-    if isinstance(d.get("extra"), dict):
-        extra.update({k: v for k, v in _jsonable(d["extra"]).items() if v is not None})
-    return cols, extra
 
 
 def _m_snapshot(r: MeasurementRow) -> dict:
