@@ -99,11 +99,11 @@ def _instances(archive, args) -> int:
     if not insts:
         print("no instances")
         return 0
-    print(f"{'series UID':<50} {'#':>4} {'frames':>6} {'size':>9}  SOP instance UID")
+    print(f"{'#':>6} {'frames':>6} {'size':>9}  series UID / SOP instance UID")
     for i in insts:
         size = f"{i.columns}x{i.rows}" if i.is_image else "-"
         num = "" if i.instance_number is None else str(i.instance_number)
-        print(f"{i.series_uid[:50]:<50} {num:>4} {i.n_frames:>6} {size:>9}  {i.sop_uid}")
+        print(f"{num:>6} {i.n_frames:>6} {size:>9}  {i.series_uid} {i.sop_uid}")
     return 0
 
 
