@@ -40,21 +40,21 @@ def page() -> None:
         url, token = session.frame_url(cine, source.key, settings.jpeg_quality)
 
         panels.study_header(cine, review, source.name)
-        for level, text in review.take_messages():
-            (st.error if level == "error" else st.warning)(text)
-        panels.view_controls(review)
-        player.render(player.player_data(cine, review, url, loop_id=token), on_log=session.on_player_log)
-
-        left, right = st.columns([3, 2], gap="large")
-        with left:
-            st.markdown("##### Measurements")
-            panels.measurements_table(review)
-        with right:
-            panels.retraction_card(review)
-            with st.expander("Manual calibration", expanded=not review.file_calibration.calibrated):
-                panels.calibration_panel(review)
-
+        viewer = st.container()  # filled after the analysis panel, so its overlays show at once
         result = optional.call("analysis_panel", "render", cine, review)  # tear analysis
+        with viewer:
+            for level, text in review.take_messages():
+                (st.error if level == "error" else st.warning)(text)
+            panels.view_controls(review)
+            player.render(player.player_data(cine, review, url, loop_id=token), on_log=session.on_player_log)
+            left, right = st.columns([3, 2], gap="large")
+            with left:
+                st.markdown("##### Measurements")
+                panels.measurements_table(review)
+            with right:
+                panels.retraction_card(review)
+                with st.expander("Manual calibration", expanded=not review.file_calibration.calibrated):
+                    panels.calibration_panel(review)
         optional.call("store_panels", "finding_panel", cine, review, reviewer, result)
         optional.call("store_panels", "agreement_panel", cine)
         with st.expander("Export"):
