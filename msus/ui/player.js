@@ -70,6 +70,11 @@ class Player {
     this.scratch = {};
     this.build();
     window.__msusPlayer = this.api();
+    // Keys work as soon as the viewer opens (Space plays), unless the user is typing elsewhere.
+    setTimeout(() => {
+      const a = document.activeElement;
+      if (!a || a === document.body) this.root.focus({ preventScroll: true });
+    }, 0);
   }
 
   // ---------------------------------------------------------------- DOM
