@@ -467,6 +467,39 @@ def analyze(
     )
 
 
+def keyframes_from_calipers(result: AnalysisResult, calipers: dict[int, tuple]) -> dict[int, list]:
+    """User keyframes from edited gap calipers.
+
+    Parameters
+    ----------
+    result
+        An analysis with a stump track.
+    calipers
+        {frame: ((x_left, y_left), (x_right, y_right))}: where the reviewer put the two stump
+        ends on that frame (either order).
+
+    Returns
+    -------
+    {frame: [[x, y], ...]} for :func:`analyze`'s ``keyframes``: every tracked depth of a stump is
+    moved by the same shift as the caliper end nearest to it.
+    """
+    out = {}
+    for f, (a, b) in calipers.items():
+        pts = np.asarray(result.stumps_at(int(f)), float)
+        if pts.size == 0:
+            continue
+        k = len(pts) // 2
+        left, right = pts[:k], pts[k:]
+        a, b = np.asarray(a, float), np.asarray(b, float)
+        cl, cr = left.mean(0), right.mean(0)
+        if np.linalg.norm(a - cl) + np.linalg.norm(b - cr) > np.linalg.norm(a - cr) + np.linalg.norm(b - cl):
+            a, b = b, a
+        mid_l, mid_r = left[k // 2], right[k // 2]
+        new = np.concatenate([left + (a - mid_l), right + (b - mid_r)])
+        out[int(f)] = new.tolist()
+    return out
+
+
 class _FullView:
     """Full-size frames rebuilt from ROI crops (zeros outside), for the detector's coordinates."""
 

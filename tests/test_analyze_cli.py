@@ -205,3 +205,22 @@ def test_overlay_shapes_are_plain_data(samples_dir):
     assert not [s for s in hidden if s["frame"] == res.rest_frame and s["kind"] == "point"]
     ov = res.overlay(res.contraction_frame)
     assert ov["gap_label"].endswith("mm") and len(ov["calipers"]) == 3
+
+
+def test_user_keyframes_reanchor_the_track(samples_dir):
+    import msus
+    from msus.analysis import analyze, keyframes_from_calipers
+
+    with msus.load(samples_dir / "phantom_full_tear.dcm") as cine:
+        res = analyze(cine)
+        c = res.contraction_frame
+        pts = np.asarray(res.stumps_at(c))
+        k = len(pts) // 2
+        # the reviewer drags the right stump 3 px further right on the contraction frame
+        a, b = pts[k // 2], pts[k + k // 2] + [3.0, 0.0]
+        keys = keyframes_from_calipers(res, {c: (tuple(b), tuple(a))})  # ends in either order
+        res2 = analyze(cine, rest_frame=res.rest_frame, contraction_frame=c, keyframes=keys)
+    got = np.asarray(res2.stumps_at(c))
+    assert np.allclose(got[k:], pts[k:] + [3.0, 0.0], atol=1e-6)
+    assert np.allclose(got[:k], pts[:k], atol=1e-6)
+    assert res2.gap_curve_px[c] == pytest.approx(res.gap_curve_px[c] + 3.0, abs=0.3)

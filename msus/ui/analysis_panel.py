@@ -80,7 +80,19 @@ def _state(loop_key: str) -> dict:
     return all_state.setdefault(loop_key, {"result": None, "decisions": {}, "error": None})
 
 
-def _run(cine, review, rest=None, contraction=None):
+def _edited_calipers(review, result) -> dict:
+    """{frame: (p1, p2)} of gap calipers the reviewer dragged (automatic-edited or manual ones
+    labelled as gaps) on frames the track covers."""
+    from msus.measure import LABEL_CONTRACTION, LABEL_REST
+
+    out = {}
+    for m in review.measurements:
+        if m.label in (LABEL_REST, LABEL_CONTRACTION) and m.kind != "automatic" and result.stumps_at(m.frame_index):
+            out[m.frame_index] = ((m.x1, m.y1), (m.x2, m.y2))
+    return out
+
+
+def _run(cine, review, rest=None, contraction=None, keyframes=None):
     from msus.analysis import analyze
 
     bar = st.progress(0.0, text="Analyzing…")
@@ -92,7 +104,8 @@ def _run(cine, review, rest=None, contraction=None):
     if not cine.calibration.calibrated and review.manual_calibration is not None:
         mm = review.manual_calibration.mm_per_px_x
     try:
-        return analyze(cine, rest_frame=rest, contraction_frame=contraction, mm_per_px=mm, progress=progress)
+        return analyze(cine, rest_frame=rest, contraction_frame=contraction, mm_per_px=mm, keyframes=keyframes,
+                       progress=progress)
     finally:
         bar.empty()
 
@@ -204,6 +217,21 @@ def render(cine, review):
             st.rerun()
         if st.session_state.get(f"msus_editing_{key}"):
             _edit(cine, review, state, result, key)
+
+    # --- user keyframes: re-track through the reviewer's own stump positions
+    edited = _edited_calipers(review, result) if result.defect_found else {}
+    if edited:
+        frames_txt = ", ".join(str(f + 1) for f in sorted(edited))
+        if st.button(f"Re-track through my calipers (frame {frames_txt})", key="msus_retrack"):
+            from msus.analysis import keyframes_from_calipers
+
+            try:
+                state["result"] = _run(cine, review, result.rest_frame, result.contraction_frame,
+                                       keyframes_from_calipers(result, edited))
+                state["decisions"]["keyframes"] = "user"
+            except MsusError as e:
+                st.error(str(e))
+            st.rerun()
 
     # --- plots
     try:
