@@ -277,3 +277,17 @@ def test_frame_route_serves_only_registered_tokens(monkeypatch):
         assert get(bad).status_code == 404, bad
     assert get(url + "x.jpg").status_code == 404
     assert get(f"/msus/frames/{token}/0.jpg") is None  # only under the base path
+
+
+def test_sample_listing_skips_sidecars_and_lists_frame_folders_once(tmp_path):
+    (tmp_path / "b.dcm").write_bytes(b"x")
+    (tmp_path / "b.truth.json").write_text("{}")
+    (tmp_path / "NOTICE.md").write_text("")
+    (tmp_path / ".hidden.dcm").write_bytes(b"x")
+    stills = tmp_path / "a_frames"
+    stills.mkdir()
+    for i in range(3):
+        (stills / f"f{i}.png").write_bytes(b"x")
+    names = [str(p.relative_to(tmp_path)) for p in sources.list_loops(tmp_path)]
+    assert names == ["a_frames", "b.dcm"]
+    assert sources.list_loops(tmp_path / "missing") == []

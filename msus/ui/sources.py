@@ -32,19 +32,41 @@ class Source:
     upload: object | None = None  # a Streamlit UploadedFile (a BytesIO), read only on a cache miss
 
 
+_FRAME_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
+
+
+def _is_frame_folder(d: Path) -> bool:
+    """A folder of still images (one loop, frames in name order) rather than a folder of loops."""
+    try:
+        files = [p for p in d.iterdir() if p.is_file() and not p.name.startswith(".")]
+    except OSError:
+        return False
+    frames = [p for p in files if p.suffix.lower() in _FRAME_SUFFIXES]
+    return len(frames) >= 2 and len(frames) >= len(files) - 2  # allow a NOTICE/README beside them
+
+
 def list_loops(folder: Path) -> list[Path]:
-    """Loop files directly in ``folder`` (or one level down), sorted; [] if it does not exist."""
+    """Loops in ``folder``: files directly in it or one level down, and folders of still frames
+    (listed once, as the folder); sorted; [] if it does not exist."""
     folder = Path(folder)
     if not folder.is_dir():
         return []
     out = []
+    frame_dirs = set()
     for p in sorted(folder.rglob("*")):
         if len(out) >= MAX_LISTED:
             break
         rel = p.relative_to(folder)
         if len(rel.parts) > 2 or any(part.startswith(".") for part in rel.parts):
             continue
-        if p.is_file() and p.suffix.lower() not in _SKIP_SUFFIXES and not p.name.startswith(("NOTICE", "README", "LICENSE")):
+        if p.is_dir():
+            if len(rel.parts) == 1 and _is_frame_folder(p):
+                frame_dirs.add(p)
+                out.append(p)
+            continue
+        if p.parent in frame_dirs:
+            continue
+        if p.suffix.lower() not in _SKIP_SUFFIXES and not p.name.startswith(("NOTICE", "README", "LICENSE")):
             out.append(p)
     return out
 
