@@ -12,7 +12,7 @@ import msus
 from msus.calibration import Calibration
 from msus.cine import Cine
 from msus.config import Settings, load_settings
-from msus.errors import LoadError, MeasurementError, MsusError, TooLarge
+from msus.errors import LoadError, MsusError, TooLarge
 from msus.measure import LABEL_CONTRACTION, LABEL_REST
 from msus.ui import frames, review as review_mod, sources
 from msus.ui.player import player_data

@@ -5,7 +5,6 @@ Each panel reads and changes a :class:`msus.ui.review.Review`; none does image p
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import streamlit as st
 
