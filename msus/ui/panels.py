@@ -5,7 +5,6 @@ Each panel reads and changes a :class:`msus.ui.review.Review`; none does image p
 
 from __future__ import annotations
 
-
 import streamlit as st
 
 from msus.config import Settings
