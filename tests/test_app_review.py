@@ -278,6 +278,15 @@ def test_frame_route_serves_only_registered_tokens(monkeypatch):
     assert get(url + "x.jpg").status_code == 404
     assert get(f"/msus/frames/{token}/0.jpg") is None  # only under the base path
 
+    def decode(i):
+        if i == 1:
+            raise LoadError("frame 2 is truncated")
+        return np.zeros((30, 40), np.uint8)
+
+    broken = Cine(n_frames=3, rows=30, columns=40, samples_per_pixel=1, decode=decode)
+    url = frames.frame_url_base(store.register(broken), "/viewer")
+    assert get(url + "0.jpg").status_code == 200 and get(url + "1.jpg").status_code == 422
+
 
 def test_sample_listing_skips_sidecars_and_lists_frame_folders_once(tmp_path):
     (tmp_path / "b.dcm").write_bytes(b"x")

@@ -208,7 +208,10 @@ def routes(base_url_path: str | None = None):
             index = int(request.path_params["index"])
         except ValueError:
             return Response(status_code=404)
-        data = store().jpeg(token, index)
+        try:
+            data = store().jpeg(token, index)
+        except Exception:  # a frame that cannot be decoded: the player skips it and says so
+            return Response(status_code=422)
         if data is None:
             return Response(status_code=404)
         return Response(

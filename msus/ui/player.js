@@ -41,6 +41,7 @@ class Player {
     this.data = {};
     this.loopId = null;
     this.blobs = [];
+    this.failed = new Set();
     this.bitmaps = new Map();
     this.decoding = new Set();
     this.drawn = [];
@@ -239,6 +240,7 @@ class Player {
     this.scratch = {};
     this.dropBitmaps();
     this.blobs = new Array(this.n);
+    this.failed = new Set();
     this.loaded = 0;
     const gen = (this.loadGen = (this.loadGen || 0) + 1);
     const base = d.url || "";
@@ -249,13 +251,13 @@ class Player {
     const worker = async () => {
       while (next < order.length && gen === this.loadGen) {
         const i = order[next++];
-        let blob;
+        let blob = null;
         try {
           const r = await fetch(base + i + ".jpg", { credentials: "same-origin" });
-          if (!r.ok) continue;
-          blob = await r.blob();
-        } catch (err) { continue; }
+          if (r.ok) blob = await r.blob();
+        } catch (err) { blob = null; }
         if (gen !== this.loadGen) return;
+        if (!blob) { this.failed.add(i); this.loaded++; this.updateHud(); continue; }
         this.blobs[i] = blob;
         this.loaded++;
         if (Math.abs(i - this.frame) <= WINDOW) this.ensureWindow();
@@ -466,7 +468,7 @@ class Player {
         }
       }
     }
-    if (idx !== this.frame && !this.bitmaps.has(idx)) {
+    if (idx !== this.frame && !this.bitmaps.has(idx) && !this.failed.has(idx)) {
       // not decoded yet: hold this frame (every-frame rates) or wait without drawing (fast rates)
       this.stats.stalls = (this.stats.stalls || 0) + 1;
       if (!every) this.mediaT = t;
@@ -940,12 +942,14 @@ class Player {
     if (marks.rest === this.frame) tag += "  REST";
     if (marks.contraction === this.frame) tag += "  CONTRACTION";
     const pairView = this.data.view === "pair" && this.data.pair;
+    if (this.failed && this.failed.has(this.frame)) tag += "  (not decodable)";
     this.hudFrame.textContent = `Frame ${this.frame + 1} / ${this.n}   ${t.toFixed(1)} ms${tag}`;
     this.hudFrame.style.display = pairView ? "none" : "";
     this.counter.textContent = `${this.frame + 1} / ${this.n} · ${t.toFixed(1)} ms`;
     this.slider.value = this.frame;
     const ab = this.a !== null || this.b !== null ? `  A–B ${this.rangeLo() + 1}–${this.rangeHi() + 1}` : "";
-    const load = this.loaded < this.n ? `  loading ${this.loaded}/${this.n}` : "";
+    const load = (this.loaded < this.n ? `  loading ${this.loaded}/${this.n}` : "")
+      + (this.failed && this.failed.size ? `  ${this.failed.size} frame(s) could not be decoded` : "");
     this.hudInfo.textContent = `${this.playing ? "playing" : "paused"} ${this.speed}× ${this.mode}${ab} · zoom ${Math.round(this.zoom * 100)}%${load}`;
     this.zoomLabel.textContent = Math.round(this.zoom * 100) + "%";
     this.updateHint();
