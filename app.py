@@ -28,13 +28,14 @@ def page() -> None:
         if panels.mode_switch() == "Teaching":
             optional.call("teaching_page", "render", settings.samples_dir)
             return
-        source = panels.open_panel(settings)
+        source = panels.open_panel(settings) or st.session_state.get("msus_source")  # keep the open loop
         reviewer = optional.call("store_panels", "reviewer_chooser")
         optional.call("pacs_panel", "outbox_status", st.sidebar)
         if source is None:
             st.info("Open a loop from the sidebar: a bundled sample, an upload, or a file in the data folder.")
             return
         cine = sources.open_source(source)
+        st.session_state["msus_source"] = source
         review = session.review_for(cine, source.key)
         optional.call("store_panels", "connect", cine, review, reviewer)  # autosave, restore calipers
         url, token = session.frame_url(cine, source.key, settings.jpeg_quality)

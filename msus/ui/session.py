@@ -4,6 +4,9 @@
                   back keeps the measurements)
 ``msus_current``  loop key of the loop on screen
 ``msus_tokens``   dict loop key → frame-route token of this browser session
+``msus_source``   the last :class:`~msus.ui.sources.Source` opened (kept on screen while the user
+                  picks another kind of source)
+``msus_run_ms``   server time of the last script run (diagnostics, benchmark)
 """
 
 from __future__ import annotations
