@@ -33,7 +33,7 @@ import numpy as np
 from benchmarks.common import Figure
 
 N_CASES = int(os.environ.get("MSUS_BENCH_CASES", "36"))
-SEED = 2026
+SEED = int(os.environ.get("MSUS_BENCH_SEED", "2026"))
 
 
 def case_params(k: int, rng: np.random.Generator):
@@ -112,6 +112,9 @@ def evaluate(n_cases: int = N_CASES) -> list[dict]:
             "tear": p.tear,
             "truth": ph.classification,
             "pred": res.classification,
+            "frac": res.defect_thickness_fraction,
+            "true_frac": ph.defect_thickness_fraction,
+            "retraction_mm": res.retraction_mm,
             "rest_err_frames": abs(r - ph.rest_frame),
             "con_err_frames": abs(c - ph.contraction_frame),
             "rest_base_frames": abs(0 - ph.rest_frame),

@@ -50,6 +50,10 @@ ANGLES_DEG = np.arange(-30, 31, 1.0)
 
 #: Median window (working px) for the echo level used to segment the defect.
 DARK_MEDIAN_PX = 9
+#: A trough is bounded by muscle when, within max(stump margin, BOUND_REACH × its width) beyond
+#: each half-depth edge, the echo recovers this share of the way back to the muscle's level.
+BOUND_REACH = 1.0
+BOUND_RECOVERY = 0.75
 #: Set to a list to collect intermediate results (development aid; None in normal use).
 _DEBUG = None
 #: Scale (working px) of the ridge filter that finds the fasciae (bright bands ~1 mm thick).
@@ -488,17 +492,19 @@ def _profile_extent(P: np.ndarray, mask: np.ndarray, margin: float, trough):
     p = _column_level(Pn[r0:r1])
     core = np.arange(c0, c1 + 1)
     xc = int(core[np.argmin(p[core])])
+    span_c = max(pad, c1 - c0 + 1)
+    a0, b0 = c0 - 2, c1 + 2
     d_x = float(np.median(p[core]))
     win = max(4, pad)
-    lm = p[max(0, c0 - 2 - 2 * win) : max(0, c0 - 2)]
-    rm = p[c1 + 3 : c1 + 3 + 2 * win]
+    lm = p[max(0, a0 - 2 * win) : a0 + 1]
+    rm = p[b0 : b0 + 2 * win + 1]
     if lm.size < 2 or rm.size < 2:
         return None
     m_l, m_r = float(np.mean(lm)), float(np.mean(rm))
     if _DEBUG is not None:
         _DEBUG.append(("prof", c0, c1, xc, d_x, m_l, m_r, np.round(p, 2).tolist()))
-    xl = _half_crossing(p, xc, -1, (d_x + m_l) / 2.0, 0)
-    xr = _half_crossing(p, xc, +1, (d_x + m_r) / 2.0, nc - 1)
+    xl = _half_crossing(p, xc, -1, (d_x + m_l) / 2.0, max(0, a0 - span_c))
+    xr = _half_crossing(p, xc, +1, (d_x + m_r) / 2.0, min(nc - 1, b0 + span_c))
     if xl is None or xr is None or xr - xl < 1:
         return None
     return xl, xr, v_top, v_bot, frac, d_x, d_level
@@ -683,8 +689,8 @@ def defect(
                 width = xb - xa + 1
                 # bounded by muscle: within a short reach beyond each half-depth edge the echo
                 # recovers three quarters of the way back to the muscle's level
-                reach = int(round(max(end_margin, 0.5 * width)))
-                rec = 1.0 - depth / 4.0
+                reach = int(round(max(end_margin, BOUND_REACH * width)))
+                rec = 1.0 - (1.0 - BOUND_RECOVERY) * depth
                 left_ok = (r_[max(0, xa - reach) : xa] >= rec).any()
                 right_ok = (r_[xb + 1 : xb + 1 + reach] >= rec).any()
                 if width < min_len_work or xa < end_margin or xb > ncols - 1 - end_margin or not (left_ok and right_ok):

@@ -3,9 +3,11 @@
 Classes (a flag for review, never a diagnosis):
 
 ``suspected_full_thickness``
-    A defect was found and spans at least ``full_thickness_fraction`` of the muscle thickness,
-    or spans at least ``retraction_support_fraction`` and the gap widens by at least
-    ``retraction_mm`` (``retraction_px`` when uncalibrated) on contraction.
+    A defect was found and spans at least ``full_thickness_fraction`` of the muscle thickness
+    and its ends move apart on contraction (gap widens by ≥ ``full_min_retraction_mm``; not
+    required when the retraction could not be measured), or it spans at least
+    ``retraction_support_fraction`` and the gap widens by at least ``retraction_mm``
+    (``retraction_px`` when uncalibrated).  Free stumps retract when the muscle contracts.
 ``partial``
     A defect was found but does not meet the above.
 ``no_defect``
@@ -177,9 +179,18 @@ def classify(
     elif retr_px is not None:
         reasons.append(f"gap changes by {retr_px:+.0f} px on contraction (uncalibrated)")
         retracts = retr_px >= th["retraction_px"]
-    if frac >= th["full_thickness_fraction"]:
+    if retr_mm is not None:
+        moves_apart = retr_mm >= th["full_min_retraction_mm"]
+    elif retr_px is not None:
+        moves_apart = retr_px >= th["full_min_retraction_px"]
+    else:
+        moves_apart = None  # not measured (one frame): the thickness fraction decides alone
+    if frac >= th["full_thickness_fraction"] and moves_apart is not False:
         cls = "suspected_full_thickness"
         reasons.append(f"≥ {_pct(th['full_thickness_fraction'])} of the thickness: no fibres bridge the defect")
+    elif frac >= th["full_thickness_fraction"]:
+        cls = "partial"
+        reasons.append("the ends do not move apart on contraction: fibres likely still bridge part of the defect")
     elif frac >= th["retraction_support_fraction"] and retracts:
         cls = "suspected_full_thickness"
         reasons.append("the ends retract on contraction, as free stumps do")

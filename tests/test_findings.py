@@ -53,7 +53,7 @@ def test_thresholds_file_and_override(tmp_path, monkeypatch):
     th2 = load_thresholds()
     assert th2["classification"]["full_thickness_fraction"] == 0.4
     assert th2["defect"] == th["defect"]  # untouched keys keep their defaults
-    f = classify(defect_found=True, thickness_fraction=0.5, gap_rest_mm=6, gap_contraction_mm=6)
+    f = classify(defect_found=True, thickness_fraction=0.5, gap_rest_mm=6, gap_contraction_mm=7.5)
     assert f.classification == "suspected_full_thickness"
 
 
@@ -66,3 +66,15 @@ def test_bad_thresholds_file(tmp_path, monkeypatch):
     monkeypatch.setenv("MSUS_THRESHOLDS", str(bad))
     with pytest.raises(AnalysisError, match="not valid TOML"):
         load_thresholds()
+
+
+def test_full_needs_the_ends_to_move_apart_when_measured():
+    # spans nearly everything but the ends stay put on contraction: fibres still bridge it
+    f = classify(defect_found=True, thickness_fraction=0.95, gap_rest_mm=6.0, gap_contraction_mm=6.2)
+    assert f.classification == "partial"
+    assert any("do not move apart" in r for r in f.reasons)
+    # retraction not measurable (one frame only): the thickness fraction decides
+    f = classify(defect_found=True, thickness_fraction=0.95)
+    assert f.classification == "suspected_full_thickness"
+    f = classify(defect_found=True, thickness_fraction=0.95, gap_rest_mm=6.0, gap_contraction_mm=7.2)
+    assert f.classification == "suspected_full_thickness"
