@@ -336,6 +336,7 @@ def analyze(
     origin = np.array([x0, y0], float)
     anchor_det = d_rest if d_rest.found else (d_con if d_con.found else None)
     defect_found = False
+    corrected: set[int] = set()  # frames whose detected stumps were partly replaced by the track
     if anchor_det is not None and len(anchor_det.stump_rows_px) >= 5:
         anchor = anchor_det.frame_index
         pts = _stump_points(anchor_det)
@@ -347,20 +348,38 @@ def analyze(
                              max_fb_error_px=th["tracking"]["max_fb_error_px"],
                              min_reliable_share=th["tracking"]["min_reliable_share"])
         consistent = False
+        other_pts = None
         if other.found and len(other.stump_rows_px) >= 5:
             pred = probe.points_px[other.frame_index] + origin
             got = _stump_points(other)
             k = len(got) // 2
-            # stumps of the other frame must lie near where the anchor's stumps moved to
+            # stumps of the other frame must lie near where the anchor's stumps moved to; when
+            # only one end agrees, the defect is the same but one end was misplaced on the other
+            # frame (a floating echo splitting the gap): that end follows the track instead
             err_l = np.linalg.norm(pred[:k].mean(0) - got[:k].mean(0))
             err_r = np.linalg.norm(pred[k:].mean(0) - got[k:].mean(0))
             tol = max(15.0, 0.5 * max(anchor_det.gap_px or 0, other.gap_px or 0))
-            consistent = err_l <= tol and err_r <= tol
-        defect_found = consistent or anchor_det.confidence >= th["defect"]["single_frame_confidence"]
+            ok_l, ok_r = err_l <= tol, err_r <= tol
+            consistent = ok_l or ok_r
+            if consistent:
+                other_pts = got.copy()
+                if not ok_l:
+                    other_pts[:k] = pred[:k]
+                if not ok_r:
+                    other_pts[k:] = pred[k:]
+                if not (ok_l and ok_r):
+                    corrected.add(other.frame_index)
+        # seen on one frame only: only a very clear one (confident and clearly fluid-dark)
+        single_ok = (
+            anchor_det.confidence >= th["defect"]["single_frame_confidence"]
+            and anchor_det.power_ratio is not None
+            and anchor_det.power_ratio <= th["defect"]["single_frame_max_power_ratio"]
+        )
+        defect_found = consistent or single_ok
         if defect_found:
             keys = {}
             if consistent:
-                keys[other.frame_index] = _stump_points(other) - origin
+                keys[other.frame_index] = other_pts - origin
             for f, p in (keyframes or {}).items():
                 f = _frame_index(f, n, "keyframe")
                 keys[f] = np.asarray(p, float).reshape(-1, 2) - origin
@@ -405,7 +424,7 @@ def analyze(
     def gap_of(d: Defect, i: int):
         if not defect_found:
             return None, None
-        if d.found and d.gap_px is not None:
+        if d.found and d.gap_px is not None and i not in corrected:
             return d.gap_px, d.gap_mm
         return curve_px[i], curve_mm[i]
 

@@ -574,6 +574,11 @@ def defect(
     # a wider median for the echo level: ignores floating echoes and speckle grains in a defect
     gd = cv2.medianBlur(gw, DARK_MEDIAN_PX).astype(np.float32)
     gd_lin = np.power(10.0, gd * (NOMINAL_DR_DB / 2550.0)).astype(np.float32)
+    # where the image holds data: outside a sector fan or under a flat overlay the grey level is
+    # constant; even anechoic fluid shows some noise
+    gwf = gw.astype(np.float32)
+    mu = cv2.blur(gwf, (5, 5))
+    has_data = ((np.sqrt(np.maximum(cv2.blur(gwf * gwf, (5, 5)) - mu * mu, 0)) > 0.75) | (gwf > 4)).astype(np.float32)
     gs_lin = np.power(10.0, cv2.medianBlur(gw, 5).astype(np.float32) * (NOMINAL_DR_DB / 2550.0)).astype(np.float32)
     h, w = gs.shape
 
@@ -630,6 +635,7 @@ def defect(
             cv2.remap(gd_lin, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE), (0, 0), 1.5
         )
         P = cv2.remap(gs_lin, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        DATA = cv2.remap(has_data, map_x, map_y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         if _DEBUG is not None:
             _DEBUG.append((S, S2, map_x, map_y, SL))
 
@@ -705,6 +711,8 @@ def defect(
         def refine(t):
             """Outline of a trough at half depth; None when it fails the stricter tests."""
             depth, width, b0, b1, xa, xb, level = t
+            if float(DATA[b0:b1, max(0, xa - 3) : xb + 4].mean()) < 0.9:
+                return None  # no image data there (outside the fan, under an overlay)
             d_lev = level * (1.0 - depth)
             half_g = (d_lev + level) / 2.0
             low = (S2 < half_g).astype(np.uint8)
