@@ -17,7 +17,9 @@ import msus
 from msus.errors import LoadError, MsusError, TooLarge
 
 #: Files in a samples/data folder that are not loops.
-_SKIP_SUFFIXES = {".json", ".md", ".txt", ".toml", ".py", ".csv", ".mat"}
+_SKIP_SUFFIXES = {".json", ".md", ".txt", ".toml", ".py", ".csv", ".mat", ".sqlite3", ".sqlite3-wal", ".sqlite3-shm"}
+#: The sample a new user sees first: the loop the project exists for (a full-thickness tear).
+PREFERRED_SAMPLE = "phantom_full_tear.dcm"
 MAX_LISTED = 500
 
 
@@ -69,6 +71,11 @@ def list_loops(folder: Path) -> list[Path]:
         if p.suffix.lower() not in _SKIP_SUFFIXES and not p.name.startswith(("NOTICE", "README", "LICENSE")):
             out.append(p)
     return out
+
+
+def default_sample_index(names: list[str]) -> int:
+    """Index of :data:`PREFERRED_SAMPLE` in ``names`` (0 when absent)."""
+    return names.index(PREFERRED_SAMPLE) if PREFERRED_SAMPLE in names else 0
 
 
 def resolve_under(folder: Path, user_path: str) -> Path:
