@@ -785,9 +785,18 @@ def defect(
         dist = calibration.measure(*mid)
         gap_px, gap_mm = dist.distance_px, dist.distance_mm
         left, right = mid
-        # outline
+        # outline: the segmented region, kept within the measured ends and depth extent (with a
+        # little slack for frayed ends) so that what is drawn agrees with what is measured
+        slack = max(2, int(round(0.25 * (xr - xl))))
+        keep = np.zeros_like(mask)
+        keep[max(0, int(math.floor(v_top)) - 1) : int(math.ceil(v_bot)) + 2,
+             max(0, int(math.floor(xl)) - slack) : int(math.ceil(xr)) + slack + 1] = True
+        draw_mask = (mask & keep).astype(np.uint8)
+        draw_mask = cv2.morphologyEx(draw_mask, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
+        if not draw_mask.any():
+            draw_mask = keep.astype(np.uint8)
         outline = []
-        cs, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        cs, _ = cv2.findContours(draw_mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         if cs:
             ctr = max(cs, key=cv2.contourArea).reshape(-1, 2)
             for xi, vi in ctr:
