@@ -440,8 +440,16 @@ def analyze(
         notes.append("a dark region seen on one frame was not confirmed on the other")
     elif not defect_found:
         notes.extend(d_rest.notes[:1])
+    # did the muscle move between the two frames (else the gap change says nothing)?
+    moved_px = float(mot.deformation_px[c]) if 0 <= c < len(mot.deformation_px) else 0.0
+    mm_c = cal.mm_per_px_at((x0 + x1) / 2, (y0 + y1) / 2)
+    if mm_c is not None:
+        contracted = moved_px * float(np.mean(mm_c)) >= th["classification"]["min_contraction_motion_mm"]
+    else:
+        contracted = moved_px >= th["classification"]["min_contraction_motion_px"]
     finding = classify(
         defect_found=defect_found,
+        contracted=contracted,
         thickness_fraction=frac,
         gap_rest_mm=g_r_mm,
         gap_contraction_mm=g_c_mm,

@@ -129,6 +129,7 @@ def classify(
     gap_contraction_px: float | None = None,
     contrast: float | None = None,
     notes=(),
+    contracted: bool = True,
     thresholds: dict | None = None,
 ) -> Finding:
     """Classify the evidence and say why.
@@ -147,6 +148,9 @@ def classify(
         Defect darkness relative to the muscle (0..1), for the reasons.
     notes
         Detector remarks (shown when no defect was found).
+    contracted
+        The muscle visibly moved between the two frames; without a contraction the gap change
+        says nothing about retraction and is not used.
     thresholds
         Parsed thresholds; default :func:`load_thresholds`.
     """
@@ -179,7 +183,10 @@ def classify(
     elif retr_px is not None:
         reasons.append(f"gap changes by {retr_px:+.0f} px on contraction (uncalibrated)")
         retracts = retr_px >= th["retraction_px"]
-    if retr_mm is not None:
+    if not contracted:
+        moves_apart = None  # no contraction between the frames: retraction cannot be judged
+        reasons.append("no contraction between the two frames: retraction not assessed")
+    elif retr_mm is not None:
         moves_apart = retr_mm >= th["full_min_retraction_mm"]
     elif retr_px is not None:
         moves_apart = retr_px >= th["full_min_retraction_px"]
@@ -191,7 +198,7 @@ def classify(
     elif frac >= th["full_thickness_fraction"]:
         cls = "partial"
         reasons.append("the ends do not move apart on contraction: fibres likely still bridge part of the defect")
-    elif frac >= th["retraction_support_fraction"] and retracts:
+    elif frac >= th["retraction_support_fraction"] and retracts and contracted:
         cls = "suspected_full_thickness"
         reasons.append("the ends retract on contraction, as free stumps do")
     else:

@@ -78,3 +78,10 @@ def test_full_needs_the_ends_to_move_apart_when_measured():
     assert f.classification == "suspected_full_thickness"
     f = classify(defect_found=True, thickness_fraction=0.95, gap_rest_mm=6.0, gap_contraction_mm=7.2)
     assert f.classification == "suspected_full_thickness"
+
+
+def test_without_contraction_retraction_is_not_judged():
+    f = classify(defect_found=True, thickness_fraction=0.95, gap_rest_mm=6.0, gap_contraction_mm=6.0,
+                 contracted=False)
+    assert f.classification == "suspected_full_thickness"
+    assert any("retraction not assessed" in r for r in f.reasons)
