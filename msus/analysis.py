@@ -383,6 +383,7 @@ def analyze(
             for f, p in (keyframes or {}).items():
                 f = _frame_index(f, n, "keyframe")
                 keys[f] = np.asarray(p, float).reshape(-1, 2) - origin
+                corrected.add(f)  # the reviewer's stumps replace the detector's there
             track = track_points(seq, pts - origin, keys, anchor_frame=anchor, patch_offsets_px=offs,
                                  max_fb_error_px=th["tracking"]["max_fb_error_px"],
                                  min_reliable_share=th["tracking"]["min_reliable_share"])

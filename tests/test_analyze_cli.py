@@ -224,3 +224,5 @@ def test_user_keyframes_reanchor_the_track(samples_dir):
     assert np.allclose(got[k:], pts[k:] + [3.0, 0.0], atol=1e-6)
     assert np.allclose(got[:k], pts[:k], atol=1e-6)
     assert res2.gap_curve_px[c] == pytest.approx(res.gap_curve_px[c] + 3.0, abs=0.3)
+    # the reported contraction gap follows the reviewer's stumps
+    assert res2.gap_contraction_px == pytest.approx(res2.gap_curve_px[c], rel=1e-9)
