@@ -54,6 +54,8 @@ DARK_MEDIAN_PX = 9
 #: each half-depth edge, the echo recovers this share of the way back to the muscle's level.
 BOUND_REACH = 1.0
 BOUND_RECOVERY = 0.75
+#: Dark runs across the depth separated by at most this share of the thickness are one defect.
+BRIDGE_ROWS = 0.3
 #: Set to a list to collect intermediate results (development aid; None in normal use).
 _DEBUG = None
 #: Scale (working px) of the ridge filter that finds the fasciae (bright bands ~1 mm thick).
@@ -476,7 +478,18 @@ def _profile_extent(P: np.ndarray, mask: np.ndarray, margin: float, trough):
             start = None
     if not runs:
         return None
-    first_run, last_run = runs[0], runs[-1]
+    # start from the run nearest the band where the trough was found, and join neighbouring
+    # runs across short brighter interruptions only
+    mid_band = 0.5 * (tb0 + tb1 - 1)
+    m = min(range(len(runs)), key=lambda j: 0 if runs[j][0] <= mid_band <= runs[j][1]
+            else min(abs(runs[j][0] - mid_band), abs(runs[j][1] - mid_band)))
+    lo_j = hi_j = m
+    max_gap = BRIDGE_ROWS * nv
+    while lo_j > 0 and runs[lo_j][0] - runs[lo_j - 1][1] - 1 <= max_gap:
+        lo_j -= 1
+    while hi_j < len(runs) - 1 and runs[hi_j + 1][0] - runs[hi_j][1] - 1 <= max_gap:
+        hi_j += 1
+    first_run, last_run = runs[lo_j], runs[hi_j]
     up = _half_crossing(q, first_run[0], -1, half_v, 0) if first_run[0] > 0 else None
     dn = _half_crossing(q, last_run[1], +1, half_v, nv - 1) if last_run[1] < nv - 1 else None
     v_top = 0.0 if up is None or up <= tol else up
