@@ -343,7 +343,8 @@ def analyze(
         offs = _patch_offsets(anchor_det, len(pts) // 2)
         other = d_con if anchor == r else d_rest
         # first, track from the anchor alone to check the other detection corresponds
-        probe = track_points(seq, pts - origin, anchor_frame=anchor, patch_offsets_px=offs,
+        runs: dict = {}
+        probe = track_points(seq, pts - origin, anchor_frame=anchor, patch_offsets_px=offs, run_cache=runs,
                              span=(min(anchor, other.frame_index), max(anchor, other.frame_index)),
                              max_fb_error_px=th["tracking"]["max_fb_error_px"],
                              min_reliable_share=th["tracking"]["min_reliable_share"])
@@ -384,7 +385,7 @@ def analyze(
                 f = _frame_index(f, n, "keyframe")
                 keys[f] = np.asarray(p, float).reshape(-1, 2) - origin
                 corrected.add(f)  # the reviewer's stumps replace the detector's there
-            track = track_points(seq, pts - origin, keys, anchor_frame=anchor, patch_offsets_px=offs,
+            track = track_points(seq, pts - origin, keys, anchor_frame=anchor, patch_offsets_px=offs, run_cache=runs,
                                  max_fb_error_px=th["tracking"]["max_fb_error_px"],
                                  min_reliable_share=th["tracking"]["min_reliable_share"])
             tracked_what = "stumps"

@@ -99,6 +99,7 @@ def track_points(
     min_reliable_share: float = 0.5,
     margin_px: int = 48,
     span: tuple[int, int] | None = None,
+    run_cache: dict | None = None,
 ) -> Track:
     """Follow points through a loop.
 
@@ -123,6 +124,10 @@ def track_points(
         Margin around the points' bounding box that tracking looks within, px.
     span
         (first, last) frames to track; frames outside are NaN (default: the whole loop).
+    run_cache
+        A dict shared between calls on the same frames with the same patch settings: a run
+        from one frame towards another starting at the same positions is reused, not redone
+        (the analysis checks a detection with a short track, then tracks the whole loop).
     """
     n = len(frames)
     lo_f, hi_f = (0, n - 1) if span is None else (max(0, int(span[0])), min(n - 1, int(span[1])))
@@ -163,6 +168,17 @@ def track_points(
 
     def run(start: int, stop: int, p_start: np.ndarray):
         """Track from start towards stop (exclusive of start). Returns positions, ok, fb."""
+        key = (start, stop, np.round(p_start, 6).tobytes(), patch_radius_px, patch_side,
+               offsets.tobytes(), max_fb_error_px, min_reliable_share)
+        if run_cache is not None and key in run_cache:
+            idx, pos, ok, fb = run_cache[key]
+            return idx, pos.copy(), ok.copy(), fb.copy()
+        out = _run(start, stop, p_start)
+        if run_cache is not None:
+            run_cache[key] = out
+        return out
+
+    def _run(start: int, stop: int, p_start: np.ndarray):
         step = 1 if stop > start else -1
         idx = list(range(start + step, stop + step, step))
         pos = np.zeros((len(idx), k, 2))
