@@ -11,8 +11,8 @@ declare -A need=(
   [Orthanc]=orthanc
   [openssl]=openssl
 )
-# Packages with no command of their own (plugins), checked with dpkg.
-packages=(orthanc-dicomweb)
+# Packages with no command of their own (plugins, fonts for the browser), checked with dpkg.
+packages=(orthanc-dicomweb fonts-liberation fonts-dejavu-core)
 missing=()
 for cmd in "${!need[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
