@@ -1,8 +1,9 @@
 """Reports waiting to go to the archive: never lost, never sent twice.
 
 Every DICOM object msus sends to a PACS (the SR report, the annotated loop) goes through the
-outbox.  :func:`send` first stores the object's bytes in a local table (``pacs_outbox``, in the
-msus store database — by default the SQLite file in ``MSUS_DATA_DIR``) and only then tries STOW-RS.
+outbox.  :func:`send` first stores the object's bytes in a local table (``pacs_outbox``, part of the
+msus store's schema — :class:`msus.store.models.OutboxRow`, Alembic revision ``0002`` — by default
+in the SQLite file in ``MSUS_DATA_DIR``) and only then tries STOW-RS.
 If the archive is unreachable, slow or answers 5xx the row stays ``queued`` and
 :meth:`Outbox.flush` sends it later.
 
@@ -30,43 +31,16 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pydicom
-from sqlalchemy import Integer, LargeBinary, String, Text, UniqueConstraint, create_engine, select, update
+from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from msus.errors import MsusError, PacsError, PacsRejected, PacsUnavailable, StoreError
+from msus.store.engine import make_engine, resolve_url
+from msus.store.models import OutboxRow  # noqa: F401 (the table, created by store migration 0002)
 
 STATUSES = ("queued", "sending", "sent", "rejected")
 #: A ``sending`` claim older than this (s) is considered abandoned (the sender crashed).
 STALE_CLAIM_S = 300.0
-
-
-class _Base(DeclarativeBase):
-    pass
-
-
-class OutboxRow(_Base):
-    __tablename__ = "pacs_outbox"
-    __table_args__ = (UniqueConstraint("archive_url", "sop_instance_uid", name="uq_pacs_outbox_archive_sop"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    archive_url: Mapped[str] = mapped_column(String(512))
-    sop_instance_uid: Mapped[str] = mapped_column(String(64))
-    study_instance_uid: Mapped[str] = mapped_column(String(64), default="")
-    series_instance_uid: Mapped[str] = mapped_column(String(64), default="")
-    sop_class_uid: Mapped[str] = mapped_column(String(64), default="")
-    kind: Mapped[str] = mapped_column(String(16), default="dicom")  # sr | video | dicom
-    label: Mapped[str] = mapped_column(String(200), default="")  # file name or description, no PHI
-    payload: Mapped[bytes] = mapped_column(LargeBinary)
-    size_bytes: Mapped[int] = mapped_column(Integer, default=0)
-    status: Mapped[str] = mapped_column(String(16), default="queued")
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    posts: Mapped[int] = mapped_column(Integer, default=0)  # STOW-RS requests actually made
-    last_error: Mapped[str] = mapped_column(Text, default="")
-    note: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[str] = mapped_column(String(32))
-    updated_at: Mapped[str] = mapped_column(String(32))
-    sent_at: Mapped[str | None] = mapped_column(String(32), nullable=True, default=None)
 
 
 @dataclass(frozen=True)
@@ -147,23 +121,15 @@ _ENGINES_LOCK = threading.Lock()
 
 
 def default_engine(url: str | None = None) -> Engine:
-    """The msus store's engine (``msus.store.engine``), with the outbox table created."""
-    try:
-        from msus.store.engine import make_engine, resolve_url
-    except ImportError:  # store not available: a SQLite file of our own in the data folder
-        make_engine = resolve_url = None
-    if resolve_url is not None:
-        url = resolve_url(url)
-    elif url is None:
-        import os
+    """The msus store's engine for ``url`` (default ``MSUS_DATABASE_URL`` or the data folder's SQLite file).
 
-        folder = Path(os.environ.get("MSUS_DATA_DIR") or Path.home() / ".local" / "share" / "msus")
-        folder.mkdir(parents=True, exist_ok=True)
-        url = f"sqlite:///{folder / 'msus.sqlite3'}"
+    One engine per URL per process.
+    """
+    url = resolve_url(url)
     with _ENGINES_LOCK:
         engine = _ENGINES.get(url)
         if engine is None:
-            engine = make_engine(url) if make_engine is not None else create_engine(url)
+            engine = make_engine(url)
             _ENGINES[url] = engine
     return engine
 
@@ -179,9 +145,13 @@ class Outbox:
     """
 
     def __init__(self, engine: Engine | None = None):
+        from msus.store.migrate import upgrade
+
         self.engine = engine or default_engine()
-        try:
-            _Base.metadata.create_all(self.engine, tables=[OutboxRow.__table__], checkfirst=True)
+        try:  # the table is part of the store's schema (migration 0002); a no-op when current
+            upgrade(self.engine)
+        except MsusError:
+            raise
         except Exception as exc:
             raise StoreError(f"cannot open the PACS outbox: {type(exc).__name__}: {exc}") from None
 

@@ -61,6 +61,16 @@ def _msus_data_dir(tmp_path_factory):
     os.environ.update({k: v for k, v in old.items() if v is not None})
 
 
+@pytest.fixture(scope="session")
+def pg_server():
+    """A temporary PostgreSQL server (msus.store.pgtemp) shared by the store and outbox tests."""
+    from msus.store.pgtemp import TempPostgres, find_bindir
+
+    require(find_bindir() is not None, "PostgreSQL server binaries initdb/pg_ctl (Debian package postgresql)")
+    with TempPostgres() as pg:
+        yield pg
+
+
 # ---- PACS (DICOMweb work) ----------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def orthanc(tmp_path_factory):

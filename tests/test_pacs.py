@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -98,9 +99,13 @@ def uploaded(orthanc, archive_config) -> dict[str, dict]:
     return out
 
 
-@pytest.fixture()
-def outbox(tmp_path) -> Outbox:
-    return Outbox(default_engine(f"sqlite:///{tmp_path / 'store.sqlite3'}"))
+@pytest.fixture(params=["sqlite", "postgresql"])
+def outbox(request, tmp_path) -> Outbox:
+    """The outbox in the store database, on SQLite and on PostgreSQL (schema from the store's migrations)."""
+    if request.param == "sqlite":
+        return Outbox(default_engine(f"sqlite:///{tmp_path / 'store.sqlite3'}"))
+    pg = request.getfixturevalue("pg_server")
+    return Outbox(default_engine(pg.create_database(f"ob_{uuid.uuid4().hex[:12]}")))
 
 
 # ---- search and listing ------------------------------------------------------------------------

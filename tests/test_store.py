@@ -34,15 +34,6 @@ def _cine(seed: int = 0, n: int = 6, **kw) -> Cine:
     return Cine.from_frames(rng.integers(0, 255, (n, 24, 32), dtype=np.uint8), fps=20, **kw)
 
 
-@pytest.fixture(scope="session")
-def pg_server():
-    from msus.store.pgtemp import TempPostgres, find_bindir
-
-    require(find_bindir() is not None, "PostgreSQL server binaries initdb/pg_ctl (Debian package postgresql)")
-    with TempPostgres() as pg:
-        yield pg
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store_url(request, tmp_path):
     if request.param == "sqlite":
@@ -88,9 +79,53 @@ def test_schema_from_migrations_matches_models(store):
 
     from msus.store.models import Base
 
+    assert "pacs_outbox" in Base.metadata.tables  # the PACS outbox is part of the schema (0002)
     with store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []
+
+
+def test_outbox_on_a_bare_engine_migrates_and_queues_once(store_url):
+    from pydicom.dataset import Dataset
+
+    from msus.outbox import Outbox
+    from msus.store.engine import make_engine
+
+    engine = make_engine(store_url)  # nothing created yet: the outbox runs the store's migrations
+    ob = Outbox(engine)
+    assert current_revision(engine) == head_revision()
+    ds = Dataset()
+    ds.SOPClassUID, ds.SOPInstanceUID, ds.StudyInstanceUID = "1.2.840.10008.5.1.4.1.1.88.34", "1.2.3.4.5", "1.2.3"
+    ds.file_meta = Dataset()
+    ds.file_meta.MediaStorageSOPClassUID, ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPClassUID, ds.SOPInstanceUID
+    ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.1"
+    first = ob.enqueue(ds, "http://pacs.invalid/dicom-web", kind="sr")
+    again = ob.enqueue(ds, "http://pacs.invalid/dicom-web", kind="sr")
+    assert first.id == again.id and first.status == "queued" and ob.pending() == 1
+    s = open_store(store_url)  # the store sees the same migrated schema
+    assert current_revision(s.engine) == head_revision()
+    s.close()
+    engine.dispose()
+
+
+def test_outbox_table_made_before_migration_0002_is_kept(tmp_path):
+    from msus.outbox import Outbox
+    from msus.store.engine import make_engine
+    from msus.store.migrate import upgrade
+    from msus.store.models import OutboxRow
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.sqlite3'}")
+    upgrade(engine, "0001")
+    OutboxRow.__table__.create(engine)  # what the outbox used to do itself
+    with engine.begin() as c:
+        c.execute(OutboxRow.__table__.insert().values(
+            archive_url="u", sop_instance_uid="1.2", study_instance_uid="", series_instance_uid="",
+            sop_class_uid="", kind="sr", label="", payload=b"x", size_bytes=1, status="queued",
+            attempts=0, posts=0, last_error="", note="", created_at="t", updated_at="t"))
+    ob = Outbox(engine)
+    assert current_revision(engine) == head_revision()
+    assert [i.sop_instance_uid for i in ob.items()] == ["1.2"]
+    engine.dispose()
 
 
 def test_reopen_is_a_noop_and_keeps_data(store_url):

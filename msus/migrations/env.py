@@ -11,7 +11,7 @@ target_metadata = Base.metadata
 
 
 def include_object(obj, name, type_, reflected, compare_to):
-    """Autogenerate only looks at msus.store's own tables (others, e.g. the PACS outbox, share the database)."""
+    """Autogenerate only looks at msus.store's own tables (a shared database may hold other tables)."""
     if type_ == "table" and reflected and compare_to is None:
         return name in target_metadata.tables
     return True

@@ -3,7 +3,8 @@
 Tables: ``studies`` → ``series`` → ``loops`` (keyed by DICOM UIDs, or ``sha256:…`` content hashes
 for video and image stacks), ``reviewers``, ``measurements`` and ``findings`` (each with a
 ``version`` column for optimistic concurrency and a ``deleted_at`` tombstone: nothing is ever
-physically deleted), and ``audit_log`` (append-only; database triggers refuse UPDATE and DELETE).
+physically deleted), ``audit_log`` (append-only; database triggers refuse UPDATE and DELETE), and
+``pacs_outbox`` (DICOM objects waiting to go to a PACS; used by :mod:`msus.outbox`).
 
 Lengths are stored in px always and in mm only when calibrated, with the calibration source,
 region and mm/px beside them, exactly as :class:`msus.calibration.Distance` carries them.
@@ -12,7 +13,7 @@ Times are ISO-8601 UTC strings with milliseconds (portable across SQLite and Pos
 
 from __future__ import annotations
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -124,3 +125,27 @@ class AuditEvent(Base):
     after: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
+class OutboxRow(Base):
+    """One DICOM object queued for a PACS (see :mod:`msus.outbox`), keyed by (archive URL, SOP UID)."""
+
+    __tablename__ = "pacs_outbox"
+    __table_args__ = (UniqueConstraint("archive_url", "sop_instance_uid", name="uq_pacs_outbox_archive_sop"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    archive_url: Mapped[str] = mapped_column(String(512))
+    sop_instance_uid: Mapped[str] = mapped_column(String(64))
+    study_instance_uid: Mapped[str] = mapped_column(String(64), default="")
+    series_instance_uid: Mapped[str] = mapped_column(String(64), default="")
+    sop_class_uid: Mapped[str] = mapped_column(String(64), default="")
+    kind: Mapped[str] = mapped_column(String(16), default="dicom")  # sr | video | dicom
+    label: Mapped[str] = mapped_column(String(200), default="")  # file name or description, no PHI
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    size_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued/sending/sent/rejected
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    posts: Mapped[int] = mapped_column(Integer, default=0)  # STOW-RS requests actually made
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[str] = mapped_column(String(32))
+    updated_at: Mapped[str] = mapped_column(String(32))
+    sent_at: Mapped[str | None] = mapped_column(String(32), nullable=True, default=None)
