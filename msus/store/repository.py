@@ -28,8 +28,7 @@ from msus.measure import KINDS, Measurement
 from msus.store.engine import describe, make_engine, resolve_url
 from msus.store.identity import LoopIdentity, identify
 from msus.store.models import AuditEvent, FindingRow, Loop, MeasurementRow, Reviewer, Series, Study
-from msus.store.values import (  # noqa: F401 (re-exported)
-    CLASSIFICATIONS,
+from msus.store.values import (
     FINDING_FIELDS,
     STATUSES,
     AuditEntry,
@@ -59,6 +58,36 @@ def _m_snapshot(r: MeasurementRow) -> dict:
         "kind": r.kind,
         "version": r.version,
     }
+
+
+def _m_columns(m: Measurement) -> dict:
+    """The ``measurements`` columns that come from the caliper itself (ends, length, calibration, label)."""
+    d = m.distance
+    return dict(
+        frame_index=int(m.frame_index),
+        x1=float(m.x1),
+        y1=float(m.y1),
+        x2=float(m.x2),
+        y2=float(m.y2),
+        length_px=float(d.distance_px),
+        length_mm=_opt_float(d.distance_mm),
+        calibration_source=d.calibration_source,
+        region_index=d.region_index,
+        mm_per_px_x=_opt_float(d.mm_per_px_x),
+        mm_per_px_y=_opt_float(d.mm_per_px_y),
+        warnings=json.dumps(list(d.warnings)),
+        label=m.label,
+        kind=m.kind,
+    )
+
+
+def _m_live_at(measurement_id: str, expected_version: int) -> tuple:
+    """WHERE conditions of an optimistic write: this caliper, still at that version, not deleted."""
+    return (
+        MeasurementRow.id == measurement_id,
+        MeasurementRow.version == int(expected_version),
+        MeasurementRow.deleted_at.is_(None),
+    )
 
 
 def _f_snapshot(r: FindingRow) -> dict:
@@ -235,28 +264,8 @@ class Store:
         ref = self._loop_ref(loop)
         self._check_measurement(m, ref)
         ts = now_iso()
-        d = m.distance
         values = dict(
-            id=m.id,
-            loop_id=ref.id,
-            reviewer_id=rid,
-            frame_index=int(m.frame_index),
-            x1=float(m.x1),
-            y1=float(m.y1),
-            x2=float(m.x2),
-            y2=float(m.y2),
-            length_px=float(d.distance_px),
-            length_mm=_opt_float(d.distance_mm),
-            calibration_source=d.calibration_source,
-            region_index=d.region_index,
-            mm_per_px_x=_opt_float(d.mm_per_px_x),
-            mm_per_px_y=_opt_float(d.mm_per_px_y),
-            warnings=json.dumps(list(d.warnings)),
-            label=m.label,
-            kind=m.kind,
-            created_at=m.created_at or ts,
-            updated_at=ts,
-            version=1,
+            _m_columns(m), id=m.id, loop_id=ref.id, reviewer_id=rid, created_at=m.created_at or ts, updated_at=ts, version=1
         )
         try:
             with self._tx() as conn:
@@ -273,7 +282,6 @@ class Store:
         :class:`~msus.errors.StoreError` when it belongs to another reviewer.
         """
         who = self._name(reviewer or m.reviewer)
-        d = m.distance
         ts = now_iso()
         with self._tx() as conn:
             row = conn.execute(select(MeasurementRow).where(MeasurementRow.id == m.id)).scalar()
@@ -284,33 +292,8 @@ class Store:
             ref = self._loop_by_id(conn, row.loop_id)
             self._check_measurement(m, ref)
             before = _m_snapshot(row)
-            values = dict(
-                frame_index=int(m.frame_index),
-                x1=float(m.x1),
-                y1=float(m.y1),
-                x2=float(m.x2),
-                y2=float(m.y2),
-                length_px=float(d.distance_px),
-                length_mm=_opt_float(d.distance_mm),
-                calibration_source=d.calibration_source,
-                region_index=d.region_index,
-                mm_per_px_x=_opt_float(d.mm_per_px_x),
-                mm_per_px_y=_opt_float(d.mm_per_px_y),
-                warnings=json.dumps(list(d.warnings)),
-                label=m.label,
-                kind=m.kind,
-                updated_at=ts,
-                version=MeasurementRow.version + 1,
-            )
-            res = conn.execute(
-                update(MeasurementRow)
-                .where(
-                    MeasurementRow.id == m.id,
-                    MeasurementRow.version == int(expected_version),
-                    MeasurementRow.deleted_at.is_(None),
-                )
-                .values(**values)
-            )
+            values = dict(_m_columns(m), updated_at=ts, version=MeasurementRow.version + 1)
+            res = conn.execute(update(MeasurementRow).where(*_m_live_at(m.id, expected_version)).values(**values))
             if res.rowcount != 1:
                 cur = conn.execute(select(MeasurementRow.version, MeasurementRow.deleted_at).where(MeasurementRow.id == m.id)).first()
                 state = "deleted" if cur.deleted_at else f"changed (now version {cur.version})"
@@ -334,11 +317,7 @@ class Store:
             self._check_owner(self._reviewer_name(conn, row.reviewer_id), who, "delete")
             res = conn.execute(
                 update(MeasurementRow)
-                .where(
-                    MeasurementRow.id == measurement_id,
-                    MeasurementRow.version == int(expected_version),
-                    MeasurementRow.deleted_at.is_(None),
-                )
+                .where(*_m_live_at(measurement_id, expected_version))
                 .values(deleted_at=ts, updated_at=ts, version=MeasurementRow.version + 1)
             )
             if res.rowcount != 1:
