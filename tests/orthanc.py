@@ -17,6 +17,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -230,7 +231,6 @@ class TlsQidoServer:
     def __init__(self, cert: Path, key: str | Path):
         import http.server
         import ssl
-        import threading
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
@@ -262,17 +262,15 @@ class TlsQidoServer:
 
 
 # ---- network faults ---------------------------------------------------------------------------
-class SilentServer:
-    """Accepts TCP connections on 127.0.0.1 and never answers (a hung archive)."""
+class _LoopbackListener:
+    """A TCP listener on 127.0.0.1 (free port) whose accept loop hands each connection to
+    :meth:`_on_connection` until :meth:`close`."""
 
     def __init__(self):
-        import threading
-
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(16)
         self.port = self.sock.getsockname()[1]
-        self._conns: list[socket.socket] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._accept, daemon=True)
         self._thread.start()
@@ -286,19 +284,36 @@ class SilentServer:
         while not self._stop.is_set():
             try:
                 conn, _ = self.sock.accept()
-                self._conns.append(conn)
             except OSError:
                 continue
+            self._on_connection(conn)
+
+    def _on_connection(self, conn: socket.socket) -> None:
+        raise NotImplementedError
 
     def close(self) -> None:
         self._stop.set()
         self._thread.join(2)
-        for c in self._conns:
-            c.close()
         self.sock.close()
 
 
-class CuttingProxy:
+class SilentServer(_LoopbackListener):
+    """Accepts TCP connections on 127.0.0.1 and never answers (a hung archive)."""
+
+    def __init__(self):
+        self._conns: list[socket.socket] = []
+        super().__init__()
+
+    def _on_connection(self, conn: socket.socket) -> None:
+        self._conns.append(conn)
+
+    def close(self) -> None:
+        super().close()
+        for c in self._conns:
+            c.close()
+
+
+class CuttingProxy(_LoopbackListener):
     """A TCP proxy to ``upstream_port`` that drops connections mid-transfer.
 
     ``cut_response_after`` bytes of a response are forwarded, then both sides are closed (0: the
@@ -309,42 +324,22 @@ class CuttingProxy:
     """
 
     def __init__(self, upstream_port: int, cut_response_after: int | None = 0, methods: tuple[str, ...] | None = None):
-        import threading
-
         self.upstream_port = upstream_port
         self.cut_response_after = cut_response_after
         self.methods = tuple(m.encode() + b" " for m in methods) if methods else None
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
+        super().__init__()
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/dicom-web"
-
-    def _accept(self) -> None:
-        import threading
-
-        self.sock.settimeout(0.2)
-        while not self._stop.is_set():
-            try:
-                client, _ = self.sock.accept()
-            except OSError:
-                continue
-            try:
-                up = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=5)
-            except OSError:
-                client.close()
-                continue
-            armed = threading.Event()  # a request to cut has been sent on this connection
-            if self.methods is None:
-                armed.set()
-            threading.Thread(target=self._requests, args=(client, up, armed), daemon=True).start()
-            threading.Thread(target=self._responses, args=(up, client, armed), daemon=True).start()
+    def _on_connection(self, client: socket.socket) -> None:
+        try:
+            up = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=5)
+        except OSError:
+            client.close()
+            return
+        armed = threading.Event()  # a request to cut has been sent on this connection
+        if self.methods is None:
+            armed.set()
+        threading.Thread(target=self._requests, args=(client, up, armed), daemon=True).start()
+        threading.Thread(target=self._responses, args=(up, client, armed), daemon=True).start()
 
     def _requests(self, src: socket.socket, dst: socket.socket, armed) -> None:
         try:
@@ -381,11 +376,6 @@ class CuttingProxy:
             pass
         finally:
             _close(src, dst)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        self.sock.close()
 
 
 def _close(*socks: socket.socket) -> None:
