@@ -23,12 +23,11 @@ from __future__ import annotations
 import io
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import Figure
+from benchmarks.common import Figure, best_of
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "tests" / "data" / "deiddata_GREYSCALE_CINE_epiq5g_27f.dcm"
@@ -74,15 +73,6 @@ def _loop_datasets():
     return out
 
 
-def _best(fn, repeat: int = REPEAT) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
 def run() -> list[Figure]:
     sys.path.insert(0, str(ROOT / "tests"))
     from orthanc import OrthancServer, dicomweb_plugin, orthanc_binary
@@ -117,9 +107,9 @@ def run() -> list[Figure]:
                     assert cine.remote_frames.wait(120) and cine.remote_frames.error is None
                     cine.close()
 
-            t_whole = _best(whole)
-            t_first = _best(first_frame)
-            t_all = _best(all_frames, repeat=1)
+            t_whole = best_of(whole, REPEAT)
+            t_first = best_of(first_frame, REPEAT)
+            t_all = best_of(all_frames, repeat=1)
             size = f"{len(data) / 2**20:.0f} MB"
             figures.append(Figure(
                 f"pacs first frame ({name}, {N_FRAMES}f 600x800)", t_first * 1000, "ms", t_whole * 1000,

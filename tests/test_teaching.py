@@ -13,6 +13,7 @@ from msus import teaching as T
 from msus.calibration import Calibration
 from msus.errors import ExportError, MsusError
 from msus.measure import make_measurement
+from teaching_helpers import three_samples, truth
 
 
 def _truth(folder: Path, name: str, tear: str, rest: int = 2, con: int = 6, n: int = 10, gap0=6.0, gap1=11.0):
@@ -232,21 +233,9 @@ def test_library_refuses_without_deidentifier(tmp_path, monkeypatch):
 
 
 # ---- with the project's samples (the same three files the page tests use) -----------------------
-THREE = ("phantom_full_tear", "phantom_partial_tear", "phantom_intact")
-
-
 @pytest.fixture(scope="module")
 def real_samples(tmp_path_factory) -> Path:
-    from conftest import ROOT
-
-    here = ROOT / "samples"
-    if all((here / f"{n}.truth.json").is_file() for n in THREE):
-        return here
-    from msus.samples import build_samples
-
-    out = tmp_path_factory.mktemp("samples")
-    build_samples(out, list(THREE))
-    return out
+    return three_samples(tmp_path_factory)
 
 
 def test_bundled_samples_are_ready_cases(real_samples):
@@ -254,7 +243,7 @@ def test_bundled_samples_are_ready_cases(real_samples):
     kinds = [c.answer.classification for c in cases[:3]]
     assert kinds == ["suspected_full_thickness", "partial", "no_defect"]  # the classic three first
     full = cases[0]
-    raw = json.loads((real_samples / "phantom_full_tear.truth.json").read_text())["truth"]
+    raw = truth(real_samples, "phantom_full_tear")
     assert full.static_frame_index == raw["rest_frame"]
     assert full.answer.gap_contraction_mm == pytest.approx(raw["gap_contraction_mm"])
     assert full.answer.gap_at(raw["contraction_frame"] - 1) == pytest.approx(raw["gap_mm"][raw["contraction_frame"] - 1])

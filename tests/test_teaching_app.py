@@ -4,32 +4,17 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT
+from teaching_helpers import THREE, three_samples, truth
 
 SCRIPT = str(ROOT / "tests" / "teaching_app_script.py")
-THREE = ("phantom_full_tear", "phantom_partial_tear", "phantom_intact")
-
-
 @pytest.fixture(scope="session")
 def teaching_samples(tmp_path_factory) -> Path:
-    """The bundled samples when present, else the same three written by ``msus.samples``."""
-    here = ROOT / "samples"
-    if all((here / f"{n}.truth.json").is_file() for n in THREE):
-        return here
-    from msus.samples import build_samples
-
-    out = tmp_path_factory.mktemp("samples")
-    build_samples(out, list(THREE))
-    return out
-
-
-def truth(folder: Path, name: str) -> dict:
-    return json.loads((folder / f"{name}.truth.json").read_text())["truth"]
+    return three_samples(tmp_path_factory)
 
 
 def expected_points(gap_err_static_mm: float, gap_err_con_mm: float, static_ok: bool, final_ok: bool) -> float:

@@ -10,78 +10,38 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from benchmarks.bench_player import CHROMIUM_ARGS
 from conftest import ROOT, require, require_binary
+from teaching_helpers import THREE, three_samples
+from teaching_helpers import truth as sample_truth
 
 pytestmark = pytest.mark.browser
 
 SCRIPT = ROOT / "tests" / "teaching_app_script.py"
 SHOTS = ROOT / "artifacts" / "teaching"
-THREE = ("phantom_full_tear", "phantom_partial_tear", "phantom_intact")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def samples(tmp_path_factory) -> Path:
-    here = ROOT / "samples"
-    if all((here / f"{n}.truth.json").is_file() for n in THREE):
-        return here
-    from msus.samples import build_samples
-
-    out = tmp_path_factory.mktemp("samples")
-    build_samples(out, list(THREE))
-    return out
+    return three_samples(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def server(samples, tmp_path_factory):
+    from benchmarks.bench_player import streamlit_server
+
     require_binary("chromium")  # before paying for a server start
-    port = _free_port()
     data = tmp_path_factory.mktemp("teach_data")
-    env = dict(os.environ, MSUS_SAMPLES_DIR=str(samples), MSUS_DATA_DIR=str(data))
-    log = open(data / "streamlit.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(SCRIPT), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true",
-         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 40
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=1) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.terminate()
-        pytest.fail("streamlit did not start: " + (data / "streamlit.log").read_text(errors="replace")[-800:])
-    yield url
-    proc.terminate()
     try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        with streamlit_server(samples, data, timeout_s=40, script=SCRIPT) as url:
+            yield url
+    except RuntimeError as exc:  # the server did not start: its log, as one failure
+        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +120,7 @@ def metric(pg, label: str) -> str:
 
 def test_learner_walks_three_cases_in_the_browser(page, server, samples):
     pg = page
-    truth = {n: json.loads((samples / f"{n}.truth.json").read_text())["truth"] for n in THREE}
+    truth = {n: sample_truth(samples, n) for n in THREE}
     pg.goto(server)
     pg.get_by_role("button", name="Start session").wait_for()
     pg.get_by_label("Learner (or the room)").fill("Learner B")
