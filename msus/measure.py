@@ -21,7 +21,8 @@ LABEL_CONTRACTION = "gap at contraction"
 KINDS = ("manual", "automatic", "automatic-edited")
 
 
-def _now() -> str:
+def now_iso() -> str:
+    """The current time, UTC, ISO-8601 with milliseconds (how msus stamps calipers and store rows)."""
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
@@ -37,7 +38,7 @@ class Measurement:
     kind: str = "manual"
     reviewer: str = ""
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    created_at: str = field(default_factory=_now)
+    created_at: str = field(default_factory=now_iso)
 
     @property
     def length_mm(self) -> float | None:

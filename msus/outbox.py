@@ -35,6 +35,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
 from msus.errors import MsusError, PacsError, PacsRejected, PacsUnavailable, StoreError
+from msus.measure import now_iso
 from msus.store.engine import make_engine, resolve_url
 from msus.store.models import OutboxRow  # noqa: F401 (the table, created by store migration 0002)
 
@@ -102,10 +103,6 @@ class SendResult:
         return self.status in ("sent", "already_in_archive")
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
 def _item(row: OutboxRow) -> OutboxItem:
     return OutboxItem(
         id=row.id, archive_url=row.archive_url, sop_instance_uid=row.sop_instance_uid,
@@ -114,6 +111,11 @@ def _item(row: OutboxRow) -> OutboxItem:
         attempts=row.attempts, posts=row.posts, last_error=row.last_error, note=row.note,
         created_at=row.created_at, updated_at=row.updated_at, sent_at=row.sent_at,
     )
+
+
+def _stale_before() -> str:
+    """Time stamp before which a ``sending`` claim counts as abandoned (:data:`STALE_CLAIM_S` ago)."""
+    return (datetime.now(timezone.utc) - timedelta(seconds=STALE_CLAIM_S)).isoformat(timespec="milliseconds")
 
 
 _ENGINES: dict[str, Engine] = {}
@@ -187,7 +189,7 @@ class Outbox:
                 select(OutboxRow).where(OutboxRow.archive_url == archive_url, OutboxRow.sop_instance_uid == sop)
             ).first()
             if row is None:
-                now = _now()
+                now = now_iso()
                 row = OutboxRow(
                     archive_url=archive_url, sop_instance_uid=sop,
                     study_instance_uid=str(ds.get("StudyInstanceUID", "") or ""),
@@ -245,7 +247,7 @@ class Outbox:
                 raise PacsError(f"no outbox entry for {sop_instance_uid}")
             if row.status == "rejected":
                 row.status = "queued"
-                row.updated_at = _now()
+                row.updated_at = now_iso()
             return _item(row)
 
         return self._run(fn, write=True)
@@ -253,8 +255,7 @@ class Outbox:
     # ---- sending --------------------------------------------------------------------------
     def _claim(self, row_id: int) -> bytes | None:
         """Atomically take a row for sending; its payload, or None if someone else has it."""
-        now = datetime.now(timezone.utc)
-        stale = (now - timedelta(seconds=STALE_CLAIM_S)).isoformat(timespec="milliseconds")
+        stale = _stale_before()
 
         def fn(session):
             res = session.execute(
@@ -263,7 +264,7 @@ class Outbox:
                     OutboxRow.id == row_id,
                     (OutboxRow.status == "queued") | ((OutboxRow.status == "sending") & (OutboxRow.updated_at < stale)),
                 )
-                .values(status="sending", attempts=OutboxRow.attempts + 1, updated_at=_now())
+                .values(status="sending", attempts=OutboxRow.attempts + 1, updated_at=now_iso())
             )
             if res.rowcount != 1:
                 return None
@@ -275,7 +276,7 @@ class Outbox:
         def fn(session):
             row = session.get(OutboxRow, row_id)
             row.status = status
-            row.updated_at = _now()
+            row.updated_at = now_iso()
             if posted:
                 row.posts += 1
             if error:
@@ -323,7 +324,7 @@ class Outbox:
         Stops early when the archive is unreachable (the rest would fail the same way).
         """
         url = archive.config.url
-        cutoff = (datetime.now(timezone.utc) - timedelta(seconds=STALE_CLAIM_S)).isoformat(timespec="milliseconds")
+        cutoff = _stale_before()
         todo = [
             i for i in self.items(archive_url=url)
             if i.status == "queued" or (i.status == "sending" and i.updated_at < cutoff)

@@ -10,12 +10,11 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 
 import numpy as np
 
 from msus.errors import StoreError
-from msus.measure import Measurement
+from msus.measure import Measurement, now_iso  # noqa: F401 (now_iso: the store's time stamps)
 
 CLASSIFICATIONS = ("suspected_full_thickness", "partial", "no_defect")
 STATUSES = ("draft", "final")
@@ -27,10 +26,6 @@ class StoreConflict(StoreError):
     def __init__(self, message: str, current_version: int | None = None):
         super().__init__(message)
         self.current_version = current_version
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 # ---- values returned to callers ----------------------------------------------------------------
