@@ -15,6 +15,7 @@ import cv2
 
 from msus.errors import ExportError
 from msus.export import DISCLAIMER, ExportData
+from msus.export.atomic import write_atomic
 from msus.export.overlay import CLASS_TEXT, annotate
 
 MAX_ROWS = 18
@@ -160,13 +161,5 @@ def pdf_bytes(cine, data: ExportData) -> bytes:
 
 
 def write_pdf(cine, data: ExportData, out) -> Path:
-    out = Path(out)
     blob = pdf_bytes(cine, data)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".part")
-        tmp.write_bytes(blob)
-        tmp.replace(out)
-    except OSError as exc:
-        raise ExportError(f"cannot write {out}: {exc.strerror or exc}") from None
-    return out
+    return write_atomic(out, lambda tmp: tmp.write_bytes(blob))

@@ -24,6 +24,7 @@ import numpy as np
 from msus import __version__
 from msus.errors import ExportError
 from msus.export import ExportData
+from msus.export.atomic import write_atomic
 
 SCHEME = "99MSUS"
 CLASS_MEANINGS = {
@@ -170,13 +171,5 @@ def _person_name(name: str) -> str:
 
 def write_sr(data: ExportData, source, out, **kw) -> Path:
     """Build the SR and save it to ``out`` (DICOM Part 10)."""
-    out = Path(out)
     sr = build_sr(data, source, **kw)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".part")
-        sr.save_as(tmp, enforce_file_format=True)
-        tmp.replace(out)
-    except OSError as exc:
-        raise ExportError(f"cannot write {out}: {exc.strerror or exc}") from None
-    return out
+    return write_atomic(out, lambda tmp: sr.save_as(tmp, enforce_file_format=True))

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from msus import __version__
 from msus.export import DISCLAIMER, ExportData
-from msus.errors import ExportError
+from msus.export.atomic import write_atomic
 
 UNITS = {
     "x1": "px (column, 0-based, pixel centres at integers)",
@@ -151,11 +151,4 @@ def write_csv(data: ExportData, out) -> Path:
 
 
 def _write(path: Path, blob: bytes) -> Path:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".part")
-        tmp.write_bytes(blob)
-        tmp.replace(path)
-    except OSError as exc:
-        raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from None
-    return path
+    return write_atomic(path, lambda tmp: tmp.write_bytes(blob))

@@ -15,6 +15,7 @@ import numpy as np
 
 from msus.errors import ExportError
 from msus.export import ExportData
+from msus.export.atomic import write_atomic
 from msus.export.overlay import annotate
 
 MP4_CRF = 20
@@ -126,11 +127,8 @@ def write_gif(cine, data: ExportData, out, *, start=None, stop=None, max_width: 
         images.append(_to_palette(img))
         d = times[i + 1] - times[i] if i + 1 < cine.n_frames else interval
         delays.append(max(20, int(round(d / 10.0)) * 10))
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".part")
-        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=delays, loop=0, disposal=1)
-        tmp.replace(out)
-    except OSError as exc:
-        raise ExportError(f"cannot write the GIF {out.name}: {exc.strerror or exc}") from None
-    return out
+    return write_atomic(
+        out,
+        lambda tmp: images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=delays, loop=0, disposal=1),
+        what=f"the GIF {out.name}",
+    )

@@ -163,6 +163,20 @@ def _int(v) -> int | None:
         return None
 
 
+def _instance_info(item: dict, study_uid: str, series_uid: str, sop_uid: str) -> "InstanceInfo":
+    """An :class:`InstanceInfo` from one QIDO-RS instance answer (DICOM JSON) and its UIDs."""
+    return InstanceInfo(
+        study_uid=study_uid,
+        series_uid=series_uid,
+        sop_uid=sop_uid,
+        sop_class_uid=str(_first(item, "00080016", "") or ""),
+        instance_number=_int(_first(item, "00200013")),
+        n_frames=_int(_first(item, "00280008")) or 1,
+        rows=_int(_first(item, "00280010")),
+        columns=_int(_first(item, "00280011")),
+    )
+
+
 def check_uid(uid: str, what: str = "UID") -> str:
     """``uid`` stripped, or :class:`PacsError` when it is not a DICOM UID."""
     u = str(uid or "").strip()
@@ -652,18 +666,7 @@ class Archive:
             ser = _first(it, "0020000E") or series_uid
             if not sop or not ser:
                 continue
-            out.append(
-                InstanceInfo(
-                    study_uid=study_uid,
-                    series_uid=ser,
-                    sop_uid=sop,
-                    sop_class_uid=str(_first(it, "00080016", "") or ""),
-                    instance_number=_int(_first(it, "00200013")),
-                    n_frames=_int(_first(it, "00280008")) or 1,
-                    rows=_int(_first(it, "00280010")),
-                    columns=_int(_first(it, "00280011")),
-                )
-            )
+            out.append(_instance_info(it, study_uid, ser, sop))
         out.sort(key=lambda i: (i.series_uid, i.instance_number is None, i.instance_number or 0))
         return out
 
@@ -675,16 +678,7 @@ class Archive:
             items = self._qido(path, {"SOPInstanceUID": sop_uid, "includefield": list(INSTANCE_FIELDS)})
         for it in items:
             if _first(it, "00080018") == sop_uid:
-                return InstanceInfo(
-                    study_uid=_first(it, "0020000D") or study_uid or "",
-                    series_uid=_first(it, "0020000E") or "",
-                    sop_uid=sop_uid,
-                    sop_class_uid=str(_first(it, "00080016", "") or ""),
-                    instance_number=_int(_first(it, "00200013")),
-                    n_frames=_int(_first(it, "00280008")) or 1,
-                    rows=_int(_first(it, "00280010")),
-                    columns=_int(_first(it, "00280011")),
-                )
+                return _instance_info(it, _first(it, "0020000D") or study_uid or "", _first(it, "0020000E") or "", sop_uid)
         return None
 
     def has_instance(self, sop_uid: str, study_uid: str | None = None) -> bool:
