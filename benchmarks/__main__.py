@@ -22,6 +22,10 @@ from benchmarks.common import Figure, format_figure
 def main(argv: list[str]) -> int:
     here = Path(__file__).parent
     names = sorted(m.name[len("bench_"):] for m in pkgutil.iter_modules([str(here)]) if m.name.startswith("bench_"))
+    if any(a in ("-h", "--help") for a in argv):
+        print("usage: python -m benchmarks [NAME ...]\n\nRun every benchmark, or those named, one line per figure "
+              f"(name, value, unit, baseline, ratio, note).\nbenchmarks: {', '.join(names)}")
+        return 0
     wanted = argv or names
     unknown = [w for w in wanted if w not in names]
     if unknown:
