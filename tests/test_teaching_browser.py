@@ -45,14 +45,14 @@ def server(samples, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page(server):
-    require_binary("chromium")
+    chromium = require_binary("chromium")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:  # pragma: no cover
         require(False, "the Python package playwright")
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         pg = browser.new_page(viewport={"width": 1400, "height": 1500}, accept_downloads=True)
         pg.set_default_timeout(30_000)
         yield pg
