@@ -63,7 +63,17 @@ RIDGE_SIGMA_PX = 3.0
 #: Dynamic range (dB) assumed for the grey-level display when converting back to echo power.
 NOMINAL_DR_DB = 60.0
 #: A line weaker than this share of the strongest one is not taken for a fascia.
-FASCIA_MIN_SHARE = 0.35
+FASCIA_MIN_SHARE = 0.2
+#: A trough this many grey levels deep counts even when shallower than ``min_contrast`` (about
+#: 5.5 dB at the nominal 60 dB display range, the spread of fully developed speckle).
+MIN_TROUGH_LEVELS = 24.0
+#: Confidence from echo power: a defect keeping POWER_CONFIDENT − POWER_SPAN (0.1) of the
+#: muscle's echo power stands out fully, one keeping POWER_CONFIDENT (0.4) not at all.
+POWER_CONFIDENT = 0.4
+POWER_SPAN = 0.3
+#: ... and at least this multiple of the typical line strength (the median projection of the
+#: ridge map over every orientation and position: speckle ridges averaged along a line).
+FASCIA_MIN_NOISE = 3.0
 
 Point = tuple[float, float]
 
@@ -316,13 +326,20 @@ def _ridge(gs: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def _line_candidates(r: np.ndarray, min_sep: float, n_best: int = 4):
-    """Strongest near-horizontal lines of a ridge map: [(strength, angle_rad, y_at_centre)]."""
+    """Strongest near-horizontal lines of a ridge map: ([(strength, angle_rad, y_at_centre)],
+    typical strength of a line anywhere (median over all orientations and positions)).
+
+    The projection is made over the whole width and over the central half; a line's strength is
+    the larger of the two, so a curved fascia (straight enough over half the width) still stands
+    out while a straight one scores as before.
+    """
     h, w = r.shape
     yy, xx = np.mgrid[0:h, 0:w]
     xc = (w - 1) / 2.0
     xs = (xx - xc).ravel().astype(np.float32)
     ys = yy.ravel().astype(np.float32)
     rv = r.ravel()
+    central = (np.abs(xs) <= w / 4.0)
     best = []
     for ang in np.radians(ANGLES_DEG):
         # y at the centre column of the line through each pixel with this slope
@@ -332,9 +349,16 @@ def _line_candidates(r: np.ndarray, min_sep: float, n_best: int = 4):
         sums = np.bincount(b[ok], weights=rv[ok], minlength=h)
         cnt = np.bincount(b[ok], minlength=h)
         prof = np.where(cnt >= 0.6 * w, sums / np.maximum(cnt, 1), 0.0)
+        okc = ok & central
+        sums_c = np.bincount(b[okc], weights=rv[okc], minlength=h)
+        cnt_c = np.bincount(b[okc], minlength=h)
+        prof_c = np.where(cnt_c >= 0.3 * w, sums_c / np.maximum(cnt_c, 1), 0.0)
+        prof = np.maximum(prof, prof_c)
         prof = np.convolve(prof, [1 / 9, 2 / 9, 3 / 9, 2 / 9, 1 / 9], mode="same")
         best.append(prof)
     prof = np.stack(best)  # angles × h
+    valid = prof[prof > 0]
+    noise = float(np.median(valid)) if valid.size else 0.0
     found = []
     p = prof.copy()
     for _ in range(n_best):
@@ -346,17 +370,24 @@ def _line_candidates(r: np.ndarray, min_sep: float, n_best: int = 4):
         found.append((float(s), float(np.radians(ANGLES_DEG[ai])), float(yi)))
         lo, hi = int(max(0, yi - min_sep)), int(min(h, yi + min_sep + 1))
         p[:, lo:hi] = 0
-    return found
+    return found, noise
 
 
 def _refine_line(r: np.ndarray, ang: float, yc: float, band: float):
-    """Weighted LS line fit (y = a + b·(x − xc)) to ridge maxima near a candidate line."""
+    """Robust weighted LS fit of a fascia to the ridge maxima near a candidate line.
+
+    Returns ``(a, b, c)`` of ``y = a + b·(x − xc) + c·(x − xc)²`` (working px): a straight line
+    first, then a gentle curvature (muscles bow; the bow at the edges is limited to 8 % of the
+    width) when it fits the ridge clearly better.
+    """
     h, w = r.shape
     xc = (w - 1) / 2.0
     cols = np.arange(0, w, 2)
-    a, b = yc, math.tan(ang)
-    for it in range(3):
-        yl = a + b * (cols - xc)
+    a, b, c = yc, math.tan(ang), 0.0
+    xr = cols - xc
+    c_max = 0.08 * w / max(1.0, (w / 2.0) ** 2)
+    for it in range(5):
+        yl = a + b * xr + c * xr * xr
         lo = np.clip(np.floor(yl - band), 0, h - 1).astype(int)
         offs = np.arange(int(2 * band) + 1)
         rows = np.clip(lo[:, None] + offs[None, :], 0, h - 1)
@@ -366,30 +397,38 @@ def _refine_line(r: np.ndarray, ang: float, yc: float, band: float):
         wgt = vals[np.arange(len(cols)), k]
         keep = (wgt > 0) & (ymax > 0) & (ymax < h - 1)
         if it > 0:
-            res = np.abs(ymax - (a + b * (cols - xc)))
+            res = np.abs(ymax - yl)
             keep &= res <= max(1.5, 2.5 * np.median(res[keep]) if keep.any() else 1.5)
-        if keep.sum() < 5:
+        if keep.sum() < 8:
             break
-        X = np.stack([np.ones(keep.sum()), cols[keep] - xc], 1)
         W = wgt[keep]
+        X = np.stack([np.ones(keep.sum()), xr[keep]], 1)
         A = X.T @ (X * W[:, None])
         if abs(np.linalg.det(A)) < 1e-9:
             break
-        a, b = np.linalg.solve(A, X.T @ (W * ymax[keep]))
-        b = float(np.clip(b, -0.6, 0.6))
+        a1, b1 = np.linalg.solve(A, X.T @ (W * ymax[keep]))
+        a, b, c = float(a1), float(np.clip(b1, -0.6, 0.6)), 0.0
+        if it >= 2:  # curvature, once the straight line has settled
+            X3 = np.stack([np.ones(keep.sum()), xr[keep], xr[keep] ** 2], 1)
+            A3 = X3.T @ (X3 * W[:, None])
+            if abs(np.linalg.det(A3)) > 1e-12:
+                a3, b3, c3 = np.linalg.solve(A3, X3.T @ (W * ymax[keep]))
+                r1 = float(np.average(np.abs(ymax[keep] - (a + b * xr[keep])), weights=W))
+                r3 = float(np.average(np.abs(ymax[keep] - (a3 + b3 * xr[keep] + c3 * xr[keep] ** 2)), weights=W))
+                if r3 < 0.8 * r1 and abs(c3) <= c_max:
+                    a, b, c = float(a3), float(np.clip(b3, -0.6, 0.6)), float(c3)
         band = max(3.0, band * 0.6)
-    return float(a), float(b)
+    return float(a), float(b), float(c)
 
 
-def _inner_offset(gs: np.ndarray, a: float, b: float, direction: int, muscle_level: float) -> float:
-    """Distance (px, vertical) from a fascia line to where the echo falls half-way to the muscle."""
+def _inner_offset(gs: np.ndarray, yline: np.ndarray, direction: int, muscle_level: float) -> float:
+    """Distance (px, vertical) from a fascia (y per column) to where the echo falls half-way to the muscle."""
     h, w = gs.shape
-    xc = (w - 1) / 2.0
     cols = np.arange(0, w, 2)
     prof = []
     offs = np.arange(0, 16)
     for o in offs:
-        y = a + b * (cols - xc) + direction * o
+        y = yline[cols] + direction * o
         ok = (y >= 0) & (y <= h - 1)
         if not ok.any():
             prof.append(np.nan)
@@ -602,22 +641,29 @@ def defect(
 
     # --- fasciae
     r = _ridge(gs, RIDGE_SIGMA_PX)
-    cands = _line_candidates(r, min_sep=max(6.0, 0.06 * h), n_best=6)
+    cands, line_noise = _line_candidates(r, min_sep=max(6.0, 0.06 * h), n_best=8)
     # fasciae are the strong lines; weaker ones (fascicles, septa) do not bound a compartment
     if cands:
-        top_strength = max(c[0] for c in cands)
-        cands = [c for c in cands if c[0] >= FASCIA_MIN_SHARE * top_strength]
+        # a ridge hugging the ROI's top or bottom edge (skin line, image border) does not set the
+        # scale: it is not a fascia and is often the strongest line
+        inner = [c for c in cands if RIDGE_SIGMA_PX < c[2] < h - 1 - RIDGE_SIGMA_PX] or cands
+        top_strength = max(c[0] for c in inner)
+        # ... and a fascia stands out from the speckle's own ridges (a thin or faint fascia is
+        # much weaker than a thick one or a bone line, but still far above speckle)
+        cands = [c for c in cands if c[0] >= max(FASCIA_MIN_SHARE * top_strength, FASCIA_MIN_NOISE * line_noise)]
+    if _DEBUG is not None:
+        _DEBUG.append(("line_noise", line_noise))
     if _DEBUG is not None:
         _DEBUG.append(("cands", cands))
     def analyse_pair(top, bot) -> Defect:
         """Search the muscle between two fascia candidates for a defect."""
         base = dict(frame_index=frame_index, roi=roi)
-        a_t, b_t = _refine_line(r, top[1], top[2], band=6.0)
-        a_b, b_b = _refine_line(r, bot[1], bot[2], band=6.0)
+        a_t, b_t, c_t = _refine_line(r, top[1], top[2], band=6.0)
+        a_b, b_b, c_b = _refine_line(r, bot[1], bot[2], band=6.0)
         xc = (w - 1) / 2.0
         cols = np.arange(w, dtype=np.float32)
-        yt = a_t + b_t * (cols - xc)
-        yb = a_b + b_b * (cols - xc)
+        yt = a_t + b_t * (cols - xc) + c_t * (cols - xc) ** 2
+        yb = a_b + b_b * (cols - xc) + c_b * (cols - xc) ** 2
         between = (yb - yt) > 8
         if between.sum() < 0.5 * w:
             return Defect(found=False, notes=("the fasciae found do not bound a muscle",), **base)
@@ -625,8 +671,8 @@ def defect(
         yy = np.arange(h)[:, None]
         band = (yy > yt[None, :] + 3) & (yy < yb[None, :] - 3)
         muscle_level0 = float(np.median(gs[band])) if band.any() else float(np.median(gs))
-        off_t = _inner_offset(gs, a_t, b_t, +1, muscle_level0)
-        off_b = _inner_offset(gs, a_b, b_b, -1, muscle_level0)
+        off_t = _inner_offset(gs, yt, +1, muscle_level0)
+        off_b = _inner_offset(gs, yb, -1, muscle_level0)
         et, eb = yt + off_t, yb - off_b
         thick = eb - et
         valid_cols = np.flatnonzero((thick > 6) & (et >= 0) & (eb <= h - 1))
@@ -652,8 +698,8 @@ def defect(
         if _DEBUG is not None:
             _DEBUG.append((S, S2, map_x, map_y, SL))
 
-        sup_line = FasciaLine(*to_full(0, a_t - b_t * xc), *to_full(w - 1, a_t + b_t * xc), inner_offset_px=off_t / sy)
-        deep_line = FasciaLine(*to_full(0, a_b - b_b * xc), *to_full(w - 1, a_b + b_b * xc), inner_offset_px=off_b / sy)
+        sup_line = FasciaLine(*to_full(0, yt[0]), *to_full(w - 1, yt[-1]), inner_offset_px=off_t / sy)
+        deep_line = FasciaLine(*to_full(0, yb[0]), *to_full(w - 1, yb[-1]), inner_offset_px=off_b / sy)
         ang = math.degrees(math.atan((b_t + b_b) / 2.0 * sx / sy)) if sx and sy else 0.0
         base.update(superficial_fascia=sup_line, deep_fascia=deep_line, axis_angle_deg=ang)
 
@@ -695,7 +741,10 @@ def defect(
                     break
                 xm_ = int(cand_x[np.argmin(r_[cand_x])])
                 depth = 1.0 - float(r_[xm_])
-                if depth < th["min_contrast"]:
+                # deep enough relative to the muscle (grey ratio), or by a fixed number of grey
+                # levels (≈ dB on the display): on a bright display a fluid gap is many levels
+                # darker yet a smaller share of the muscle's grey level
+                if depth < th["min_contrast"] and depth * level < MIN_TROUGH_LEVELS:
                     break
                 halfr = 1.0 - depth / 2.0
                 xa = xm_
@@ -817,7 +866,12 @@ def defect(
                 outline.append(to_full(xx, float(map_y[vi, xi])))
         xm = float(colsi.mean()) + cx0 if colsi.size else w / 2
         t_px, t_mm = thickness_at(xm)
-        confidence = float(np.clip((contrast - 0.15) / 0.35, 0.0, 1.0) * np.clip(frac / 0.3, 0.0, 1.0))
+        # how clearly it stands out: in grey levels (depends on the display's gain) or in echo
+        # power (a fluid gap on a bright or low-contrast display keeps little power even when
+        # its grey-level contrast is modest); whichever is clearer
+        stand_out = max(float(np.clip((contrast - 0.15) / 0.35, 0.0, 1.0)),
+                        float(np.clip((POWER_CONFIDENT - power_ratio_x) / POWER_SPAN, 0.0, 1.0)))
+        confidence = float(stand_out * np.clip(frac / 0.3, 0.0, 1.0))
         notes = []
         if gap_mm is None and calibration.calibrated:
             notes.append("the stump ends are not inside one calibrated ultrasound region; gap in px")
