@@ -45,10 +45,10 @@ def page() -> None:
         result = optional.call("analysis_panel", "render", cine, review)  # tear analysis
         with viewer:
             for level, text in review.take_messages():
-                (st.error if level == "error" else st.warning)(text)
+                {"error": st.error, "info": st.info}.get(level, st.warning)(text)
             panels.view_controls(review)
             player.render(player.player_data(cine, review, url, loop_id=token), on_log=session.on_player_log)
-            left, right = st.columns([3, 2], gap="large")
+            left, right = st.columns([5, 2], gap="large")
             with left:
                 st.markdown("##### Measurements")
                 panels.measurements_table(review)

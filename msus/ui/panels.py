@@ -145,7 +145,7 @@ def study_header(cine, review: Review, name: str) -> None:
 # ---- view ---------------------------------------------------------------------------------
 def view_controls(review: Review) -> None:
     """Single / side-by-side, difference or overlay, and jumping to the marked frames."""
-    c = st.columns([2.2, 3.2, 1.6, 2.6], vertical_alignment="bottom")
+    c = st.columns([2.3, 3.0, 1.3, 3.2], vertical_alignment="bottom")
     pair = c[0].segmented_control(
         "View", ["Single", "Rest | Contraction"], default="Rest | Contraction" if review.view == "pair" else "Single",
         key="msus_view_sel",
@@ -255,9 +255,11 @@ def _cal_text(d) -> str:
     if d.distance_mm is None:
         why = d.warnings[-1] if d.warnings else "no calibration"
         return f"uncalibrated ({why})"
+    scale = (f"{d.mm_per_px_x:.4f} mm/px" if abs(d.mm_per_px_x - d.mm_per_px_y) < 5e-5
+             else f"{d.mm_per_px_x:.4f}×{d.mm_per_px_y:.4f} mm/px")
     if d.region_index is not None:
-        return f"{d.calibration_source} region #{d.region_index + 1}, {d.mm_per_px_x:.4f}×{d.mm_per_px_y:.4f} mm/px"
-    return f"{d.calibration_source}, {d.mm_per_px_x:.4f}×{d.mm_per_px_y:.4f} mm/px"
+        return f"{d.calibration_source} #{d.region_index + 1}, {scale}"
+    return f"{d.calibration_source}, {scale}"
 
 
 # ---- manual calibration -------------------------------------------------------------------

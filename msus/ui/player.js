@@ -814,6 +814,8 @@ class Player {
 
   drawAnnotations(ctx, P) {
     const d = this.data;
+    this.labelBoxes = [];  // labels drawn on this panel so far: later ones move clear of them
+    this.labelPanel = P;
     // analysis / extra shapes
     for (const sh of d.shapes || []) {
       if (sh.frame !== undefined && sh.frame !== null && sh.frame !== P.frame) continue;
@@ -889,6 +891,12 @@ class Player {
   label(ctx, text, x, y, color) {
     ctx.font = "600 13px ui-monospace, Menlo, Consolas, monospace";
     const w = ctx.measureText(text).width;
+    const P = this.labelPanel;
+    if (P) x = Math.max(P.x0 + 4, Math.min(x, P.x0 + P.w - w - 6));  // never cut off at the panel edge
+    const boxes = this.labelBoxes || [];
+    const hits = (yy) => boxes.some((b) => x - 3 < b[2] && x + w + 3 > b[0] && yy - 13 < b[3] && yy + 5 > b[1]);
+    for (let k = 0; k < 6 && hits(y); k++) y += 20;  // step below labels already drawn (no overlap)
+    boxes.push([x - 3, y - 13, x + w + 3, y + 5]);
     ctx.fillStyle = "rgba(0,0,0,0.7)";
     ctx.fillRect(x - 3, y - 13, w + 6, 18);
     ctx.fillStyle = color;

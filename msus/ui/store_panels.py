@@ -76,7 +76,11 @@ def reviewer_chooser(container=None) -> str | None:
     store = _store_or_none()
     known = store.reviewers() if store is not None else []
     current = st.session_state.get(_KEY_REVIEWER, "")
-    with box.expander("Reviewer", expanded=not current):
+    if not current:  # a reloaded page keeps its reviewer (the name rides in the URL, ?reviewer=...)
+        current = " ".join(str(st.query_params.get("reviewer", "")).split())[:80]
+        if current:
+            st.session_state[_KEY_REVIEWER] = current
+    with box.expander(f"Reviewer: {current}" if current else "Reviewer", expanded=not current):
         choice = st.selectbox("Known reviewers", ["—"] + known, index=(known.index(current) + 1) if current in known else 0,
                               key="msus_reviewer_pick")
         typed = st.text_input("…or your name", value="" if current in known else current, key="msus_reviewer_typed",
@@ -85,6 +89,8 @@ def reviewer_chooser(container=None) -> str | None:
         if name and name != current:
             st.session_state[_KEY_REVIEWER] = name
             current = name
+    if current and st.query_params.get("reviewer") != current:
+        st.query_params["reviewer"] = current
     if not current:
         box.warning("Choose a reviewer name: measurements are saved under it.")
     return current or None
@@ -152,8 +158,36 @@ def connect(cine, review, reviewer: str | None) -> None:
     if restored:
         review.measurements.extend(restored)
         review.messages.append(("warning", f"restored {len(restored)} saved caliper(s) of {reviewer}"))
+        _marks_from_labels(review)
     _save_missing(store, ref.key, versions, review, reviewer)  # calipers made before the reviewer was chosen
     links[review.loop_key] = (ref.key, versions, reviewer)
+    _marks_from_finding(store, ref, review)
+
+
+def _marks_from_labels(review) -> None:
+    """Unmarked rest/contraction frames come back from the restored calipers' labels (latest)."""
+    from msus.measure import LABEL_CONTRACTION, LABEL_REST
+
+    for label, which in ((LABEL_REST, "rest"), (LABEL_CONTRACTION, "contraction")):
+        if getattr(review, f"{which}_frame") is None:
+            frames = [m.frame_index for m in review.measurements if m.label == label]
+            if frames:
+                review.mark(which, frames[-1])
+
+
+def _marks_from_finding(store, ref, review) -> None:
+    """Unmarked rest/contraction frames come from the loop's saved finding (a second reader sees
+    the pair the first one chose)."""
+    if review.rest_frame is not None and review.contraction_frame is not None:
+        return
+    try:
+        f = store.latest_finding(ref)
+    except MsusError:
+        return
+    for which in ("rest", "contraction"):
+        i = getattr(f, f"{which}_frame", None) if f is not None else None
+        if getattr(review, f"{which}_frame") is None and i is not None and 0 <= i < review.n_frames:
+            review.mark(which, i)
 
 
 def _save_missing(store, loop_key: str, versions: dict, review, reviewer: str) -> None:
@@ -198,6 +232,9 @@ def finding_panel(cine, review=None, reviewer: str | None = None, analysis_resul
         icon = "🔒" if f.status == "final" else "✎"
         st.markdown(f"{icon} **{f.classification.replace('_', ' ')}** — {f.status}, {f.kind}, by {f.reviewer} "
                     f"(updated {f.updated_at[:16].replace('T', ' ')} UTC)")
+        gaps = _finding_gaps(f)
+        if gaps:
+            st.markdown(gaps)
         for r in f.reasons:
             st.markdown(f"- {r}")
     if f is not None and f.status != "final" and st.button("Mark final", disabled=not reviewer, key="msus_finalize",
@@ -207,6 +244,25 @@ def finding_panel(cine, review=None, reviewer: str | None = None, analysis_resul
             st.rerun()
         except MsusError as e:
             st.error(str(e))
+
+
+def _finding_gaps(f) -> str:
+    """'Gap 4.7 mm at rest (frame 5) → 9.6 mm at contraction (frame 21), Δ +5.0 mm' (px when uncalibrated)."""
+    def one(mm, px, frame, what):
+        if mm is not None:
+            v = f"{mm:.1f} mm"
+        elif px is not None:
+            v = f"{px:.0f} px (uncalibrated)"
+        else:
+            return None
+        return f"{v} at {what}" + ("" if frame is None else f" (frame {frame + 1})")
+
+    parts = [p for p in (one(f.gap_rest_mm, f.gap_rest_px, f.rest_frame, "rest"),
+                         one(f.gap_contraction_mm, f.gap_contraction_px, f.contraction_frame, "contraction")) if p]
+    if not parts:
+        return ""
+    delta = f", Δ {f.retraction_mm:+.1f} mm" if f.retraction_mm is not None else ""
+    return "Gap " + " → ".join(parts) + delta
 
 
 def save_analysis(cine, reviewer: str | None, analysis_result) -> bool:
