@@ -121,7 +121,9 @@ def upload_source(uploaded, limit_mb: int) -> Source:
 def _load_cached(key: str, _path: str | None, _upload, name: str):
     if _path is not None:
         return msus.load(_path)
-    return msus.load(io.BytesIO(bytes(_upload.getbuffer())))
+    data = io.BytesIO(bytes(_upload.getbuffer()))
+    data.name = name  # messages name the user's file, not "<stream>"
+    return msus.load(data)
 
 
 def open_source(src: Source):
