@@ -100,12 +100,15 @@ def uploaded(orthanc, archive_config) -> dict[str, dict]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def outbox(request, tmp_path) -> Outbox:
+def outbox(request, tmp_path):
     """The outbox in the store database, on SQLite and on PostgreSQL (schema from the store's migrations)."""
     if request.param == "sqlite":
-        return Outbox(default_engine(f"sqlite:///{tmp_path / 'store.sqlite3'}"))
-    pg = request.getfixturevalue("pg_server")
-    return Outbox(default_engine(pg.create_database(f"ob_{uuid.uuid4().hex[:12]}")))
+        url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    else:
+        url = request.getfixturevalue("pg_server").create_database(f"ob_{uuid.uuid4().hex[:12]}")
+    ob = Outbox(default_engine(url))
+    yield ob
+    ob.engine.dispose()  # close its pooled connections (the temporary server is shared)
 
 
 # ---- search and listing ------------------------------------------------------------------------
