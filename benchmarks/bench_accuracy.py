@@ -18,6 +18,13 @@ Figures (each with a naive baseline measured in the same run):
   differs most from frame 0 (mean absolute grey difference).
 
 Goals: gap MAE ≤ 0.5 mm, classification ≥ 95 %, drift ≤ 0.5 mm.
+
+**Foreign set** (``foreign: …`` figures): ``N_FOREIGN`` loops from the independent simulator in
+``tests/foreign_sim.py`` (another speckle model, display, anatomy, tear shapes, contraction
+profiles, scanner-like screens with a calibrated region not covering the frame); every 6th loop
+goes through ``msus.load`` from a JPEG DICOM and every 6th+3 from an H.264 MP4 (uncalibrated, so
+the true mm/px is passed as the manual calibration and the ROI comes from the texture).  Same
+figures and baselines, plus false flags on intact muscles.
 ``python -m benchmarks accuracy`` (a few minutes on 2 cores).
 """
 
@@ -34,6 +41,7 @@ from benchmarks.common import Figure
 
 N_CASES = int(os.environ.get("MSUS_BENCH_CASES", "36"))
 SEED = int(os.environ.get("MSUS_BENCH_SEED", "2026"))
+N_FOREIGN = int(os.environ.get("MSUS_BENCH_FOREIGN_CASES", "36"))
 
 
 def case_params(k: int, rng: np.random.Generator):
@@ -146,7 +154,90 @@ def _mae(vals, missing_penalty=None):
     return float(np.mean(v)) if v else float("nan")
 
 
+def evaluate_foreign(n_cases: int = N_FOREIGN) -> list[dict]:
+    """The analysis on loops of the independent simulator (``tests/foreign_sim.py``)."""
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    import msus
+    from msus.analysis import analyze
+    from msus.cine import Cine
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from foreign_sim import simulate_foreign, write_dicom, write_mp4
+
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for k in range(n_cases):
+            L = simulate_foreign(SEED * 1000 + k, ("full", "partial", "none")[k % 3])
+            io = {0: "dicom", 3: "mp4"}.get(k % 6, "array")
+            if io == "dicom":
+                path = Path(tmp) / f"f{k}.dcm"
+                write_dicom(L, path)
+                res = analyze(msus.load(path))
+            elif io == "mp4":
+                path = Path(tmp) / f"f{k}.mp4"
+                write_mp4(L, path)
+                res = analyze(msus.load(path), mm_per_px=L.params["mm_per_px"])
+            else:
+                res = analyze(Cine.from_frames(L.frames, fps=L.fps, calibration=L.calibration, kind="synthetic"))
+            r, c = res.rest_frame, res.contraction_frame
+            grey = L.frames[r].mean(axis=2).astype(np.uint8)
+            x0, y0, x1, y1 = L.region
+            rec = {"tear": L.tear, "truth": L.classification, "pred": res.classification, "io": io,
+                   "rest_err_frames": abs(r - L.rest_frame), "con_err_frames": abs(c - L.contraction_frame),
+                   "rest_base_frames": abs(0 - L.rest_frame),
+                   "con_base_frames": abs(_naive_peak(L.frames.mean(axis=3)) - L.contraction_frame)}
+            if L.tear != "none":
+                t_r, t_c = float(L.gap_mm[r]), float(L.gap_mm[c])
+                rec["gap_rest_err"] = None if res.gap_rest_mm is None else abs(res.gap_rest_mm - t_r)
+                rec["gap_con_err"] = None if res.gap_contraction_mm is None else abs(res.gap_contraction_mm - t_c)
+                rec["gap_con_base"] = None if res.gap_rest_mm is None else abs(res.gap_rest_mm - t_c)
+                nb = naive_gap_px(grey[y0 : y1 + 1, x0 : x1 + 1])
+                rec["gap_rest_base"] = abs(t_r) if nb is None else abs(nb * L.params["mm_per_px"] - t_r)
+            out.append(rec)
+    return out
+
+
+def _figures(recs: list[dict], prefix: str, drift: bool = True) -> list[Figure]:
+    tears = [r for r in recs if r["tear"] != "none"]
+    missing = sum(1 for r in tears if r.get("gap_rest_err") is None)
+    acc = float(np.mean([r["pred"] == r["truth"] for r in recs]))
+    majority = Counter(r["truth"] for r in recs).most_common(1)[0][1] / len(recs)
+    g_r = _mae([r.get("gap_rest_err") for r in tears])
+    g_r_b = _mae([r.get("gap_rest_base") for r in tears])
+    g_c = _mae([r.get("gap_con_err") for r in tears])
+    g_c_b = _mae([r.get("gap_con_base") for r in tears])
+    conf = Counter((r["truth"], r["pred"]) for r in recs)
+    wrong = ", ".join(f"{t}->{p}:{n}" for (t, p), n in sorted(conf.items()) if t != p) or "none"
+    intact = [r for r in recs if r["tear"] == "none"]
+    flags = sum(1 for r in intact if r["pred"] != "no_defect")
+    n = len(recs)
+    return [
+        Figure(f"{prefix}gap MAE at rest", g_r, "mm", g_r_b, g_r / g_r_b if g_r_b else None,
+               f"{len(tears) - missing}/{len(tears)} tears measured; baseline fixed-threshold detector; goal <= 0.5 mm"),
+        Figure(f"{prefix}gap MAE at contraction", g_c, "mm", g_c_b, g_c / g_c_b if g_c_b else None,
+               "baseline 'no retraction' (contraction gap = rest gap); goal <= 0.5 mm"),
+        Figure(f"{prefix}classification", acc * 100, "%", majority * 100, acc / majority,
+               f"{n} loops; baseline majority class; errors {wrong}; goal >= 95 %"),
+        Figure(f"{prefix}false flags on intact muscles", float(flags), "loops", float(len(intact)), None,
+               f"of {len(intact)} intact loops (baseline column: their number); goal 0"),
+    ]
+
+
 def run() -> list[Figure]:
+    figs = _run_own() if N_CASES > 0 else []
+    if N_FOREIGN > 0:
+        fr = evaluate_foreign()
+        figs += _figures(fr, "foreign: ")
+        figs.append(Figure("foreign: contraction frame error", _mae([r["con_err_frames"] for r in fr]), "frames",
+                           _mae([r["con_base_frames"] for r in fr]), None,
+                           "baseline: the frame most different from frame 0; profiles ramp/twitch/hold/preloaded/double"))
+    return figs
+
+
+def _run_own() -> list[Figure]:
     recs = evaluate()
     tears = [r for r in recs if r["tear"] != "none"]
     missing = sum(1 for r in tears if r.get("gap_rest_err") is None)

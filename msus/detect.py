@@ -67,6 +67,9 @@ FASCIA_MIN_SHARE = 0.2
 #: A trough this many grey levels deep counts even when shallower than ``min_contrast`` (about
 #: 5.5 dB at the nominal 60 dB display range, the spread of fully developed speckle).
 MIN_TROUGH_LEVELS = 24.0
+#: Default ROI: a textured pixel whose grey level varies less than this (std over the sampled
+#: frames, grey levels) never changes: screen furniture, not tissue (when the tissue moves).
+STATIC_GREY_STD = 0.75
 #: Confidence from echo power: a defect keeping POWER_CONFIDENT − POWER_SPAN (0.1) of the
 #: muscle's echo power stands out fully, one keeping POWER_CONFIDENT (0.4) not at all.
 POWER_CONFIDENT = 0.4
@@ -277,7 +280,13 @@ def tissue_roi(grey: np.ndarray, calibration: Calibration | None = None) -> tupl
         mk = (sd > 4.0) & (m > 6.0)
         mask = mk if mask is None else (mask | mk)
     if len(smalls) >= 3:
-        mask |= np.std(np.stack(smalls), axis=0) > 3.0
+        tstd = np.std(np.stack(smalls), axis=0)
+        # tissue moves, scanner UI does not: when most of the textured area changes over the
+        # loop, textured pixels that never change (depth scale, burned-in text, logo) are UI
+        static = tstd < STATIC_GREY_STD
+        if mask.any() and float(static[mask].mean()) < 0.5:
+            mask &= ~cv2.dilate(static.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) | (tstd > 3.0)
+        mask |= tstd > 3.0
     hs, ws = mask.shape
     r0, r1, c0, c1 = 0, hs - 1, 0, ws - 1
     for _ in range(3):

@@ -33,6 +33,9 @@ SMOOTH_FRAMES = 1.5
 STILL_SHARE = 0.25
 #: Frames within this share of the deformation range below the peak form the held contraction.
 PEAK_SHARE = 0.1
+#: Rest is moved to the pose furthest from the peak when it lies below this share of that
+#: distance (see :func:`_check_extremes`).
+EXTREME_SHARE = 0.7
 #: Energy above this share of the way from the loop's minimum to its maximum is a motion burst.
 BURST_SHARE = 0.5
 #: ... sustained over at least this many frames (a single jolt of the probe is not a contraction).
@@ -222,6 +225,8 @@ def analyse_motion(
         c = plateau_middle(d, 0)
         if c == r:
             c = int(np.argmax(energy_s))
+        if rest_frame is None and n >= 6:
+            r, c, still = _check_extremes(r, c, still, deformation_from, plateau_middle)
     deform = deformation_from(r)
     return Motion(
         energy_px=tuple(float(v) for v in energy_s),
@@ -231,6 +236,30 @@ def analyse_motion(
         still_window=(int(still[0]), int(still[1])),
         scale=float(scale),
     )
+
+
+def _check_extremes(r: int, c: int, still, deformation_from, plateau_middle):
+    """Make rest and peak the two extremes of the loop's deformation, in the right order.
+
+    A held contraction is as still as rest, and a loop may start partly contracted, so the
+    stillest stretch before the first burst is not always rest.  Rest and peak contraction are
+    the two poses furthest apart: when the rest chosen is much closer to the peak than the
+    furthest pose from it, rest moves to that pose (searched before the peak); of the two, rest
+    is the one closer to the first frame (loops are recorded from rest or near it).
+    """
+    d_c = deformation_from(c)
+    span = float(d_c.max())
+    if span > 0 and float(d_c[r]) < EXTREME_SHARE * span:
+        r_new = plateau_middle(d_c[:c], 0) if c >= 2 else int(np.argmax(d_c))
+        if float(d_c[r_new]) >= EXTREME_SHARE * span:
+            r, still = int(r_new), (int(r_new), int(r_new))
+    d_0 = deformation_from(0)
+    if float(d_0[r]) > float(d_0[c]) + 0.25 * max(1e-9, float(deformation_from(r)[c])):
+        # the "rest" is the pose further from the start: the two are swapped
+        r = int(c)
+        still = (r, r)
+        c = plateau_middle(deformation_from(r), 0)
+    return r, c, still
 
 
 def motion(cine, roi=None, *, rest_frame=None, contraction_frame=None) -> Motion:
