@@ -80,7 +80,10 @@ def reviewer_chooser(container=None) -> str | None:
         current = " ".join(str(st.query_params.get("reviewer", "")).split())[:80]
         if current:
             st.session_state[_KEY_REVIEWER] = current
-    with box.expander(f"Reviewer: {current}" if current else "Reviewer", expanded=not current):
+    typed_now = " ".join(str(st.session_state.get("msus_reviewer_typed") or "").split())
+    pick_now = st.session_state.get("msus_reviewer_pick")
+    shown = typed_now or (pick_now if pick_now not in (None, "—") else "") or current  # this run's name
+    with box.expander(f"Reviewer: {shown}" if shown else "Reviewer", expanded=not current):
         choice = st.selectbox("Known reviewers", ["—"] + known, index=(known.index(current) + 1) if current in known else 0,
                               key="msus_reviewer_pick")
         typed = st.text_input("…or your name", value="" if current in known else current, key="msus_reviewer_typed",
