@@ -224,6 +224,8 @@ def test_sonographer_drags_labels_and_the_caliper_survives_reload(sono):
     back = {c["id"]: c for c in calipers(sono)}
     assert back[con["id"]]["label"] == label and back[con["id"]]["text"] == moved["text"]
     assert "restored 2 saved caliper(s) of Ana Sono" in main_text(sono)
+    sono.wait_for_function("window.__msusPlayer.frame === 4")  # opens on the first saved caliper's frame
+    assert counter(sono).startswith("5 / 40")
     shot(sono, "a06_reloaded")
     no_traceback(sono)
 

@@ -165,6 +165,10 @@ def connect(cine, review, reviewer: str | None) -> None:
     _save_missing(store, ref.key, versions, review, reviewer)  # calipers made before the reviewer was chosen
     links[review.loop_key] = (ref.key, versions, reviewer)
     _marks_from_finding(store, ref, review)
+    if review.frame_index == 0 and review.command is None:  # open where the saved work is, not on frame 1
+        shown = [m.frame_index for m in restored] or [f for f in (review.rest_frame,) if f is not None]
+        if shown:
+            review.seek(shown[0])
 
 
 def _marks_from_labels(review) -> None:
