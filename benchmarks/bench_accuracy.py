@@ -21,8 +21,8 @@ Goals: gap MAE ≤ 0.5 mm, classification ≥ 95 %, drift ≤ 0.5 mm.
 
 **Foreign set** (``foreign: …`` figures): ``N_FOREIGN`` loops from the independent simulator in
 ``tests/foreign_sim.py`` (another speckle model, display, anatomy, tear shapes, contraction
-profiles, scanner-like screens with a calibrated region not covering the frame); every 6th loop
-goes through ``msus.load`` from a JPEG DICOM and every 6th+3 from an H.264 MP4 (uncalibrated, so
+profiles, scanner-like screens with a calibrated region not covering the frame); loops k ≡ 1
+(mod 5) go through ``msus.load`` from a JPEG DICOM and k ≡ 3 (mod 5) from an H.264 MP4 (uncalibrated, so
 the true mm/px is passed as the manual calibration and the ROI comes from the texture).  Same
 figures and baselines, plus false flags on intact muscles.
 ``python -m benchmarks accuracy`` (a few minutes on 2 cores).
@@ -171,7 +171,7 @@ def evaluate_foreign(n_cases: int = N_FOREIGN) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         for k in range(n_cases):
             L = simulate_foreign(SEED * 1000 + k, ("full", "partial", "none")[k % 3])
-            io = {0: "dicom", 3: "mp4"}.get(k % 6, "array")
+            io = {1: "dicom", 3: "mp4"}.get(k % 5, "array")  # every tear kind goes through both
             if io == "dicom":
                 path = Path(tmp) / f"f{k}.dcm"
                 write_dicom(L, path)

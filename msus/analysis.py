@@ -140,7 +140,7 @@ class AnalysisResult:
                 shapes["fasciae"].append([[f.x0, f.y0], [f.x1, f.y1]])
         if not self.defect_found:
             return shapes
-        if det is not None and det.found:
+        if det is not None and det.outline_px:
             shapes["outline"] = [list(p) for p in det.outline_px]
         pts = self.stumps_at(i)
         if pts:
@@ -334,7 +334,14 @@ def analyze(
     track = None
     seq = _Crops(crops, (x0, y0))
     origin = np.array([x0, y0], float)
+    # a faint defect (below min_confidence, yet clearly low in echo power) counts only when it
+    # is seen on both frames at corresponding places
+    def usable(d: Defect) -> bool:
+        return d.found or _faint_ok(d, th)
+
     anchor_det = d_rest if d_rest.found else (d_con if d_con.found else None)
+    if anchor_det is None and usable(d_rest) and usable(d_con):
+        anchor_det = d_rest
     defect_found = False
     corrected: set[int] = set()  # frames whose detected stumps were partly replaced by the track
     if anchor_det is not None and len(anchor_det.stump_rows_px) >= 5:
@@ -350,7 +357,7 @@ def analyze(
                              min_reliable_share=th["tracking"]["min_reliable_share"])
         consistent = False
         other_pts = None
-        if other.found and len(other.stump_rows_px) >= 5:
+        if usable(other) and len(other.stump_rows_px) >= 5:
             pred = probe.points_px[other.frame_index] + origin
             got = _stump_points(other)
             k = len(got) // 2
@@ -372,7 +379,8 @@ def analyze(
                     corrected.add(other.frame_index)
         # seen on one frame only: only a very clear one (confident and clearly fluid-dark)
         single_ok = (
-            anchor_det.confidence >= th["defect"]["single_frame_confidence"]
+            anchor_det.found
+            and anchor_det.confidence >= th["defect"]["single_frame_confidence"]
             and anchor_det.power_ratio is not None
             and anchor_det.power_ratio <= th["defect"]["single_frame_max_power_ratio"]
         )
@@ -426,7 +434,7 @@ def analyze(
     def gap_of(d: Defect, i: int):
         if not defect_found:
             return None, None
-        if d.found and d.gap_px is not None and i not in corrected:
+        if usable(d) and d.gap_px is not None and i not in corrected:
             return d.gap_px, d.gap_mm
         return curve_px[i], curve_mm[i]
 
@@ -434,9 +442,9 @@ def analyze(
     g_c_px, g_c_mm = gap_of(d_con, c)
     retr_px = g_c_px - g_r_px if g_r_px is not None and g_c_px is not None else None
     retr_mm = g_c_mm - g_r_mm if g_r_mm is not None and g_c_mm is not None else None
-    fracs = [d.thickness_fraction for d in (d_rest, d_con) if d.found]
+    fracs = [d.thickness_fraction for d in (d_rest, d_con) if usable(d)]
     frac = max(fracs) if (defect_found and fracs) else 0.0
-    contrasts = [d.contrast for d in (d_rest, d_con) if d.found]
+    contrasts = [d.contrast for d in (d_rest, d_con) if usable(d)]
     notes = []
     if not defect_found and (d_rest.found or d_con.found):
         notes.append("a dark region seen on one frame was not confirmed on the other")
@@ -493,6 +501,21 @@ def analyze(
         calibration_badge=cal.badge(),
         defect_thickness_fraction=float(frac),
         timings_s=timings,
+    )
+
+
+def _faint_ok(d: Defect, th: dict) -> bool:
+    """A defect rejected only for low confidence, yet clearly darker in echo power (see
+    ``defect.pair_min_confidence`` / ``pair_max_power_ratio``): usable when confirmed on the
+    other frame."""
+    t = th["defect"]
+    return (
+        not d.found
+        and d.power_ratio is not None
+        and d.power_ratio <= t.get("pair_max_power_ratio", 0.0)
+        and d.confidence >= t.get("pair_min_confidence", 1.0)
+        and len(d.stump_rows_px) >= 5
+        and all("echo power" not in n for n in d.notes)
     )
 
 
