@@ -489,7 +489,8 @@ def _profile_extent(P: np.ndarray, mask: np.ndarray, margin: float, trough):
     floating echoes count by their typical, not their extreme, position.
 
     Returns (x_left, x_right, v_top, v_bottom, thickness_fraction, power ratio along the axis,
-    power ratio across the depth) in straightened px, or None.
+    power ratio across the depth, shear) in straightened px, or None; the ends are those of the
+    middle measured row, ``shear[v]`` (columns) moves them to row ``v`` of an oblique defect.
     """
     nv, nc = P.shape
     c0, c1, tb0, tb1 = (int(v) for v in trough)
@@ -501,9 +502,44 @@ def _profile_extent(P: np.ndarray, mask: np.ndarray, margin: float, trough):
     row_level = np.median(P[:, outside], axis=1)
     Pn = P / np.maximum(row_level[:, None], 1e-6)
     # depth profile over the central half of the defect's columns
-    cc0 = int(round(c0 + 0.25 * (c1 - c0)))
-    cc1 = max(cc0 + 1, int(round(c0 + 0.75 * (c1 - c0))) + 1)
-    q = np.median(Pn[:, cc0:cc1], axis=1)
+    # ... following the defect row by row (at most one column per row, ≤ 45° from the normal to
+    # the axis), so an oblique tear plane is measured across its whole depth
+    hw = max(1, int(round(0.25 * (c1 - c0))))
+    Pr = cv2.blur(Pn.astype(np.float32), (3, 5))  # local mean: 3 columns, 5 rows
+    d_est = float(np.median(Pn[max(0, tb0) : max(tb0 + 1, min(nv, tb1)), c0 : c1 + 1]))
+    half_c = 0.5 * (1.0 + d_est)
+    centre = np.full(nv, 0.5 * (c0 + c1))
+    inside = np.zeros(nv, bool)
+    reach_c = 2 * (c1 - c0 + 1)
+    for rng_ in (range(max(0, tb0), nv), range(max(0, tb0) - 1, -1, -1)):
+        prev = 0.5 * (c0 + c1)
+        for v in rng_:
+            row = Pr[v]
+            x = int(np.clip(round(prev), 0, nc - 1))
+            if row[x] < half_c:  # inside the dark run: its middle, moving ≤ 1 column per row
+                a_ = x
+                while a_ > 0 and row[a_ - 1] < half_c and x - a_ < reach_c:
+                    a_ -= 1
+                b_ = x
+                while b_ < nc - 1 and row[b_ + 1] < half_c and b_ - x < reach_c:
+                    b_ += 1
+                # only a run as wide as the defect (bounded on both sides) steers the centre
+                if 0.6 * (c1 - c0 + 1) <= b_ - a_ + 1 <= 1.5 * (c1 - c0 + 1):
+                    prev = float(np.clip(0.5 * (a_ + b_), prev - 1.0, prev + 1.0))
+                    inside[v] = True
+            centre[v] = prev
+    # a tear plane is a plane: the centre line is the straight fit through the rows inside the
+    # defect (fraying is noise around it and must not shear the rows)
+    iv = np.flatnonzero(inside)
+    if iv.size >= 5:
+        slope, icpt = np.polyfit(iv.astype(float), centre[iv], 1)
+        centre = icpt + slope * np.arange(nv, dtype=float)
+    else:
+        centre[:] = 0.5 * (c0 + c1)
+    if _DEBUG is not None:
+        _DEBUG.append(("centre", np.round(centre).tolist()))
+    q = np.array([np.median(Pn[v, max(0, int(round(centre[v])) - hw) : int(round(centre[v])) + hw + 1])
+                  for v in range(nv)])
     q = cv2.GaussianBlur(q.astype(np.float32)[:, None], (1, 0), sigmaX=0.1, sigmaY=1.5)[:, 0]
     if _DEBUG is not None:
         _DEBUG.append(("q", np.round(q, 2).tolist()))
@@ -550,7 +586,15 @@ def _profile_extent(P: np.ndarray, mask: np.ndarray, margin: float, trough):
     # along-axis profile over the central half of the torn depth
     r0 = int(round(v_top + 0.25 * (v_bot - v_top)))
     r1 = max(r0 + 1, int(round(v_top + 0.75 * (v_bot - v_top))) + 1)
-    p = _column_level(Pn[r0:r1])
+    # the rows are re-aligned on the defect's centre line first (an oblique tear plane), so the
+    # ends are measured along the axis in every row; positions are those of the middle row
+    vm = int(round(0.5 * (r0 + r1 - 1)))
+    shear = np.round(centre - centre[vm]).astype(int)
+    cols_all = np.arange(nc)
+    rows_al = np.stack([Pn[v, np.clip(cols_all + shear[v], 0, nc - 1)] for v in range(r0, r1)])
+    p = _column_level(rows_al)
+    off = int(round(centre[vm] - 0.5 * (c0 + c1)))
+    c0, c1 = int(np.clip(c0 + off, 0, nc - 1)), int(np.clip(c1 + off, 0, nc - 1))
     core = np.arange(c0, c1 + 1)
     xc = int(core[np.argmin(p[core])])
     span_c = max(pad, c1 - c0 + 1)
@@ -568,7 +612,7 @@ def _profile_extent(P: np.ndarray, mask: np.ndarray, margin: float, trough):
     xr = _half_crossing(p, xc, +1, (d_x + m_r) / 2.0, min(nc - 1, b0 + span_c))
     if xl is None or xr is None or xr - xl < 1:
         return None
-    return xl, xr, v_top, v_bot, frac, d_x, d_level
+    return xl, xr, v_top, v_bot, frac, d_x, d_level, shear.astype(float)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -839,7 +883,7 @@ def defect(
             t_px, t_mm = thickness_at(w / 2)
             return Defect(found=False, muscle_thickness_px=t_px, muscle_thickness_mm=t_mm,
                           notes=("the dark region has no measurable ends",), **base)
-        xl, xr, v_top, v_bot, frac, power_ratio_x, power_ratio_v = ext
+        xl, xr, v_top, v_bot, frac, power_ratio_x, power_ratio_v, shear = ext
         colsi = np.arange(int(math.floor(xl)), int(math.ceil(xr)) + 1)
 
         def img_pt(xs_: float, v_: float):
@@ -851,7 +895,8 @@ def defect(
         pairs = []
         for q in (0.25, 0.375, 0.5, 0.625, 0.75):
             v_ = v_top + q * (v_bot - v_top)
-            pairs.append((img_pt(xl, v_), img_pt(xr, v_)))
+            sh = float(np.interp(v_, np.arange(nv), shear))  # oblique tear plane
+            pairs.append((img_pt(xl + sh, v_), img_pt(xr + sh, v_)))
         mid = pairs[2]
         dist = calibration.measure(*mid)
         gap_px, gap_mm = dist.distance_px, dist.distance_mm
