@@ -13,6 +13,7 @@ import re
 import shutil
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
 from conftest import DATA, ROOT, SAMPLES, require_binary
@@ -74,9 +75,16 @@ def doctor(browser, server):
 
 
 # ---- helpers: wait for what the user waits for ---------------------------------------------------
-def idle(pg):
-    """Until the player's events are acknowledged and the script run they caused is over."""
-    pg.wait_for_timeout(150)  # let a click's rerun start
+def idle(pg, started: bool = False):
+    """Until the player's events are acknowledged and the script run they caused is over.
+
+    After a click, first wait (up to 2 s) for the run it causes to start, unless ``started``.
+    """
+    if not started:
+        try:
+            pg.wait_for_selector("[data-test-script-state=running]", timeout=2_000)
+        except PlaywrightTimeout:
+            pass  # a run so short it was never seen, or none: both are done
     pg.wait_for_function("!window.__msusPlayer || window.__msusPlayer.pendingEvents === 0")
     pg.wait_for_selector("[data-test-script-state=notRunning]")
 
@@ -122,7 +130,7 @@ def set_reviewer(pg, name):
     box.fill(name)
     box.press("Enter")
     expect(side).to_contain_text(f"Reviewer: {name}")
-    idle(pg)
+    idle(pg, started=True)
 
 
 def screen(pg, pt, panel=0):
@@ -166,14 +174,19 @@ def test_sonographer_marks_rest_and_contraction_with_keys(sono):
         sono.keyboard.press("ArrowRight")
     assert counter(sono).startswith("21 / 40 · 1250.0 ms")
     sono.keyboard.press("c")
+    sono.wait_for_timeout(400)  # the player reports the settled frame 350 ms after the last step
     idle(sono)
     shot(sono, "a02_marked")
     assert re.search(r"Rest: 5\s+Contraction: 21", main_text(sono))
 
 
 def test_sonographer_analyzes_and_sees_gaps_and_flag(sono):
-    sono.get_by_role("button", name="Analyze").click()
-    idle(sono)
+    sono.locator(".mp-counter").click()
+    sono.keyboard.press("ArrowLeft")
+    sono.keyboard.press("ArrowRight")  # the player reports the settled frame 350 ms later: a rerun that
+    sono.get_by_role("button", name="Analyze").click()  # interrupts the click's run; the click must survive
+    expect(sono.locator("[data-testid=stMain]")).to_contain_text("Flag: suspected full thickness", timeout=60_000)
+    idle(sono, started=True)
     text = main_text(sono)
     assert "Suspected full-thickness tear" in text
     assert "defect spans" in text and "gap widens" in text  # the flag's reasons
@@ -274,7 +287,8 @@ def test_physician_reviews_adds_a_caliper_and_signs(doctor, tmp_path):
     shot(doctor, "b02_difference_second_rater")
     doctor.get_by_role("button", name="Mark final").click()
     idle(doctor)
-    assert "suspected full thickness — final" in main_text(doctor)
+    expect(doctor.locator("[data-testid=stMain]")).to_contain_text(
+        "suspected full thickness — final (signed by Dr Bo), automatic, by Ana Sono")
     name = export(doctor, "One-page PDF", tmp_path / "report.pdf")
     assert name.endswith(".pdf") and (tmp_path / "report.pdf").read_bytes()[:5] == b"%PDF-"
     shot(doctor, "b03_final_pdf")

@@ -75,6 +75,15 @@ def overlay_shapes(result, hidden=()) -> list[dict]:
     return shapes
 
 
+def _request(loop_key: str) -> None:
+    """Button callback (runs before the script): remember the click in the session.
+
+    A rerun the player asks for meanwhile (its settled-frame event) interrupts the click's run;
+    the next run then finishes the analysis instead of losing the click.
+    """
+    _state(loop_key)["pending"] = True
+
+
 def _state(loop_key: str) -> dict:
     all_state = st.session_state.setdefault(STATE_KEY, {})
     return all_state.setdefault(loop_key, {"result": None, "decisions": {}, "error": None})
@@ -141,17 +150,18 @@ def render(cine, review):
     state = _state(review.loop_key)
     c1, c2 = st.columns([1, 3])
     with c1:
-        pressed = st.button("Analyze", key="msus_analyze_btn", type="primary",
+        pressed = st.button("Analyze", key="msus_analyze_btn", type="primary", on_click=_request, args=(review.loop_key,),
                             help="Find rest and contraction frames, the defect, the stumps and the gap on every frame")
     with c2:
         st.caption("Uses the frames you marked, if any. Results are suggestions: accept, edit or reject each one.")
-    if pressed:
+    if pressed or state.get("pending"):  # see _request
         try:
             state["result"] = _run(cine, review, review.rest_frame, review.contraction_frame)
             state["decisions"] = {}
             state["error"] = None
         except MsusError as e:
             state["result"], state["error"] = None, str(e)
+        state["pending"] = False
     if state["error"]:
         st.error(state["error"])
     result = state["result"]

@@ -237,7 +237,9 @@ def finding_panel(cine, review=None, reviewer: str | None = None, analysis_resul
         st.caption("No finding saved for this loop yet.")
     else:
         icon = "🔒" if f.status == "final" else "✎"
-        st.markdown(f"{icon} **{f.classification.replace('_', ' ')}** — {f.status}, {f.kind}, by {f.reviewer} "
+        signer = _finalized_by(store, ref, f) if f.status == "final" else None
+        status = f"final (signed by {signer})" if signer else f.status
+        st.markdown(f"{icon} **{f.classification.replace('_', ' ')}** — {status}, {f.kind}, by {f.reviewer} "
                     f"(updated {f.updated_at[:16].replace('T', ' ')} UTC)")
         gaps = _finding_gaps(f)
         if gaps:
@@ -251,6 +253,22 @@ def finding_panel(cine, review=None, reviewer: str | None = None, analysis_resul
             st.rerun()
         except MsusError as e:
             st.error(str(e))
+
+
+def _finalized_by(store, ref, f) -> str | None:
+    """Who marked finding ``f`` final (from the audit log; cached per finding version)."""
+    cache = st.session_state.setdefault("msus_signers", {})
+    key = (f.id, f.version)
+    if key not in cache:
+        who = None
+        try:
+            for e in store.audit(ref):
+                if e.entity_id == f.id and (e.after or {}).get("status") == "final":
+                    who = e.reviewer
+        except MsusError:
+            pass
+        cache[key] = who
+    return cache[key]
 
 
 def _finding_gaps(f) -> str:
