@@ -277,8 +277,10 @@ def simulate_foreign(seed: int, tear: str | None = None, *, small: bool = False)
                                                            y1=region[3], delta_x=mmpp / 10, delta_y=mmpp / 10),),
                       detail="foreign simulator region")
     truth = {"full": "suspected_full_thickness", "partial": "partial", "none": "no_defect"}[tear]
-    rest = int(np.argmin(act))
-    con = int(np.argmax(act))
+    # rest: the middle of the first stretch at the lowest activation; peak: the middle of the
+    # stretch at the highest (a held contraction)
+    rest = _middle_of_run(act <= act.min() + 0.02, int(np.argmin(act)))
+    con = _middle_of_run(act >= act.max() - 0.02, int(np.argmax(act)))
     return ForeignLoop(
         frames=frames, fps=fps, calibration=cal, region=region, tear=tear, classification=truth,
         thickness_fraction={"full": 1.0, "partial": frac, "none": 0.0}[tear], gap_mm=gaps,
@@ -288,6 +290,15 @@ def simulate_foreign(seed: int, tear: str | None = None, *, small: bool = False)
                     dr_db=dr_db, gain_db=gain_db, mm_per_px=mmpp, shape=(n_frames, H, W), fps=fps,
                     slant=slant, retract_mm=retract, g0_mm=g0),
     )
+
+
+def _middle_of_run(flags: np.ndarray, i: int) -> int:
+    a = b = i
+    while a > 0 and flags[a - 1]:
+        a -= 1
+    while b < flags.size - 1 and flags[b + 1]:
+        b += 1
+    return (a + b) // 2
 
 
 def _decorate(frames, box, mmpp, rng, seed):
