@@ -161,6 +161,9 @@ def render(cine, review):
             state["error"] = None
         except MsusError as e:
             state["result"], state["error"] = None, str(e)
+        except Exception:  # never retried on every rerun (an interrupt is a BaseException: kept pending)
+            state["pending"] = False
+            raise
         state["pending"] = False
     if state["error"]:
         st.error(state["error"])
