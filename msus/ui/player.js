@@ -895,7 +895,9 @@ class Player {
     if (P) x = Math.max(P.x0 + 4, Math.min(x, P.x0 + P.w - w - 6));  // never cut off at the panel edge
     const boxes = this.labelBoxes || [];
     const hits = (yy) => boxes.some((b) => x - 3 < b[2] && x + w + 3 > b[0] && yy - 13 < b[3] && yy + 5 > b[1]);
-    for (let k = 0; k < 6 && hits(y); k++) y += 20;  // step below labels already drawn (no overlap)
+    const y0 = y;  // move clear of labels already drawn: above first, then below, farther each time
+    for (const dy of [-20, 20, -40, 40, 60]) { if (!hits(y)) break; y = y0 + dy; }
+    if (P) y = Math.max(P.y0 + 16, Math.min(y, P.y0 + P.h - 6));
     boxes.push([x - 3, y - 13, x + w + 3, y + 5]);
     ctx.fillStyle = "rgba(0,0,0,0.7)";
     ctx.fillRect(x - 3, y - 13, w + 6, 18);
