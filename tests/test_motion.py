@@ -75,3 +75,24 @@ def test_cine_wrapper_and_roi():
 def test_one_frame_refused():
     with pytest.raises(AnalysisError):
         analyse_motion(np.zeros((1, 20, 20), np.uint8))
+
+
+def _rest_and_peak(shifts):
+    m = analyse_motion(shifted_loop(shifts), 1.0)
+    return m.rest_frame, m.contraction_frame
+
+
+def test_fast_rise_then_long_hold_keeps_rest_before_the_hold():
+    # 4 still frames, a 3-frame rise, then a hold to the end: the hold is the stillest stretch
+    shifts = [0.0] * 4 + [2.0, 4.0, 6.0] + [6.0] * 25
+    r, c = _rest_and_peak(shifts)
+    assert r <= 3
+    assert c >= 7
+
+
+def test_loop_starting_partly_contracted_finds_rest_after_the_relaxation():
+    # starts at 3 px (partly contracted), relaxes to 0, holds, contracts to 8 px
+    shifts = list(np.linspace(3.0, 0.0, 8)) + [0.0] * 10 + list(np.linspace(0.0, 8.0, 8)) + [8.0] * 8
+    r, c = _rest_and_peak(shifts)
+    assert 7 <= r <= 18
+    assert c >= 25
