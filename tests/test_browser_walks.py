@@ -21,6 +21,7 @@ from conftest import DATA, ROOT, SAMPLES, require_binary
 pytestmark = pytest.mark.browser
 
 ART = ROOT / "artifacts" / "walks"
+VIDEO = DATA / "p6_isokinetic120_01_push_02.mp4"
 CX50 = DATA / "pydicomdata_OBXXXX1A_rle_2frame_cx50.dcm"  # scanner caliper 10.6 mm (tests/data/NOTICE.md)
 PLAYER_READY = ("window.__msusPlayer && window.__msusPlayer.n > 0"
                 " && window.__msusPlayer.loaded === window.__msusPlayer.n")
@@ -314,12 +315,26 @@ def test_upload_measures_the_scanner_caliper_and_refuses_a_bad_file(browser, ser
         (c,) = calipers(pg)
         assert abs(float(c["text"].split()[0]) - 10.6) <= 0.106 and c["text"].endswith(" mm")
         shot(pg, "c01_uploaded_measured")
+        side.locator("input[type=file]").set_input_files(str(VIDEO))  # no calibration in a video: px, marked
+        pg.wait_for_function("window.__msusPlayer.data.calibrated === false"
+                             " && window.__msusPlayer.loaded === window.__msusPlayer.n", timeout=60_000)
+        idle(pg, started=True)
+        assert "UNCALIBRATED" in pg.locator(".mp-hud-br").inner_text()
+        pg.locator(".mp-counter").click()
+        (x1, y1), (x2, y2) = screen(pg, [100, 100]), screen(pg, [200, 150])
+        pg.mouse.click(x1, y1)
+        pg.mouse.click(x2, y2)
+        idle(pg)
+        (c,) = calipers(pg)
+        assert c["text"] == "111.8 px (uncalibrated)"
+        pg.get_by_text("Measurements", exact=True).scroll_into_view_if_needed()
+        shot(pg, "c02_uncalibrated_px")
         bad = tmp_path / "scan.dcm"
         bad.write_text("Patient report, not an image.\n" * 80)
         side.locator("input[type=file]").set_input_files(str(bad))
         pg.wait_for_function("!document.querySelector('.mp-counter')", timeout=30_000)
         idle(pg)
-        shot(pg, "c02_bad_upload")
+        shot(pg, "c03_bad_upload")
         errors = [a for a in alerts(pg) if "scan.dcm" in a]
         assert errors == ["scan.dcm: not a DICOM file, video or image msus can read"], alerts(pg)
         no_traceback(pg)

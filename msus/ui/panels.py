@@ -253,8 +253,8 @@ def _free_labels(review: Review) -> list[str]:
 
 def _cal_text(d) -> str:
     if d.distance_mm is None:
-        why = d.warnings[-1] if d.warnings else "no calibration"
-        return f"uncalibrated ({why})"
+        why = d.warnings[-1] if d.warnings else ""  # the length itself says "px (uncalibrated)"
+        return f"none ({why})" if why else "none"
     scale = (f"{d.mm_per_px_x:.4f} mm/px" if abs(d.mm_per_px_x - d.mm_per_px_y) < 5e-5
              else f"{d.mm_per_px_x:.4f}×{d.mm_per_px_y:.4f} mm/px")
     if d.region_index is not None:
@@ -277,13 +277,13 @@ def calibration_panel(review: Review) -> None:
         st.write(f"Points: ({pts[0][0]:.1f}, {pts[0][1]:.1f}) → ({pts[1][0]:.1f}, {pts[1][1]:.1f}), **{px:.1f} px**")
     else:
         st.caption("Choose **⟷ Calibrate** in the player and click two points on the depth scale.")
-    c = st.columns([2, 2, 1])
+    c = st.columns([3, 2], vertical_alignment="bottom")  # a narrow column: stacked, nothing cut off
     mm = c[0].number_input("Known distance (mm)", min_value=0.0, value=10.0, step=1.0, key="msus_cal_mm")
-    override = c[1].checkbox(
+    override = st.checkbox(
         "Use instead of the file's calibration", value=review.manual_override, key="msus_cal_override",
         help="Off: the manual calibration is used only where the file has none.",
     )
-    if c[2].button("Apply", key="msus_cal_apply", disabled=not pts):
+    if c[1].button("Apply", key="msus_cal_apply", disabled=not pts, width="stretch"):
         review.set_manual_calibration(mm, override=override)
         st.rerun()
     elif review.manual_calibration is not None:
