@@ -20,6 +20,11 @@ not.  A claim left behind by a crash goes stale after :data:`STALE_CLAIM_S` and 
 same careful way.
 
 Statuses: ``queued`` → ``sending`` → ``sent`` | ``queued`` (retry later) | ``rejected``.
+
+*Repaired copies*: a file with stray top-level delimiter items (e.g. ``(FFFE,E0DD)``, common in
+real archives, refused by DCMTK-based archives) is queued as a repaired in-memory copy without
+them (:func:`msus.io.repair.repaired_bytes`); the user's file is never modified.  The row's
+``note`` and the :class:`SendResult` ``warnings`` name the dropped tags (tags only, no PHI).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
 from msus.errors import MsusError, PacsError, PacsRejected, PacsUnavailable, StoreError
+from msus.io.repair import repaired_bytes
 from msus.measure import now_iso
 from msus.store.engine import make_engine, resolve_url
 from msus.store.models import OutboxRow  # noqa: F401 (the table, created by store migration 0002)
@@ -97,6 +103,8 @@ class SendResult:
     sop_instance_uid: str
     message: str
     item: OutboxItem
+    #: What was changed on the way (e.g. dropped stray elements); tags only, no PHI.
+    warnings: tuple[str, ...] = ()
 
     @property
     def delivered(self) -> bool:
@@ -178,8 +186,12 @@ class Outbox:
 
         Queuing the same SOPInstanceUID for the same archive again changes nothing and returns
         the existing row (whatever its status): an instance is sent at most once.
+        A file with stray top-level delimiter items is queued repaired (see the module docs).
         """
-        data, label2 = _payload(obj)
+        return self._enqueue(_prepared(obj), archive_url, kind=kind, label=label)
+
+    def _enqueue(self, prepared: tuple[bytes, str, str], archive_url: str, *, kind: str, label: str) -> OutboxItem:
+        data, label2, note = prepared
         ds = _header(data)
         sop = str(ds.SOPInstanceUID)
         label = (label or label2)[:200]
@@ -196,7 +208,7 @@ class Outbox:
                     series_instance_uid=str(ds.get("SeriesInstanceUID", "") or ""),
                     sop_class_uid=str(ds.get("SOPClassUID", "") or ""),
                     kind=kind, label=label, payload=data, size_bytes=len(data), status="queued",
-                    attempts=0, posts=0, last_error="", note="", created_at=now, updated_at=now,
+                    attempts=0, posts=0, last_error="", note=note, created_at=now, updated_at=now,
                 )
                 session.add(row)
                 session.flush()
@@ -356,12 +368,15 @@ def send(obj, archive, *, outbox: Outbox | None = None, kind: str = "dicom", lab
     and the result says so).  Raises :class:`PacsError` only when ``obj`` is not DICOM.
     """
     outbox = outbox or Outbox()
-    item = outbox.enqueue(obj, archive.config.url, kind=kind, label=label)
+    prepared = _prepared(obj)
+    warnings = (prepared[2],) if prepared[2] else ()
+    item = outbox._enqueue(prepared, archive.config.url, kind=kind, label=label)
     sop = item.sop_instance_uid
+    result = _result_with(warnings)
     if item.status == "sent":
-        return SendResult("already_in_archive", sop, "already sent to the archive; not sent again", item)
+        return result("already_in_archive", sop, "already sent to the archive; not sent again", item)
     if item.status == "rejected":
-        return SendResult(
+        return result(
             "rejected", sop,
             f"the archive refused it earlier ({item.last_error}); fix the cause, then: msus pacs outbox --requeue {sop}",
             item,
@@ -369,14 +384,32 @@ def send(obj, archive, *, outbox: Outbox | None = None, kind: str = "dicom", lab
     outcome, msg = outbox._send_row(archive, item.id, sop, item.study_instance_uid)
     item = outbox.get(sop, archive.config.url) or item
     if outcome == "sent":
-        return SendResult("sent", sop, f"sent to {archive.config.host}", item)
+        return result("sent", sop, f"sent to {archive.config.host}", item)
     if outcome == "already":
-        return SendResult("already_in_archive", sop, "the archive already holds it; not sent again", item)
+        return result("already_in_archive", sop, "the archive already holds it; not sent again", item)
     if outcome == "rejected":
-        return SendResult("rejected", sop, f"{msg} (kept in the outbox)", item)
+        return result("rejected", sop, f"{msg} (kept in the outbox)", item)
     if outcome == "busy":
-        return SendResult("queued", sop, "being sent by another session", item)
-    return SendResult("queued", sop, f"{msg}; queued, will be sent again later (msus pacs outbox --flush)", item)
+        return result("queued", sop, "being sent by another session", item)
+    return result("queued", sop, f"{msg}; queued, will be sent again later (msus pacs outbox --flush)", item)
+
+
+def _result_with(warnings: tuple[str, ...]):
+    def make(status: str, sop: str, message: str, item: OutboxItem) -> SendResult:
+        return SendResult(status, sop, message, item, warnings)
+
+    return make
+
+
+def _prepared(obj) -> tuple[bytes, str, str]:
+    """(bytes to queue, label, note): the object's bytes, repaired in memory when needed."""
+    data, label = _payload(obj)
+    fixed, removed = repaired_bytes(data)
+    note = ""
+    if removed:
+        note = (f"dropped unreadable top-level element{'s' if len(removed) > 1 else ''} "
+                f"{', '.join(removed[:8])} from the copy sent (the source file is unchanged)")
+    return fixed, label, note
 
 
 def _payload(obj) -> tuple[bytes, str]:

@@ -279,15 +279,29 @@ def test_already_archived_is_not_sent(orthanc, archive_config, uploaded, outbox)
     assert session.count("POST") == 0
 
 
+def _fresh_uid_copy(path: Path) -> bytes:
+    """``path``'s bytes with a fresh SOP Instance UID of the same length (no other byte changed)."""
+    data = path.read_bytes()
+    uid = str(pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True).SOPInstanceUID).encode()
+    fresh = str(uuid.uuid4().int).encode()[: min(8, len(uid) - 4)]
+    return data.replace(uid, uid[: len(uid) - len(fresh)] + fresh)
+
+
 def test_archive_refusal_is_kept_not_lost(archive_config, uploaded, outbox):
-    bad = (DATA / "fodicom_DIRW0007_acuson_65f_jpegbaseline.dcm").read_bytes()  # DCMTK refuses it
-    # A fresh SOP Instance UID of the same length (the repaired copy is already archived).
-    uid = str(pydicom.dcmread(io.BytesIO(bad), stop_before_pixels=True).SOPInstanceUID).encode()
-    bad = bad.replace(uid, uid[:-1] + (b"9" if uid[-1:] != b"9" else b"8"))
+    acuson = _fresh_uid_copy(DATA / "fodicom_DIRW0007_acuson_65f_jpegbaseline.dcm")
     with Archive(archive_config) as a:
         with pytest.raises(PacsRejected) as exc:
-            a.store([bad])
+            a.store([acuson])  # Archive.store posts bytes unchanged: DCMTK refuses the stray delimiter
         assert "\n" not in str(exc.value)
+    # A genuinely invalid object (no Study Instance UID: Orthanc cannot file it) goes through
+    # the outbox: the stray-delimiter file would now be sent repaired (test below).
+    ds = pydicom.dcmread(io.BytesIO(_archivable(DATA / "fodicom_DIRW0007_acuson_65f_jpegbaseline.dcm")))
+    del ds.StudyInstanceUID
+    ds.SOPInstanceUID = pydicom.uid.generate_uid()
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    bad = buf.getvalue()
+    with Archive(archive_config) as a:
         res = send(bad, a, outbox=outbox)
     assert res.status == "rejected"
     with Archive(archive_config) as a:
@@ -296,6 +310,28 @@ def test_archive_refusal_is_kept_not_lost(archive_config, uploaded, outbox):
     item = outbox.items()[0]
     assert item.status == "rejected" and item.last_error
     assert outbox.requeue(item.sop_instance_uid, archive_config.url).status == "queued"
+
+
+def test_send_repairs_stray_delimiter_in_memory(archive_config, uploaded, outbox, tmp_path):
+    """The real Acuson file (stray top-level (FFFE,E0DD)) is sent as a repaired copy; the file is untouched."""
+    import hashlib
+
+    src = tmp_path / "acuson.dcm"
+    src.write_bytes(_fresh_uid_copy(DATA / "fodicom_DIRW0007_acuson_65f_jpegbaseline.dcm"))
+    before = hashlib.sha256(src.read_bytes()).hexdigest()
+    ds = pydicom.dcmread(src)
+    assert 0xFFFEE0DD in ds._dict  # the stray element is really there
+    with Archive(archive_config) as a:
+        res = send(src, a, outbox=outbox)
+        assert res.status == "sent", res.message
+        assert any("(FFFE,E0DD)" in w for w in res.warnings)
+        assert str(ds.PatientName) not in " ".join(res.warnings) + res.item.note
+        assert "(FFFE,E0DD)" in res.item.note
+        got = a.fetch(str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID), tmp_path / "got")
+    assert hashlib.sha256(src.read_bytes()).hexdigest() == before
+    local, remote = msus.load(src), msus.load(got[0])
+    assert remote.n_frames == local.n_frames
+    np.testing.assert_array_equal(remote.frame(0), local.frame(0))
 
 
 def test_send_refuses_non_dicom(archive_config, outbox, tmp_path):

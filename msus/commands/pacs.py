@@ -129,7 +129,8 @@ def _send(archive, args) -> int:
         print_json({
             "archive": archive.config.url,
             "results": [
-                {"file": f, "status": r.status, "sop_instance_uid": r.sop_instance_uid, "message": r.message}
+                {"file": f, "status": r.status, "sop_instance_uid": r.sop_instance_uid, "message": r.message,
+                 "warnings": list(r.warnings)}
                 for f, r in zip(args.files, results)
             ],
             "pending": outbox.pending(archive.config.url),
@@ -137,6 +138,8 @@ def _send(archive, args) -> int:
     else:
         for f, r in zip(args.files, results):
             print(f"{f}: {r.status} — {r.message}")
+            for w in r.warnings:
+                print(f"{f}: warning: {w}")
     failed = [r for r in results if not r.delivered]
     if failed:
         raise PacsError(f"{len(failed)} of {len(results)} not delivered: {failed[0].message}")

@@ -17,8 +17,8 @@ grey or RGB; uncompressed Explicit VR Little Endian when no RLE encoder is avail
 burned-in text cannot be told from the image.
 
 Real archives hold stray delimiter items at the top level (e.g. (FFFE,E0DD)) that make pydicom
-refuse to iterate or save the dataset: :func:`strip_stray_elements` removes every element that
-cannot be read, before anything else.
+refuse to iterate or save the dataset: :func:`msus.io.repair.strip_stray_elements` removes every
+element that cannot be read, before anything else.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from msus.errors import ExportError
+from msus.io.repair import strip_stray_elements  # noqa: F401 (shared with the PACS outbox)
 
 #: Attributes kept (by keyword); all describe the image, none the patient.
 KEEP = frozenset(
@@ -72,22 +73,6 @@ class UidMap:
 
     def originals(self) -> set[str]:
         return set(self._map)
-
-
-def strip_stray_elements(ds) -> list[str]:
-    """Remove top-level elements pydicom cannot read (stray delimiters, broken VRs); return their tags."""
-    removed = []
-    for tag in list(ds._dict.keys()):
-        if tag.group == 0xFFFE:
-            del ds._dict[tag]
-            removed.append(str(tag))
-            continue
-        try:
-            ds[tag]
-        except Exception:
-            del ds._dict[tag]
-            removed.append(str(tag))
-    return removed
 
 
 def region_mask(ds, rows: int, columns: int) -> np.ndarray:
