@@ -501,8 +501,14 @@ def test_cli_search_fetch_send_outbox(monkeypatch, capsys, archive_config, uploa
     code, out, err = _cli(monkeypatch, capsys, archive_config.url, "send", str(sr_path), "--kind", "sr", "--json")
     assert code == 0, err
     assert json.loads(out)["results"][0]["status"] == "sent"
+    assert json.loads(out)["results"][0]["warnings"] == []
     code, out, err = _cli(monkeypatch, capsys, archive_config.url, "outbox", "--json")
     assert code == 0 and json.loads(out)["items"][0]["status"] == "sent"
+    acuson = tmp_path / "acuson.dcm"  # stray (FFFE,E0DD): sent repaired, with a warning line
+    acuson.write_bytes(_fresh_uid_copy(DATA / "fodicom_DIRW0007_acuson_65f_jpegbaseline.dcm"))
+    code, out, err = _cli(monkeypatch, capsys, archive_config.url, "send", str(acuson))
+    assert code == 0, err
+    assert ": sent" in out and "warning: dropped" in out and "(FFFE,E0DD)" in out
     code, out, err = _cli(monkeypatch, capsys, archive_config.url, "outbox", "--flush")
     assert code == 0 and "sent 0" in out
 
