@@ -45,7 +45,7 @@ def page() -> None:
         result = optional.call("analysis_panel", "render", cine, review)  # tear analysis
         with viewer:
             for level, text in review.take_messages():
-                {"error": st.error, "info": st.info}.get(level, st.warning)(text)
+                {"error": st.error, "info": st.info, "success": st.success}.get(level, st.warning)(text)
             panels.view_controls(review)
             player.render(player.player_data(cine, review, url, loop_id=token), on_log=session.on_player_log)
             left, right = st.columns([5, 2], gap="large")
@@ -61,7 +61,7 @@ def page() -> None:
         with st.expander("Export"):
             optional.call("export_panel", "render", cine, source)
         with st.expander("Study list"):
-            optional.call("store_panels", "study_list")
+            optional.call("store_panels", "study_list", None, settings)
     except MsusError as e:
         st.error(str(e))
     except Exception as e:  # last resort: one line, never a traceback

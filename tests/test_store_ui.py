@@ -28,7 +28,7 @@ def _script():
         review.move_caliper(review.measurements[0].id, (5, 5), (30, 5))
     st.write(store_panels.save_status(review))
     for level, text in review.take_messages():
-        st.error(text) if level == "error" else st.warning(text)
+        {"error": st.error, "success": st.success, "info": st.info}.get(level, st.warning)(text)
     result = None
     if st.checkbox("analysed", key="t_an"):
         from types import SimpleNamespace
@@ -77,7 +77,8 @@ def test_autosave_restore_study_list_and_agreement():
     at2 = AppTest.from_function(_script, default_timeout=30).run()
     at2.text_input(key="msus_reviewer_typed").input("Dr Ada").run()
     assert not at2.exception
-    assert any("restored 2 saved caliper(s)" in w.value for w in at2.warning)
+    assert any("restored 2 saved caliper(s)" in w.value for w in at2.success)  # good news, not a warning
+    assert not any("restored" in w.value for w in at2.warning)
     assert any("Rater agreement" in str(m.value) for m in at2.markdown)
     assert len(at2.dataframe) >= 3  # agreement table, Bland–Altman table, study list
     study = at2.dataframe[-1].value

@@ -27,6 +27,7 @@ import streamlit as st
 
 from msus.errors import MsusError
 from msus.findings import DISCLAIMER
+from msus.ui import clicks
 
 STATE_KEY = "msus_analysis"
 COLORS = {"stump": "#ffd54f", "caliper": "#80deea", "outline": "#ef5350", "fascia": "#a5d6a7"}
@@ -73,15 +74,6 @@ def overlay_shapes(result, hidden=()) -> list[dict]:
                 shapes.append({"kind": "point", "points": [p], "label": "", "color": COLORS["stump"], "frame": i,
                                "closed": False, "dash": False})
     return shapes
-
-
-def _request(loop_key: str) -> None:
-    """Button callback (runs before the script): remember the click in the session.
-
-    A rerun the player asks for meanwhile (its settled-frame event) interrupts the click's run;
-    the next run then finishes the analysis instead of losing the click.
-    """
-    _state(loop_key)["pending"] = True
 
 
 def _state(loop_key: str) -> dict:
@@ -150,21 +142,18 @@ def render(cine, review):
     state = _state(review.loop_key)
     c1, c2 = st.columns([1, 3])
     with c1:
-        pressed = st.button("Analyze", key="msus_analyze_btn", type="primary", on_click=_request, args=(review.loop_key,),
-                            help="Find rest and contraction frames, the defect, the stumps and the gap on every frame")
+        pressed = clicks.button("Analyze", key="msus_analyze_btn", scope=review.loop_key, type="primary",
+                                help="Find rest and contraction frames, the defect, the stumps and the gap on every frame")
     with c2:
         st.caption("Uses the frames you marked, if any. Results are suggestions: accept, edit or reject each one.")
-    if pressed or state.get("pending"):  # see _request
-        try:
-            state["result"] = _run(cine, review, review.rest_frame, review.contraction_frame)
-            state["decisions"] = {}
-            state["error"] = None
-        except MsusError as e:
-            state["result"], state["error"] = None, str(e)
-        except Exception:  # never retried on every rerun (an interrupt is a BaseException: kept pending)
-            state["pending"] = False
-            raise
-        state["pending"] = False
+    if pressed:  # a click survives a player rerun that interrupts its run (msus.ui.clicks)
+        with clicks.handled("msus_analyze_btn", review.loop_key):
+            try:
+                state["result"] = _run(cine, review, review.rest_frame, review.contraction_frame)
+                state["decisions"] = {}
+                state["error"] = None
+            except MsusError as e:
+                state["result"], state["error"] = None, str(e)
     if state["error"]:
         st.error(state["error"])
     result = state["result"]
@@ -209,24 +198,29 @@ def render(cine, review):
         a, b, c, d = st.columns([3, 1, 1, 1])
         status = dec.get(key)
         a.markdown(f"{label}  \n<small>{source}{' · ' + status if status else ''}</small>", unsafe_allow_html=True)
-        if b.button("Accept", key=f"msus_acc_{key}", disabled=status == "accepted"):
-            try:
-                if key == "rest_frame":
-                    review.mark("rest", result.rest_frame)
-                elif key == "contraction_frame":
-                    review.mark("contraction", result.contraction_frame)
-                elif key == "gap_rest":
-                    _accept_gap(review, result, "rest")
-                elif key == "gap_contraction":
-                    _accept_gap(review, result, "contraction")
-                dec[key] = "accepted"
-            except MsusError as e:
-                st.error(str(e))
+        scope = review.loop_key
+        if clicks.button("Accept", key=f"msus_acc_{key}", container=b, scope=scope, disabled=status == "accepted"):
+            with clicks.handled(f"msus_acc_{key}", scope):
+                if status != "accepted":  # a remembered click is applied once
+                    try:
+                        if key == "rest_frame":
+                            review.mark("rest", result.rest_frame)
+                        elif key == "contraction_frame":
+                            review.mark("contraction", result.contraction_frame)
+                        elif key == "gap_rest":
+                            _accept_gap(review, result, "rest")
+                        elif key == "gap_contraction":
+                            _accept_gap(review, result, "contraction")
+                        dec[key] = "accepted"
+                    except MsusError as e:
+                        review.messages.append(("error", str(e)))
             st.rerun()
-        if c.button("Edit", key=f"msus_edit_{key}"):
-            st.session_state[f"msus_editing_{key}"] = True
-        if d.button("Reject", key=f"msus_rej_{key}", disabled=status == "rejected"):
-            dec[key] = "rejected"
+        if clicks.button("Edit", key=f"msus_edit_{key}", container=c, scope=scope):
+            with clicks.handled(f"msus_edit_{key}", scope):
+                st.session_state[f"msus_editing_{key}"] = True
+        if clicks.button("Reject", key=f"msus_rej_{key}", container=d, scope=scope, disabled=status == "rejected"):
+            with clicks.handled(f"msus_rej_{key}", scope):
+                dec[key] = "rejected"
             st.rerun()
         if st.session_state.get(f"msus_editing_{key}"):
             _edit(cine, review, state, result, key)

@@ -14,6 +14,7 @@ from pathlib import Path
 import streamlit as st
 
 from msus.errors import MsusError
+from msus.ui import clicks
 
 LABELS = {
     "json": "JSON (measurements + finding)",
@@ -60,12 +61,6 @@ def build(fmt: str, cine, source, *, start=None, stop=None) -> tuple[bytes, str,
         return Path(out).read_bytes(), name, data.automatic
 
 
-def _request() -> None:
-    """Button callback (runs before the script): a rerun the player asks for meanwhile interrupts
-    the click's run; the next run then prepares the export instead of losing the click."""
-    st.session_state["msus_export_pending"] = True
-
-
 def render(cine, source, container=None) -> None:
     """The Export panel: pick a format (and an A–B range for video), prepare, download.
 
@@ -80,18 +75,15 @@ def render(cine, source, container=None) -> None:
     if fmt == "bundle":
         box.caption("Header PHI removed (DICOM basic profile), pixels outside the ultrasound regions blacked out, "
                     "reviewers renamed. Check the video before sharing.")
-    pressed = box.button("Prepare export", key="msus_export_go", on_click=_request)
-    if pressed or st.session_state.get("msus_export_pending"):  # see _request
-        try:
-            with st.spinner("Preparing…"):
-                blob, name, automatic = build(fmt, cine, source, start=start, stop=stop)
-            st.session_state["msus_export_ready"] = (fmt, name, blob, automatic)
-        except MsusError as e:
-            box.error(str(e))
-        except Exception:  # never retried on every rerun (an interrupt is a BaseException: kept pending)
-            st.session_state["msus_export_pending"] = False
-            raise
-        st.session_state["msus_export_pending"] = False
+    # a click survives a player rerun that interrupts its run (msus.ui.clicks)
+    if clicks.button("Prepare export", key="msus_export_go", container=box):
+        with clicks.handled("msus_export_go"):
+            try:
+                with st.spinner("Preparing…"):
+                    blob, name, automatic = build(fmt, cine, source, start=start, stop=stop)
+                st.session_state["msus_export_ready"] = (fmt, name, blob, automatic)
+            except MsusError as e:
+                box.error(str(e))
     ready = st.session_state.get("msus_export_ready")
     if ready and ready[0] == fmt:
         _, name, blob, automatic = ready

@@ -13,7 +13,8 @@ from msus.measure import LABEL_CONTRACTION, LABEL_REST
 from msus.ui import sources
 from msus.ui.review import Review
 
-LABEL_CHOICES = ["", LABEL_REST, LABEL_CONTRACTION]
+NO_LABEL = "—"  # shown for an unlabelled caliper (an empty cell would read "None")
+LABEL_CHOICES = [NO_LABEL, LABEL_REST, LABEL_CONTRACTION]
 UPLOAD_TYPES = None  # content is sniffed, not judged by extension
 
 
@@ -202,7 +203,7 @@ def measurements_table(review: Review) -> None:
         rows.append({
             "frame": m.frame_index + 1,
             "length": d.label,
-            "label": m.label,
+            "label": m.label or NO_LABEL,
             "calibration": _cal_text(d),
             "delete": False,
         })
@@ -217,7 +218,8 @@ def measurements_table(review: Review) -> None:
                 if change.get("delete"):
                     review.delete(mid)
                 elif "label" in change:
-                    review.relabel(mid, change["label"] or "")
+                    text = change["label"] or ""
+                    review.relabel(mid, "" if text == NO_LABEL else text)
             except MsusError as e:
                 review.messages.append(("error", str(e)))
 

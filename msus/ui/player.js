@@ -15,6 +15,7 @@ const PLAYERS = new WeakMap();
 const SPEEDS = [0.1, 0.25, 0.5, 1, 1.5, 2];
 const HIT_PX = 9;
 const WINDOW = 30; // frames decoded ahead of the playhead (ImageBitmaps, decoded off the main thread)
+const PAIR_CAPTION_STRIP = 36; // px under side-by-side panels for the HUD lines (see panels())
 
 function el(tag, cls, parent, text) {
   const e = document.createElement(tag);
@@ -505,7 +506,8 @@ class Player {
     const cols = panels.length;
     const aspect = this.h / this.w || 0.75;
     const maxH = Math.max(240, Math.floor((window.innerHeight || 900) * (this.data.max_height_frac || 0.64)));
-    const cssH = Math.min(maxH, Math.max(200, Math.round((cssW / cols) * aspect)));
+    const strip = cols > 1 ? PAIR_CAPTION_STRIP : 0;
+    const cssH = Math.min(maxH, Math.max(200, Math.round((cssW / cols) * aspect) + strip));
     const dpr = window.devicePixelRatio || 1;
     if (this.cssW !== cssW || this.cssH !== cssH || this.dpr !== dpr) {
       this.cssW = cssW; this.cssH = cssH; this.dpr = dpr;
@@ -537,12 +539,15 @@ class Player {
   panels() {
     const list = this.panelFrames();
     const pw = this.cssW / list.length;
+    // side by side, the image fits above a caption strip that holds the HUD lines (state, the
+    // calibration badge), so they cover no image content (unless the user zooms into it)
+    const strip = list.length > 1 ? PAIR_CAPTION_STRIP : 0;
     return list.map((p, k) => {
       const x0 = k * pw, y0 = 0, w = pw, h = this.cssH;
-      const fit = Math.min(w / this.w, h / this.h);
+      const fit = Math.min(w / this.w, (h - strip) / this.h);
       const s = fit * this.zoom;
       const ox = x0 + (w - this.w * s) / 2 + this.panX * s;
-      const oy = y0 + (h - this.h * s) / 2 + this.panY * s;
+      const oy = y0 + (h - strip - this.h * s) / 2 + this.panY * s;
       return Object.assign({}, p, { x0, y0, w, h, s, ox, oy, frame: p.frame === null && p.kind === "image" ? this.frame : p.frame });
     });
   }

@@ -20,9 +20,12 @@ concurrency), so a second reviewer can never overwrite it.  Session-state keys:
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from msus.errors import MsusError, StoreError
+from msus.ui import clicks
 
 _KEY_REVIEWER = "msus_reviewer"
 _KEY_LINKS = "msus_store_links"
@@ -160,7 +163,7 @@ def connect(cine, review, reviewer: str | None) -> None:
     restored = [s.measurement for s in saved if s.id not in have]
     if restored:
         review.measurements.extend(restored)
-        review.messages.append(("warning", f"restored {len(restored)} saved caliper(s) of {reviewer}"))
+        review.messages.append(("success", f"restored {len(restored)} saved caliper(s) of {reviewer}"))
         _marks_from_labels(review)
     _save_missing(store, ref.key, versions, review, reviewer)  # calipers made before the reviewer was chosen
     links[review.loop_key] = (ref.key, versions, reviewer)
@@ -246,13 +249,18 @@ def finding_panel(cine, review=None, reviewer: str | None = None, analysis_resul
             st.markdown(gaps)
         for r in f.reasons:
             st.markdown(f"- {r}")
-    if f is not None and f.status != "final" and st.button("Mark final", disabled=not reviewer, key="msus_finalize",
-                                                          help="A final finding can no longer be changed."):
-        try:
-            store.finalize_finding(f.id, expected_version=f.version, reviewer=reviewer)
+    if f is not None and f.status != "final" and clicks.button(
+            "Mark final", key="msus_finalize", scope=f.id, disabled=not reviewer,
+            help="A final finding can no longer be changed."):  # survives a player rerun (msus.ui.clicks)
+        done = False
+        with clicks.handled("msus_finalize", f.id):
+            try:
+                store.finalize_finding(f.id, expected_version=f.version, reviewer=reviewer)
+                done = True
+            except MsusError as e:
+                st.error(str(e))
+        if done:
             st.rerun()
-        except MsusError as e:
-            st.error(str(e))
 
 
 def _finalized_by(store, ref, f) -> str | None:
@@ -405,8 +413,13 @@ def agreement_panel(cine) -> None:
         st.scatter_chart(pts, x="mean (mm)", y="difference (mm)")
 
 
-def study_list(container=None) -> None:
-    """Table of every loop in the store: measurements, reviewers, finding status, last change."""
+def study_list(container=None, settings=None) -> None:
+    """Table of every loop in the store: measurements, reviewers, finding status, last change.
+
+    With ``settings`` (:class:`msus.config.Settings`), an "Open" action opens a listed loop whose
+    file is found by name in the samples or the data folder (the sidebar switches to it);
+    otherwise it says in one line where the loop could not be found.
+    """
     box = container or st
     store = _store_or_none()
     if store is None:
@@ -419,10 +432,11 @@ def study_list(container=None) -> None:
     if not rows:
         box.caption("Nothing measured yet.")
         return
+    names = [r.source_name or r.loop_key[:20] for r in rows]
     box.dataframe(
         [
             {
-                "loop": r.source_name or r.loop_key[:20],
+                "loop": name,
                 "frames": r.n_frames,
                 "calipers": r.n_measurements,
                 "status": r.status,
@@ -430,8 +444,59 @@ def study_list(container=None) -> None:
                 "reviewers": ", ".join(r.reviewers),
                 "last change (UTC)": (r.last_change_at or "")[:16].replace("T", " "),
             }
-            for r in rows
+            for r, name in zip(rows, names)
         ],
         hide_index=True,
         width="stretch",
     )
+    if settings is None:
+        return
+    c1, c2 = box.columns([4, 1], vertical_alignment="bottom")
+    k = c1.selectbox("Loop", list(range(len(rows))), format_func=lambda i: f"{i + 1}. {names[i]}",
+                     key="msus_study_pick")
+    # the click is handled in its callback, before the page script: a player rerun cannot lose it
+    c2.button("Open", key="msus_study_open", on_click=_open_listed, args=(rows[k].source_name, settings),
+              help="Open this loop (found by its file name in the samples or the data folder)")
+    note = st.session_state.pop("msus_study_note", None)
+    if note:
+        box.info(note)
+
+
+def find_listed_source(source_name: str, settings) -> tuple[str, str] | None:
+    """Where a study-list loop's file is: ("Sample", path under the samples folder) or
+    ("Server path", path under the data folder), matched by file name; None if in neither.
+
+    A name that is itself a relative path (``sub/loop.dcm``) is matched exactly first.
+    """
+    from msus.ui import sources
+
+    name = (source_name or "").strip()
+    if not name or name.startswith("<"):
+        return None
+    for kind, folder in (("Sample", settings.samples_dir), ("Server path", settings.data_dir)):
+        folder = Path(folder)
+        loops = sources.list_loops(folder)
+        rels = [str(p.relative_to(folder)) for p in loops]
+        if name in rels:
+            return kind, name
+        base = Path(name).name
+        for rel, p in zip(rels, loops):
+            if p.name == base:
+                return kind, rel
+    return None
+
+
+def _open_listed(source_name: str, settings) -> None:
+    """Button callback: point the sidebar's open widgets at the listed loop (opened this run)."""
+    found = find_listed_source(source_name, settings)
+    if found is None:
+        shown = source_name or "this loop"
+        st.session_state["msus_study_note"] = (
+            f"{shown} is not in the samples or the data folder; open it from the sidebar (upload or PACS).")
+        return
+    kind, rel = found
+    st.session_state["msus_open_kind"] = kind
+    if kind == "Sample":
+        st.session_state["msus_sample"] = rel
+    else:
+        st.session_state["msus_path_pick"] = rel
