@@ -116,12 +116,22 @@ def no_traceback(pg):
 
 
 def choose(pg, key, option):
-    box = pg.locator(f".st-key-{key} input")
-    box.scroll_into_view_if_needed()
-    box.click()
-    if pg.get_by_role("listbox").count() == 0:
-        box.press("ArrowDown")
-    pg.get_by_role("listbox").get_by_role("option", name=option).first.click()
+    """Pick ``option`` in a selectbox; a rerun landing mid-click can close the list, so retry."""
+    for attempt in range(4):
+        idle(pg)
+        box = pg.locator(f".st-key-{key} input")
+        box.scroll_into_view_if_needed()
+        box.click()
+        if pg.get_by_role("listbox").count() == 0:
+            box.press("ArrowDown")
+        opt = pg.get_by_role("listbox").get_by_role("option", name=option).first
+        try:
+            opt.click(timeout=5_000)
+            break
+        except Exception:
+            if attempt == 3:
+                raise
+            pg.keyboard.press("Escape")
     idle(pg)
 
 
@@ -144,7 +154,7 @@ def calipers(pg) -> list[dict]:
 
 def export(pg, option, path):
     if not pg.locator(".st-key-msus_export_format").is_visible():
-        pg.get_by_text("Export", exact=True).click()
+        pg.get_by_text("Export", exact=True).first.click()
         idle(pg)
     choose(pg, "msus_export_format", option)
     pg.locator(".st-key-msus_export_go button").click()
