@@ -200,7 +200,8 @@ def evaluate_foreign(n_cases: int = N_FOREIGN) -> list[dict]:
     return out
 
 
-def _figures(recs: list[dict], prefix: str, drift: bool = True) -> list[Figure]:
+def _figures(recs: list[dict], prefix: str, false_flags: bool = True) -> list[Figure]:
+    """Gap MAE (rest, contraction), classification and, optionally, false flags on intact loops."""
     tears = [r for r in recs if r["tear"] != "none"]
     missing = sum(1 for r in tears if r.get("gap_rest_err") is None)
     acc = float(np.mean([r["pred"] == r["truth"] for r in recs]))
@@ -214,16 +215,18 @@ def _figures(recs: list[dict], prefix: str, drift: bool = True) -> list[Figure]:
     intact = [r for r in recs if r["tear"] == "none"]
     flags = sum(1 for r in intact if r["pred"] != "no_defect")
     n = len(recs)
-    return [
+    figs = [
         Figure(f"{prefix}gap MAE at rest", g_r, "mm", g_r_b, g_r / g_r_b if g_r_b else None,
                f"{len(tears) - missing}/{len(tears)} tears measured; baseline fixed-threshold detector; goal <= 0.5 mm"),
         Figure(f"{prefix}gap MAE at contraction", g_c, "mm", g_c_b, g_c / g_c_b if g_c_b else None,
                "baseline 'no retraction' (contraction gap = rest gap); goal <= 0.5 mm"),
         Figure(f"{prefix}classification", acc * 100, "%", majority * 100, acc / majority,
                f"{n} loops; baseline majority class; errors {wrong}; goal >= 95 %"),
-        Figure(f"{prefix}false flags on intact muscles", float(flags), "loops", float(len(intact)), None,
-               f"of {len(intact)} intact loops (baseline column: their number); goal 0"),
     ]
+    if false_flags:
+        figs.append(Figure(f"{prefix}false flags on intact muscles", float(flags), "loops", float(len(intact)), None,
+                           f"of {len(intact)} intact loops (baseline column: their number); goal 0"))
+    return figs
 
 
 def run() -> list[Figure]:
@@ -240,29 +243,13 @@ def run() -> list[Figure]:
 def _run_own() -> list[Figure]:
     recs = evaluate()
     tears = [r for r in recs if r["tear"] != "none"]
-    missing = sum(1 for r in tears if r.get("gap_rest_err") is None)
-    acc = float(np.mean([r["pred"] == r["truth"] for r in recs]))
-    majority = Counter(r["truth"] for r in recs).most_common(1)[0][1] / len(recs)
-    g_r = _mae([r.get("gap_rest_err") for r in tears])
-    g_r_b = _mae([r.get("gap_rest_base") for r in tears])
-    g_c = _mae([r.get("gap_con_err") for r in tears])
-    g_c_b = _mae([r.get("gap_con_base") for r in tears])
     dr = _mae([r.get("drift_mm") for r in tears])
     dr_b = _mae([r.get("drift_base_mm") for r in tears])
     fr = _mae([r["rest_err_frames"] for r in recs])
     fr_b = _mae([r["rest_base_frames"] for r in recs])
     fc = _mae([r["con_err_frames"] for r in recs])
     fc_b = _mae([r["con_base_frames"] for r in recs])
-    conf = Counter((r["truth"], r["pred"]) for r in recs)
-    wrong = ", ".join(f"{t}->{p}:{n}" for (t, p), n in sorted(conf.items()) if t != p) or "none"
-    n = len(recs)
-    return [
-        Figure("accuracy: gap MAE at rest", g_r, "mm", g_r_b, g_r / g_r_b if g_r_b else None,
-               f"{len(tears) - missing}/{len(tears)} tears measured; baseline fixed-threshold detector; goal <= 0.5 mm"),
-        Figure("accuracy: gap MAE at contraction", g_c, "mm", g_c_b, g_c / g_c_b if g_c_b else None,
-               "baseline 'no retraction' (contraction gap = rest gap); goal <= 0.5 mm"),
-        Figure("accuracy: classification", acc * 100, "%", majority * 100, acc / majority,
-               f"{n} loops; baseline majority class; errors {wrong}; goal >= 95 %"),
+    return _figures(recs, "accuracy: ", false_flags=False) + [
         Figure("accuracy: tracking drift rest->contraction", dr, "mm", dr_b, dr / dr_b if dr_b else None,
                "no re-anchoring; baseline 'no motion'; goal <= 0.5 mm"),
         Figure("accuracy: rest frame error", fr, "frames", fr_b, fr / fr_b if fr_b else None,
