@@ -106,7 +106,7 @@ def evaluate(n_cases: int = N_CASES) -> list[dict]:
     from msus.calibration import Calibration
     from msus.synth import calibration_for, simulate
     from msus.cine import Cine
-    from msus.track import track_points
+    from msus.analysis.track import track_points
 
     rng = np.random.default_rng(SEED)
     out = []

@@ -26,7 +26,7 @@ from __future__ import annotations
 import streamlit as st
 
 from msus.errors import MsusError
-from msus.findings import DISCLAIMER
+from msus.analysis.classify import DISCLAIMER
 from msus.ui import clicks
 
 STATE_KEY = "msus_analysis"
