@@ -128,9 +128,11 @@ def _motion_anchor(md: MotionDefect, r: int, c: int, origin: np.ndarray):
 def fuse(echo: EchoEvidence, mev: MotionEvidence, d_r: Defect, d_c: Defect, r: int, c: int, th,
          cal: Calibration, roi, mot) -> Fused:
     """Combine the two evidences (see the module docstring)."""
-    moved = contracted(mot, c, cal, roi, th)
     md = mev.defect
-    motion_found = bool(md is not None and md.found and md.step_px > 0 and moved)
+    # a step between the two sides is itself movement (the mean deformation of the ROI can stay
+    # small when only the muscle moves and the layers around it do not)
+    motion_found = bool(md is not None and md.found and md.step_px > 0)
+    moved = contracted(mot, c, cal, roi, th) or motion_found
     fracs = [d.thickness_fraction for d in (d_r, d_c) if usable(d, th)]
     echo_frac = max(fracs) if (echo.found and fracs) else 0.0
     if echo.found and motion_found:

@@ -80,7 +80,7 @@ class MotionDefect:
     stump_rows_rest_px, stump_rows_contraction_px
         ((x_left, y_left), (x_right, y_right)) full-frame per measured depth band.
     noise_px
-        Roughness of the displacement along the axis away from the tear (px).
+        Median rms residual of the step fits (px): how rough the displacement is.
     strain
         Median along-axis strain of the muscle (negative = shortening).
     """
@@ -292,9 +292,7 @@ def motion_defect(d: np.ndarray, grid: AxisGrid, mm_per_px: float | None, th) ->
     depth = tuple(float(v) for v in _bands(np.asarray(grid.depth)[:, None]).ravel())
     mm = (lambda v: None if v is None or mm_per_px is None else float(v * mm_per_px))
     sign = 1.0 if float(np.median(sep)) >= 0 else -1.0
-    far = np.ones(bands.shape[1], bool)
-    far[max(0, centre - half - plateau) : centre + half + plateau + 1] = False
-    noise = float(np.median(np.std(bands[:, far], axis=1))) if far.sum() >= 4 else float(np.median([f[4] for f in fits]))
+    noise = float(np.median([f[4] for f in fits]))  # rms residual of the step fits
     min_step = th.min_step_mm / mm_per_px if mm_per_px else th.min_step_px
     thr = max(min_step, th.min_step_share * float(np.max(sign * sep)))
     separating = sign * sep >= thr
