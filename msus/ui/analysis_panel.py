@@ -181,6 +181,7 @@ def render(cine, review):
         st.success(body)
     st.caption(f"Calibration: {result.calibration_badge} · tracking forward–backward error "
                f"{'—' if result.fb_error_px is None else f'{result.fb_error_px:.2f} px'}")
+    _motion_evidence(cine, result)
 
     # --- suggestions with accept / edit / reject
     rows = [
@@ -256,6 +257,26 @@ def render(cine, review):
     except ImportError:
         pass
     return None if "flag" in hidden else result
+
+
+def _motion_evidence(cine, result) -> None:
+    """Why the flag went up: the displacement along the muscle on the contraction frame and the
+    separation of the two sides across the depth (pictures drawn by msus.analysis.figures)."""
+    if result.motion_defect is None:
+        st.caption("Motion evidence: not assessed (the fasciae bounding the muscle were not found).")
+        return
+    from msus.analysis.figures import motion_figures
+
+    overlay, profile = motion_figures(cine.frame(result.contraction_frame), result)
+    st.markdown("Motion evidence (rest → contraction)")
+    left, right = st.columns([3, 2])
+    left.image(overlay, width="stretch",
+               caption=f"Displacement along the muscle, frame {result.contraction_frame + 1} "
+                       "(blue: towards the left, red: towards the right; arrows exaggerated)")
+    right.image(profile, width="stretch", caption="Separation of the two sides across the depth")
+    thick = result.muscle_thickness_rest_mm, result.muscle_thickness_contraction_mm
+    if all(v is not None for v in thick):
+        st.caption(f"Muscle thickness (fascia mid-lines): {thick[0]:.1f} mm at rest, {thick[1]:.1f} mm at contraction")
 
 
 def _edit(cine, review, state, result, key: str) -> None:
