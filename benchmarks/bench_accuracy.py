@@ -40,7 +40,9 @@ N_HAEM = int(os.environ.get("MSUS_BENCH_HAEMATOMA_CASES", "12"))
 N_PHYS_SEEDS = int(os.environ.get("MSUS_BENCH_PHYSICS_SEEDS", "1"))
 ROOT = Path(__file__).resolve().parent.parent
 REAL_INTACT = (("medial gastrocnemius video", ROOT / "tests" / "data" / "p6_isokinetic120_01_push_02.mp4", 0.0883),
-               ("GE lateral gastrocnemius frames", ROOT / "tests" / "data" / "gastroc_jumping_frames", 0.0868))
+               ("GE lateral gastrocnemius frames", ROOT / "tests" / "data" / "gastroc_jumping_frames", 0.0868),
+               ("GE lateral gastrocnemius, all 23 frames",
+                ROOT.parent / "shared" / "data" / "msk_frames" / "gastroc_lateralis_jumping_GE_E9", 0.0868))
 
 
 def case_params(k: int, rng: np.random.Generator):

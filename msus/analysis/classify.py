@@ -181,7 +181,10 @@ def classify(
     reasons: list[str] = []
     if not defect_found:
         reasons.append("no hypoechoic defect found between the fasciae")
-        if motion is not None:
+        if motion is not None and motion.found:
+            reasons.append(f"motion: a step over {_pct(motion.separating_fraction)} of the depth only and no dark "
+                           "defect: not taken for a tear (intact compartments also slide past each other)")
+        elif motion is not None:
             reasons.append(motion_reason(motion))
         reasons.extend(str(n) for n in notes)
         rmm = None if gap_rest_mm is None or gap_contraction_mm is None else float(gap_contraction_mm - gap_rest_mm)

@@ -133,6 +133,11 @@ def fuse(echo: EchoEvidence, mev: MotionEvidence, d_r: Defect, d_c: Defect, r: i
     # small when only the muscle moves and the layers around it do not)
     motion_found = bool(md is not None and md.found and md.step_px > 0)
     moved = contracted(mot, c, cal, roi, th) or motion_found
+    # alone, motion flags only a step across the whole thickness: a step over part of the depth
+    # without a dark defect is what pennate compartments sliding past each other also show
+    motion_full = motion_found and md.separating_fraction >= th.motion.full_separating_fraction
+    if not echo.found:
+        motion_found = motion_full
     fracs = [d.thickness_fraction for d in (d_r, d_c) if usable(d, th)]
     echo_frac = max(fracs) if (echo.found and fracs) else 0.0
     if echo.found and motion_found:
