@@ -42,7 +42,8 @@ ROOT = Path(__file__).resolve().parent.parent
 REAL_INTACT = (("medial gastrocnemius video", ROOT / "tests" / "data" / "p6_isokinetic120_01_push_02.mp4", 0.0883),
                ("GE lateral gastrocnemius frames", ROOT / "tests" / "data" / "gastroc_jumping_frames", 0.0868),
                ("GE lateral gastrocnemius, all 23 frames",
-                ROOT.parent / "shared" / "data" / "msk_frames" / "gastroc_lateralis_jumping_GE_E9", 0.0868))
+                Path(os.environ.get("MSUS_BENCH_GE_FRAMES", ROOT.parent / "shared" / "data" / "msk_frames"
+                                    / "gastroc_lateralis_jumping_GE_E9")), 0.0868))
 
 
 def case_params(k: int, rng: np.random.Generator):
@@ -118,6 +119,11 @@ def _echo_fraction(res) -> float:
     return max(fr) if fr else 0.0
 
 
+#: msus.synth's thickness truth runs between the fasciae's muscle-side edges; its fasciae are
+#: bands 1.0 mm (superficial) and 0.8 mm (deep) thick, so the mid-line thickness is 0.5 + 0.4 mm more.
+OWN_FASCIA_HALF_WIDTHS_MM = 0.5 + 0.4
+
+
 def own_cases(n_cases: int = N_CASES):
     """(make cine, truth) of the own simulator's cases."""
     from msus.cine import Cine
@@ -130,7 +136,8 @@ def own_cases(n_cases: int = N_CASES):
         truth = {"classification": ph.classification, "tear": p.tear, "gap_mm": ph.gap_mm,
                  "rest_frames": _stretch(ph.activation, True) | {ph.rest_frame},
                  "peak_frames": _stretch(ph.activation, False) | {ph.contraction_frame},
-                 "frac": ph.defect_thickness_fraction, "thickness_mm": np.asarray(ph.muscle_thickness_mm, float)}
+                 "frac": ph.defect_thickness_fraction,
+                 "thickness_mm": np.asarray(ph.muscle_thickness_mm, float) + OWN_FASCIA_HALF_WIDTHS_MM}
         yield (lambda ph=ph, p=p: (Cine.from_frames(ph.frames, fps=ph.fps, calibration=calibration_for(p),
                                                    kind="synthetic"), None)), truth
 

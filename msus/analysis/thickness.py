@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from msus.analysis.detect import RIDGE_SIGMA_PX, WORK_SIDE_PX, FasciaLine, _refine_line, _ridge
+from msus.analysis.detect import RIDGE_SIGMA_PX, WORK_SIDE_PX, FasciaLine, _ridge
 from msus.calibration import Calibration
 
 #: Half-width (working px) of the band a fascia is re-fitted in from one frame to the next.
@@ -54,11 +54,39 @@ def _to_work(line: FasciaLine, roi, sx: float, sy: float, w: int) -> tuple[float
     return math.atan(slope * sy / sx), yc
 
 
-def ridge_map(crop: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Ridge response of bright bands on a working copy (``size`` = (w, h)) of a grey crop."""
-    gw = cv2.resize(np.ascontiguousarray(crop), size, interpolation=cv2.INTER_AREA)
-    gs = cv2.GaussianBlur(cv2.medianBlur(gw, 5).astype(np.float32), (0, 0), 1.5)
-    return _ridge(gs, RIDGE_SIGMA_PX)
+
+
+def follow_line(work: np.ndarray, line: tuple[float, float], band: float = FOLLOW_BAND_PX) -> tuple | None:
+    """Re-fit a fascia (``(a, b)``: y = a + b·(x − xc), working px) to the ridge maxima of the
+    working frame ``work`` within ``band`` px of it: one weighted least-squares line, computed on
+    the horizontal strip the line crosses only.  Returns ``(a, b, 0.0)`` or None."""
+    h, w = work.shape
+    xc = (w - 1) / 2.0
+    a, b = line
+    pad = int(band + 4 * RIDGE_SIGMA_PX)
+    ys = a + b * (np.array([0.0, w - 1.0]) - xc)
+    y0, y1 = int(max(0, np.floor(ys.min()) - pad)), int(min(h, np.ceil(ys.max()) + pad + 1))
+    if y1 - y0 < pad:
+        return None
+    strip = _ridge(cv2.GaussianBlur(work[y0:y1].astype(np.float32), (0, 0), 1.5), RIDGE_SIGMA_PX)
+    cols = np.arange(0, w, 2)
+    xr = cols - xc
+    yl = a + b * xr - y0
+    offs = np.arange(-int(band), int(band) + 1)
+    rows = np.clip(np.round(yl)[:, None] + offs[None, :], 0, y1 - y0 - 1).astype(int)
+    vals = strip[rows, cols[:, None]]
+    k = np.argmax(vals, axis=1)
+    ym = rows[np.arange(cols.size), k].astype(float)
+    wgt = vals[np.arange(cols.size), k]
+    ok = (wgt > 0) & (ym > 0) & (ym < y1 - y0 - 1)
+    if ok.sum() < 8:
+        return None
+    X = np.stack([np.ones(ok.sum()), xr[ok]], 1)
+    A = X.T @ (X * wgt[ok][:, None])
+    if abs(np.linalg.det(A)) < 1e-9:
+        return None
+    a1, b1 = np.linalg.solve(A, X.T @ (wgt[ok] * ym[ok]))
+    return float(a1 + y0), float(np.clip(b1, -0.6, 0.6)), 0.0
 
 
 def measure_thickness(top: tuple, bottom: tuple, roi, sx: float, sy: float, w: int,
@@ -104,13 +132,13 @@ def follow_thickness(crops, superficial: FasciaLine | None, deep: FasciaLine | N
     mm: list[float | None] = [None] * n
     centre = None
     for order in (range(anchor, n), range(anchor - 1, -1, -1)):
-        lines = list(start)
+        lines = [(yc, math.tan(ang)) for ang, yc in start]
         for i in order:
-            r = ridge_map(crops[i], (w, h))
-            fits = [_refine_line(r, ang, yc, band=FOLLOW_BAND_PX) for ang, yc in lines]
-            if not (0 < fits[1][0] - fits[0][0] < h):
+            work = cv2.medianBlur(cv2.resize(np.ascontiguousarray(crops[i]), (w, h), interpolation=cv2.INTER_AREA), 5)
+            fits = [follow_line(work, ln) for ln in lines]
+            if fits[0] is None or fits[1] is None or not (0 < fits[1][0] - fits[0][0] < h):
                 break
-            lines = [(math.atan(f[1]), f[0]) for f in fits]
+            lines = [(f[0], f[1]) for f in fits]
             px[i], mm[i], p = measure_thickness(fits[0], fits[1], roi, sx, sy, w, calibration)
             if i == anchor:
                 centre = p
