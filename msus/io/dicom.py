@@ -358,6 +358,9 @@ class FrameDecoder:
             and params["bits_allocated"] == 8
             and pi in ("YBR_FULL_422", "YBR_FULL", "MONOCHROME2", "MONOCHROME1", "RGB")
         )
+        #: ``decode_grey(data, index)``: luma only, without chroma (JPEG YCbCr), else None
+        self.decode_grey = self._luma if (self.fast_jpeg and pi in ("YBR_FULL_422", "YBR_FULL")
+                                          and params["samples_per_pixel"] == 3) else None
         self._window: tuple[float, float] | None = None
         self._window_lock = threading.Lock()
         self._lut_ds = None
@@ -410,6 +413,15 @@ class FrameDecoder:
             return self._pydicom(data)
         return self._native(data)
 
+
+    def _luma(self, data: bytes, index: int = 0) -> np.ndarray:
+        """The JPEG's Y component: libjpeg skips the chroma's IDCT, upsampling and colour conversion."""
+        import cv2
+
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION)
+        if img is not None and img.shape == (self.p["rows"], self.p["columns"]):
+            return img
+        return cv2.cvtColor(self(data, index), cv2.COLOR_RGB2GRAY)
 
     def _plugins(self, dec) -> list[str]:
         """Plugins to try, GDCM last and only when needed.
@@ -679,6 +691,7 @@ def cine_from_dataset(
     transfer_syntax=None,
     close: Callable[[], None] | None = None,
     warnings=(),
+    decode: Callable[[int], np.ndarray] | None = None,
     **cine_kwargs,
 ) -> Cine:
     """A :class:`Cine` from a read header and a per-frame fetcher of stored bytes.
@@ -699,6 +712,9 @@ def cine_from_dataset(
         UID of the bytes ``frame_bytes`` returns (defaults to the dataset's).
     close
         Called by ``Cine.close()``.
+    decode
+        ``decode(i) -> np.ndarray``: display-ready frame ``i``, for pixel data that is not one
+        stored frame per fetch (a DICOM video stream); ``frame_bytes`` is then ignored.
     """
     from pydicom.uid import UID
 
@@ -711,12 +727,16 @@ def cine_from_dataset(
     p = pixel_params(ds, name)
     nf = int(n_frames) if n_frames else p["number_of_frames"]
     p["number_of_frames"] = nf
-    decoder = FrameDecoder(ds, ts, p, name)
-    if frame_bytes is None:
-        frame_bytes = _in_memory_frames(ds, ts, p, name)
+    if decode is None:
+        decoder = FrameDecoder(ds, ts, p, name)
+        if frame_bytes is None:
+            frame_bytes = _in_memory_frames(ds, ts, p, name)
 
-    def decode(i: int) -> np.ndarray:
-        return decoder(frame_bytes(i), i)
+        def decode(i: int) -> np.ndarray:
+            return decoder(frame_bytes(i), i)
+
+        if decoder.decode_grey is not None and "decode_grey" not in cine_kwargs:
+            cine_kwargs["decode_grey"] = lambda i: decoder.decode_grey(frame_bytes(i), i)
 
     warn = list(warnings)
     with _warnings.catch_warnings():  # pydicom's value-validation chatter is not for users
@@ -812,6 +832,10 @@ def load_dicom(blob, *, cache_frames: int | None = None, **_ignored) -> Cine:
         return _load_deflated(blob, **extra)
     if pos is None:
         raise UnsupportedFormat(f"{name}: the DICOM file holds no pixel data (not an image)")
+    from msus.io.dicom_video import is_video_syntax, load_dicom_video
+
+    if is_video_syntax(ts):
+        return load_dicom_video(blob, ds, pos, ts, **extra)
     p = pixel_params(ds, name)
     start, length = _element_value(blob.buf, pos, ts, name)
     buf = blob.buf
