@@ -49,9 +49,9 @@ JPEG_EXTENDED = "1.2.840.10008.1.2.4.51"
 #: pip package that provides the decoder for a transfer syntax (permissive licences only).
 DECODER_PACKAGES = {
     "1.2.840.10008.1.2.4.50": "pillow",
-    "1.2.840.10008.1.2.4.51": "pillow",
-    "1.2.840.10008.1.2.4.57": "python-gdcm",
-    "1.2.840.10008.1.2.4.70": "python-gdcm",
+    "1.2.840.10008.1.2.4.51": "imagecodecs",
+    "1.2.840.10008.1.2.4.57": "imagecodecs",
+    "1.2.840.10008.1.2.4.70": "imagecodecs",
     "1.2.840.10008.1.2.4.80": "pyjpegls",
     "1.2.840.10008.1.2.4.81": "pyjpegls",
     "1.2.840.10008.1.2.4.90": "pylibjpeg-openjpeg",
@@ -368,7 +368,10 @@ class FrameDecoder:
             self._lut_ds = _palette_dataset(ds, name)
         if not ts.is_encapsulated and str(ts) not in NATIVE_SYNTAXES:
             raise UnsupportedFormat(f"{name}: unknown transfer syntax {ts}")
-        if ts.is_encapsulated and not self.fast_jpeg:
+        #: 12/16-bit and lossless JPEG: libjpeg-turbo 3 through imagecodecs (BSD-3), never GDCM first
+        self.wide_jpeg = (not self.fast_jpeg and str(ts) in _WIDE_JPEG
+                          and params["bits_allocated"] in (8, 16) and _imagecodecs_jpeg() is not None)
+        if ts.is_encapsulated and not self.fast_jpeg and not self.wide_jpeg:
             from pydicom.pixels import get_decoder
 
             try:
@@ -409,9 +412,26 @@ class FrameDecoder:
                     return img, pi
             # libjpeg-turbo refused it: Pillow may still read it (never GDCM on a stream this bad)
             return self._pydicom(data, plugins=["pillow"])
+        if self.wide_jpeg:
+            return self._libjpeg_wide(data)
         if self.ts.is_encapsulated:
             return self._pydicom(data)
         return self._native(data)
+
+    def _libjpeg_wide(self, data: bytes) -> tuple[np.ndarray, str]:
+        """8/12-bit JPEG extended and 2–16-bit JPEG lossless (process 14, SV1) via imagecodecs."""
+        self._check_jpeg_header(data)
+        arr = _imagecodecs_jpeg().jpeg8_decode(bytes(data))
+        p = self.p
+        if arr.ndim == 3 and arr.shape[2] == 1:
+            arr = arr[..., 0]
+        if arr.shape[:2] != (p["rows"], p["columns"]) or (arr.ndim == 3) != (p["samples_per_pixel"] == 3):
+            raise CorruptFile(f"{self.name}: a JPEG frame decoded to {arr.shape}, the header says "
+                              f"{p['rows']}×{p['columns']}×{p['samples_per_pixel']}")
+        if p["pixel_representation"] and arr.dtype == np.uint16:  # signed samples, two's complement
+            arr = _mask_bits(arr.view(np.int16), p["bits_stored"], True)
+        # libjpeg converts YCbCr to RGB itself; a lossless stream carries no colour transform
+        return arr, ("RGB" if arr.ndim == 3 else p["photometric_interpretation"])
 
 
     def _luma(self, data: bytes, index: int = 0) -> np.ndarray:
@@ -571,6 +591,18 @@ class FrameDecoder:
             if self._window is None:
                 self._window = _header_window(self.ds, self.p) or (float(arr.min()), float(arr.max()))
             return self._window
+
+
+_WIDE_JPEG = ("1.2.840.10008.1.2.4.51", "1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70")
+
+
+def _imagecodecs_jpeg():
+    """The imagecodecs module when its libjpeg-turbo 3 codec is built in, else None."""
+    try:
+        import imagecodecs
+    except ImportError:
+        return None
+    return imagecodecs if getattr(imagecodecs, "JPEG8", None) and imagecodecs.JPEG8.available else None
 
 
 #: JPEG start-of-frame markers each transfer syntax may carry (first 22 characters of the UID).
