@@ -1,4 +1,5 @@
-"""Exports: JSON/CSV, DICOM SR, annotated MP4/GIF, one-page PDF report, de-identified bundle.
+"""Exports: JSON/CSV, DICOM SR, annotated MP4/GIF, one-page PDF report, de-identified bundle, and the
+loop itself as an H.264 DICOM video (:mod:`msus.export.dicom_video`).
 
 Every exporter takes an :class:`ExportData` — what is known about one loop: its calipers, its
 finding, defect outlines, and whether these came from reviewers (the store) or from the automatic
@@ -17,7 +18,7 @@ from msus.errors import ExportError
 from msus.measure import LABEL_CONTRACTION, LABEL_REST, Measurement, make_measurement
 
 DISCLAIMER = "flag for review, not a diagnosis"
-FORMATS = ("json", "csv", "sr", "mp4", "gif", "pdf", "bundle")
+FORMATS = ("json", "csv", "sr", "mp4", "gif", "pdf", "bundle", "dicom-video")
 
 Point = tuple[float, float]
 
