@@ -162,8 +162,9 @@ class Cine:
         Grey loops return :meth:`frame`.  Colour loops whose decoder has a luma-only path (JPEG
         YCbCr, video YUV) decode just the luma plane — no chroma upsampling or colour conversion —
         and cache it beside the colour frames; otherwise the colour frame's luma
-        (``cv2.COLOR_RGB2GRAY``).  On grey B-mode content (R = G = B) both equal the grey value;
-        on coloured pixels they agree within a few grey levels (rounding of the YCbCr ↔ RGB trip).
+        (``cv2.COLOR_RGB2GRAY``).  On grey B-mode pixels (R = G = B) both agree within rounding
+        (≤ 2 grey levels); on saturated colour (Doppler) the luma plane is the truer value, as the
+        RGB frame clips colours that leave the RGB cube.
         """
         i = int(i)
         if i < 0:
