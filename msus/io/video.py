@@ -147,6 +147,8 @@ class VideoReader:
     def _index(self) -> None:
         pts, keys, closed = [], [], []
         nal = self.codec in ("h264", "hevc")
+        first: list = []  # the first picture, decoded on the way (saves a reopen for frame 1)
+        cc = self.stream.codec_context
         try:
             for pkt in self.container.demux(self.stream):
                 if pkt.size == 0:
@@ -154,6 +156,8 @@ class VideoReader:
                 pts.append(pkt.pts)
                 keys.append(bool(pkt.is_keyframe))
                 closed.append(keys[-1] and (not nal or _starts_closed_gop(bytes(pkt), self.codec)))
+                if not first and len(pts) <= FORWARD_DECODE_LIMIT:
+                    first = self._first_picture(cc, pkt, len(pts) - 1)
                 if len(pts) > MAX_FRAMES:
                     raise TooLarge(f"{self.name}: more than {MAX_FRAMES} video frames")
         except TooLarge:
@@ -188,6 +192,19 @@ class VideoReader:
             closed[0] = True
             self.keys = np.flatnonzero(np.asarray(closed, dtype=bool))
         self._bad_keys: set[int] = set()
+        self._first = None
+        if first and first[0][0] == 0 and _is_intra(first[0][1]):
+            tag, fr = first[0]
+            self._first = (int(self.pres_of[tag]) if self.has_pts else 0, fr)
+
+    @staticmethod
+    def _first_picture(cc, pkt, d: int) -> list:
+        """Feed one packet (tagged ``d``) while indexing; the first decoded ``[(tag, picture)]`` or []."""
+        try:
+            pkt.pts = pkt.dts = d
+            return [(fr.pts, fr) for fr in cc.decode(pkt)][:1]
+        except Exception:  # indexing must not fail on a picture; decoding proper will say
+            return [(None, None)]
 
     # -- timing -------------------------------------------------------------------------------
     def frame_times_ms(self):
@@ -287,6 +304,8 @@ class VideoReader:
                 self._pending.append((j, fr))
 
     def _decode(self, i: int):
+        if self._first is not None and self._first[0] == i:
+            return self._first[1]
         for attempt in range(4):
             running = self._packets is not None or self._pending
             if attempt or not (running and self._last < i <= self._last + FORWARD_DECODE_LIMIT):
