@@ -24,9 +24,11 @@ LABELS = {
     "gif": "Annotated GIF",
     "pdf": "One-page PDF report",
     "bundle": "De-identified teaching bundle (.zip)",
+    "dicom-video": "The loop as DICOM video (H.264, for the PACS)",
 }
 MIME = {"json": "application/json", "csv": "text/csv", "sr": "application/dicom", "mp4": "video/mp4",
-        "gif": "image/gif", "pdf": "application/pdf", "bundle": "application/zip"}
+        "gif": "image/gif", "pdf": "application/pdf", "bundle": "application/zip",
+        "dicom-video": "application/dicom"}
 
 
 def _source_file(source, tmp: Path) -> Path | None:
