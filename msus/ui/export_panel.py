@@ -49,18 +49,21 @@ def build(fmt: str, cine, source, *, start=None, stop=None) -> tuple[bytes, str,
     from msus.export import gather
     from msus.ui.store_panels import get_store
 
-    try:
-        store = get_store()
-    except MsusError:
-        store = None
-    data = gather(cine, store)
+    if fmt == "dicom-video":  # the loop itself: no findings in it, no analysis needed
+        data = None
+    else:
+        try:
+            store = get_store()
+        except MsusError:
+            store = None
+        data = gather(cine, store)
     stem = Path(getattr(source, "name", "") or "loop").stem or "loop"
     name = f"{stem}-{'deid-bundle' if fmt == 'bundle' else fmt}{SUFFIX[fmt]}"
     with tempfile.TemporaryDirectory(prefix="msus-export-") as d:
         tmp = Path(d)
         src = _source_file(source, tmp)
         out = write(fmt, cine, data, src or tmp / "none", tmp / name, start=start, stop=stop)
-        return Path(out).read_bytes(), name, data.automatic
+        return Path(out).read_bytes(), name, data is not None and data.automatic
 
 
 def render(cine, source, container=None) -> None:
