@@ -407,7 +407,7 @@ class FrameDecoder:
                 if img.ndim == 3 and img.shape[2] == 3 and p["samples_per_pixel"] == 3:
                     # libjpeg-turbo converts YCbCr → RGB (returned as BGR) for 3-component JPEGs,
                     # and leaves streams marked RGB (Adobe transform 0, ids 'R','G','B') alone
-                    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB), "RGB"
+                    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB, dst=img), "RGB"  # in place: one buffer
                 if img.ndim == 2 and p["samples_per_pixel"] == 1:
                     return img, pi
             # libjpeg-turbo refused it: Pillow may still read it (never GDCM on a stream this bad)
