@@ -87,10 +87,15 @@ def test_autosave_restore_study_list_and_agreement():
     at2.checkbox(key="t_an").check().run()
     at2.run()
     fs = store.findings(key)
-    assert len(fs) == 1 and (fs[0].kind, fs[0].status, fs[0].reviewer) == ("automatic", "draft", "Dr Ada")
+    # her own calipers with the gap roles replace the automatic values (one value: msus.record)
+    assert len(fs) == 1 and (fs[0].kind, fs[0].status, fs[0].reviewer) == ("automatic-edited", "draft", "Dr Ada")
+    assert (fs[0].gap_rest_mm, fs[0].gap_contraction_mm) == pytest.approx((5.0, 7.8))
     at2.button(key="msus_finalize").click().run()
+    assert not at2.exception and store.findings(key)[0].status == "draft"  # not before the confirmation
+    assert any("Sign this finding as Dr Ada" in w.value for w in at2.warning)
+    at2.button(key="msus_finalize_confirm").click().run()
     assert not at2.exception
-    assert store.findings(key)[0].status == "final"
+    assert (store.findings(key)[0].status, store.findings(key)[0].signed_by) == ("final", "Dr Ada")
     assert [e.action for e in store.audit(key) if e.entity == "finding"] == ["create", "finalize"]
     # the export panel prepares a JSON from the store
     at2.selectbox(key="msus_export_format").select("json").run()
