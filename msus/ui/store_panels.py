@@ -283,12 +283,12 @@ def _finding_summary(f, ms) -> None:
     if line:
         st.markdown(plain(line))
     src = f.extra.get("sources") or {}
-    said = [f"{role}: {'your caliper' if v.get('source') == 'caliper' else 'automatic analysis'}"
-            + (f" ({v.get('kind')})" if v.get("source") == "caliper" else "") for role, v in src.items()]
+    said = [f"{role}: " + (f"caliper of {v.get('reviewer') or f.reviewer} ({v.get('kind')})" if v.get("source") == "caliper"
+                           else "automatic analysis") for role, v in src.items()]
     if said:
-        st.caption("From " + " · ".join(said))
+        st.caption(plain("From " + " · ".join(said)))
     for r in f.reasons:
-        st.markdown(plain(f"- {r}"))
+        st.markdown("- " + plain(r))
     second = [m for m in finding_values(ms, reader=f.reviewer).second_reads if m.role != "other"]
     if second:
         st.caption("Second reads (for agreement, not in the finding): " + "; ".join(
