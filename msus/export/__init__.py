@@ -149,7 +149,8 @@ def from_store(cine, store) -> ExportData | None:
 
 def _version_summary(f) -> dict:
     keys = ("id", "status", "signed_by", "signed_at", "amendment_no", "amendment_reason", "superseded_by",
-            "gap_rest_mm", "gap_contraction_mm", "retraction_mm", "classification")
+            "rest_frame", "contraction_frame", "gap_rest_mm", "gap_contraction_mm", "gap_rest_px",
+            "gap_contraction_px", "retraction_mm", "classification")
     return {k: getattr(f, k) for k in keys}
 
 

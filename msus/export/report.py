@@ -110,6 +110,7 @@ def _styles():
         "uni": font != "Helvetica",
         "base": base,
         "small": ParagraphStyle("small", parent=base, fontSize=7, leading=8.5, textColor=colors.grey),
+        "cell": ParagraphStyle("cell", parent=base, fontSize=7.5, leading=9),
         "h1": ParagraphStyle("h1", parent=base, fontName=bold, fontSize=14, leading=17),
         "status": ParagraphStyle("status", parent=base, fontName=bold, fontSize=10, leading=13),
         "flag": ParagraphStyle("flag", parent=base, fontName=bold, fontSize=11, leading=14,
@@ -118,11 +119,11 @@ def _styles():
     }
 
 
-def _table(rows, widths, st, S):
+def _table(rows, widths, st, S, style="base"):
     from reportlab.lib import colors
     from reportlab.platypus import Paragraph, Table, TableStyle
 
-    t = Table([[Paragraph(S(c), st["base"]) for c in r] for r in rows], colWidths=widths)
+    t = Table([[Paragraph(S(c), st[style]) for c in r] for r in rows], colWidths=widths)
     t.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.3, colors.grey),
                            ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eeeeee"))]))
     return t
@@ -192,7 +193,7 @@ def _calipers_table(data: ExportData, width: float, st, S):
         rows.append([str(n), m.role, m.note or ("" if m.label in ("", m.role) else m.label), str(m.frame_index + 1),
                      length_text(m.length_mm, m.length_px), _calibration_text(m.distance), m.reviewer or "—", m.kind,
                      _READ_TEXT.get(read, read)])
-    return _table(rows, [w * width for w in (0.035, 0.135, 0.12, 0.07, 0.1, 0.17, 0.12, 0.135, 0.115)], st, S)
+    return _table(rows, [w * width for w in (0.035, 0.135, 0.11, 0.07, 0.095, 0.17, 0.12, 0.145, 0.12)], st, S, "cell")
 
 
 def _history(data: ExportData) -> list[str]:
