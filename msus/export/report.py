@@ -115,7 +115,7 @@ def _styles():
         "status": ParagraphStyle("status", parent=base, fontName=bold, fontSize=10, leading=13),
         "flag": ParagraphStyle("flag", parent=base, fontName=bold, fontSize=11, leading=14,
                                textColor=colors.HexColor("#b00020")),
-        "headline": ParagraphStyle("headline", parent=base, fontName=bold, fontSize=10.5, leading=13),
+        "headline": ParagraphStyle("headline", parent=base, fontName=bold, fontSize=9.5, leading=12),
     }
 
 
@@ -193,7 +193,7 @@ def _calipers_table(data: ExportData, width: float, st, S):
         rows.append([str(n), m.role, m.note or ("" if m.label in ("", m.role) else m.label), str(m.frame_index + 1),
                      length_text(m.length_mm, m.length_px), _calibration_text(m.distance), m.reviewer or "—", m.kind,
                      _READ_TEXT.get(read, read)])
-    return _table(rows, [w * width for w in (0.035, 0.135, 0.11, 0.07, 0.095, 0.17, 0.12, 0.145, 0.12)], st, S, "cell")
+    return _table(rows, [w * width for w in (0.03, 0.13, 0.10, 0.075, 0.105, 0.165, 0.12, 0.155, 0.12)], st, S, "cell")
 
 
 def _history(data: ExportData) -> list[str]:
