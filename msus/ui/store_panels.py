@@ -352,24 +352,6 @@ def _amend_step(store, f, reviewer) -> None:
                 st.rerun()
 
 
-def _finalized_by(store, ref, f) -> str | None:
-    """Who signed finding ``f`` (its ``signed_by``; before 0003, from the audit log)."""
-    if f.signed_by:
-        return f.signed_by
-    cache = st.session_state.setdefault("msus_signers", {})
-    key = (f.id, f.version)
-    if key not in cache:
-        who = None
-        try:
-            for e in store.audit(ref):
-                if e.entity_id == f.id and (e.after or {}).get("status") == "final":
-                    who = e.reviewer
-        except MsusError:
-            pass
-        cache[key] = who
-    return cache[key]
-
-
 def save_analysis(cine, reviewer: str | None, analysis_result) -> bool:
     """Save an analysis result as a draft automatic finding, once per distinct result.
 
