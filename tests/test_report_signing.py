@@ -148,3 +148,29 @@ def test_amended_report_and_sr_reference_the_signed_version(walk, tmp_path):
     assert back.VerificationFlag == "VERIFIED" and back.InstanceNumber == 2
     doc = json.loads(json.dumps(to_json_dict(data)))
     assert [v["id"] for v in doc["finding"]["history"]] == [v1.id] and doc["finding"]["supersedes"] == v1.id
+
+
+def test_key_frame_labels_never_overlap_and_colour_per_reviewer():
+    from msus.export import from_cine
+    from msus.export.overlay import REVIEWER_PALETTE, _free_spot, key_frame, reviewer_colours
+
+    boxes = [(100, 100, 80, 4)]  # a caliper line
+    placed = [_free_spot(boxes, 140, 102, 90, 20, 400, 300) for _ in range(6)]  # six labels at one spot
+    labels = boxes[1:]
+    assert len(placed) == len(labels) == 6
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not (a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]), (a, b)
+    cine = load(PHANTOM)
+    try:
+        cal = cine.calibration_for(5)
+        ms = tuple(make_measurement(cal, 5, (150, 120 + k), (190, 120 + k), role=LABEL_REST, reviewer=who)
+                   for k, who in enumerate(("Ana", "Bo", "Cy")))
+        data = from_cine(cine, measurements=ms, finding={"reviewer": "Ana", "classification": "partial", "status": "draft"})
+        assert list(reviewer_colours(data).values()) == list(REVIEWER_PALETTE[:3])
+        img = key_frame(cine.frame(5), 5, data)
+        for c in REVIEWER_PALETTE[:3]:
+            assert (img.reshape(-1, 3) == c).all(axis=1).any()  # each reviewer's colour is drawn
+        assert [r for _, _, r in data.caliper_reads()] == ["finding", "second read", "second read"]
+    finally:
+        cine.close()
