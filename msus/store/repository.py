@@ -31,10 +31,10 @@ from msus.store.models import AuditEvent, FindingRow, Loop, MeasurementRow, Revi
 from msus.store.signing import Signing
 from msus.store.values import (
     FINDING_FIELDS,
-    STATUSES,
     AuditEntry,
     head_of,
     LoopRef,
+    STATUSES,
     StoreConflict,
     StoredFinding,
     StoredMeasurement,
@@ -403,7 +403,7 @@ class Store(Signing):
         """Save a new finding (the analysis dataclass, or a dict with the same keys)."""
         if kind not in KINDS:
             raise StoreError(f"unknown finding kind {kind!r}")
-        if status not in ("draft", "final"):
+        if status not in STATUSES[:2]:  # "amended" is given by signing an amendment
             raise StoreError(f"unknown status {status!r} (draft or final)")
         who = self._name(reviewer)
         rid = self.reviewer_id(who)
@@ -452,7 +452,7 @@ class Store(Signing):
         """
         who = self._name(reviewer)
         self.reviewer_id(who)
-        if status is not None and status not in ("draft", "final"):
+        if status is not None and status not in STATUSES[:2]:
             raise StoreError(f"unknown status {status!r} (draft or final)")
         if kind is not None and kind not in KINDS:
             raise StoreError(f"unknown finding kind {kind!r}")
