@@ -21,14 +21,12 @@ haematoma-filled full tears ≥ 90 %, 0 false flags.  ``python -m benchmarks acc
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 import tempfile
 from pathlib import Path
 from collections import Counter
 
-import cv2
 import numpy as np
 
 from benchmarks.common import Figure

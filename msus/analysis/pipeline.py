@@ -20,7 +20,6 @@ from typing import Callable
 import numpy as np
 
 from msus.analysis import fuse as F
-from msus.analysis.classify import classify
 from msus.analysis.detect import Defect, defect_in_crop
 from msus.analysis.echo import echo_evidence, patch_offsets
 from msus.analysis.motion import analyse_motion, small_frames
