@@ -11,6 +11,8 @@
   adds it as an *automatic* caliper (dragging its ends in the player makes it
   *automatic-edited*), editing a frame re-runs the analysis with the reviewer's frame, rejecting
   hides the suggestion; decisions are kept in ``st.session_state["msus_analysis"]``;
+* the **motion evidence** beside the finding: the displacement overlay on the contraction frame and
+  the separation-across-depth profile (pictures from :func:`msus.analysis.figures.motion_figures`);
 * plots of the gap over time and of the motion energy;
 * overlay shapes for the player (stumps, gap calipers on every tracked frame, the defect outline
   and the fasciae on the rest and contraction frames) go to ``review.extra_shapes`` as plain
