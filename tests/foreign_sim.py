@@ -343,44 +343,13 @@ def _decorate(frames, box, mmpp, rng, seed):
 def write_dicom(loop: ForeignLoop, path, *, jpeg: bool = True) -> None:
     """Write ``loop`` as a multi-frame US DICOM with a Sequence of Ultrasound Regions (JPEG
     baseline frames when ``jpeg``, else native RGB)."""
-    import pydicom
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.encaps import encapsulate
-    from pydicom.uid import JPEGBaseline8Bit, ExplicitVRLittleEndian, generate_uid
+    from us_dicom import us_multiframe_bytes
 
-    n, H, W, _ = loop.frames.shape
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.3.1"
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = JPEGBaseline8Bit if jpeg else ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = meta.MediaStorageSOPClassUID
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
-    ds.Modality = "US"
-    ds.PatientName = "Foreign^Phantom"
-    ds.Rows, ds.Columns, ds.NumberOfFrames = H, W, n
-    ds.SamplesPerPixel, ds.BitsAllocated, ds.BitsStored, ds.HighBit = 3, 8, 8, 7
-    ds.PixelRepresentation, ds.PlanarConfiguration = 0, 0
-    ds.FrameTime = f"{1000.0 / loop.fps:.3f}"
     r = loop.calibration.regions[0]
-    item = Dataset()
-    item.RegionSpatialFormat, item.RegionDataType, item.RegionFlags = 1, 1, 0
-    item.RegionLocationMinX0, item.RegionLocationMinY0 = r.x0, r.y0
-    item.RegionLocationMaxX1, item.RegionLocationMaxY1 = r.x1, r.y1
-    item.PhysicalUnitsXDirection = item.PhysicalUnitsYDirection = 3
-    item.PhysicalDeltaX, item.PhysicalDeltaY = r.delta_x, r.delta_y
-    ds.SequenceOfUltrasoundRegions = [item]
-    if jpeg:
-        ds.PhotometricInterpretation = "YBR_FULL_422"
-        enc = [cv2.imencode(".jpg", f[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes() for f in loop.frames]
-        ds.PixelData = encapsulate(enc)
-        ds["PixelData"].VR = "OB"
-    else:
-        ds.PhotometricInterpretation = "RGB"
-        ds.PixelData = loop.frames.tobytes()
-    pydicom.dcmwrite(path, ds, enforce_file_format=True)
+    data = us_multiframe_bytes(loop.frames, loop.fps, (r.x0, r.y0, r.x1, r.y1), r.delta_x, r.delta_y, jpeg=jpeg,
+                               patient="Foreign^Phantom")
+    with open(path, "wb") as fh:
+        fh.write(data)
 
 
 def write_mp4(loop: ForeignLoop, path) -> None:
