@@ -180,22 +180,23 @@ def physics_cases():
     try:
         sys.path.insert(0, str(ROOT / "tests"))
         import physics_set  # noqa: PLC0415
+
         cases = list(physics_set.cases())
     except (ImportError, FileNotFoundError, OSError):
         return
+    nan = float("nan")
     for case in cases:
-        loops = [physics_set.three_pose(case)] + [physics_set.held_loop(case, s) for s in range(N_PHYS_SEEDS)]
-        for item in loops:
-            cine, t = item if isinstance(item, tuple) else (item, getattr(item, "truth", None))
-            if t is None:
-                continue
-            truth = {"classification": t["classification"], "tear": _tear_of(t["classification"]),
-                     "gap_mm": np.asarray([np.nan if v is None else v for v in t["gap_mm"]], float),
-                     "rest_frames": set(t["rest_frames"]), "peak_frames": set(t["peak_frames"]),
-                     "frac": float(t.get("defect_fraction", t.get("thickness_fraction", 0.0))),
-                     "haematoma": bool(t.get("haematoma", False)),
-                     "thickness_mm": np.asarray([np.nan if v is None else v for v in t["muscle_thickness_mm"]], float)}
-            yield (lambda cine=cine: (cine, None)), truth
+        haem = case.truth.get("haematoma_amplitude_ratio") is not None and case.truth["tear"] == "full"
+        makers = [lambda case=case: physics_set.three_pose(case)]
+        makers += [lambda case=case, s=s: physics_set.held_loop(case, s) for s in range(N_PHYS_SEEDS)]
+        for make in makers:
+            loop = make()
+            truth = {"classification": loop.classification, "tear": loop.tear,
+                     "gap_mm": np.asarray([nan if v is None else v for v in loop.gap_mm], float),
+                     "rest_frames": set(loop.rest_frames), "peak_frames": set(loop.peak_frames),
+                     "frac": float(loop.defect_thickness_fraction), "haematoma": haem,
+                     "thickness_mm": np.asarray([nan if v is None else v for v in loop.muscle_thickness_mm], float)}
+            yield (lambda loop=loop: (loop.cine, None)), truth
 
 
 def _tear_of(cls: str) -> str:
