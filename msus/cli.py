@@ -14,7 +14,7 @@ import sys
 from msus import __version__
 from msus.errors import MsusError
 
-VERBS = ("info", "measure", "analyze", "export", "samples", "pacs")
+VERBS = ("info", "measure", "analyze", "export", "samples", "pacs", "batch")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -65,3 +65,7 @@ class PacsUnavailable(PacsError):
 
 class PacsRejected(PacsError):
     """The archive answered but refused the request (bad request, not found, not authorised)."""
+
+
+class BatchError(MsusError):
+    """A batch could not start or finish (no scheduler, no loops, table not written)."""

@@ -25,6 +25,8 @@ from msus.store.values import (
     StoredFinding,
     StoredMeasurement,
     StudyListRow,
+    analysis_finding,
+    finding_origin,
 )
 
 __all__ = [
@@ -38,8 +40,10 @@ __all__ = [
     "StoredFinding",
     "StoredMeasurement",
     "StudyListRow",
+    "analysis_finding",
     "content_hash",
     "data_dir",
+    "finding_origin",
     "identify",
     "open_store",
     "resolve_url",

@@ -39,6 +39,7 @@ from msus.store.values import (
     StudyListRow,
     _opt_float,
     finding_columns,
+    finding_origin,
     now_iso,
 )
 
@@ -366,8 +367,14 @@ class Store:
             raise StoreError(f"frame {int(m.frame_index)} is outside the loop ({ref.n_frames} frames)")
 
     # ---- findings -----------------------------------------------------------------------------
-    def save_finding(self, loop, finding, *, reviewer: str, kind: str = "manual", status: str = "draft") -> StoredFinding:
-        """Save a new finding (the analysis dataclass, or a dict with the same keys)."""
+    def save_finding(self, loop, finding, *, reviewer: str, kind: str = "manual", status: str = "draft",
+                     once_key: str | None = None) -> StoredFinding:
+        """Save a new finding (the analysis dataclass, or a dict with the same keys).
+
+        With ``once_key`` the write is idempotent: the finding's id is derived from the key, and
+        a second save with the same key (a retried batch task, another worker) returns the
+        finding already saved instead of adding another.
+        """
         if kind not in KINDS:
             raise StoreError(f"unknown finding kind {kind!r}")
         if status not in STATUSES:
@@ -377,7 +384,7 @@ class Store:
         ref = self._loop_ref(loop)
         cols, extra = finding_columns(finding)
         ts = now_iso()
-        fid = uuid.uuid4().hex
+        fid = once_id(once_key) if once_key else uuid.uuid4().hex
         values = dict(
             cols,
             id=fid,
@@ -391,9 +398,15 @@ class Store:
             updated_at=ts,
             version=1,
         )
-        with self._tx() as conn:
-            conn.execute(insert(FindingRow).values(**values))
-            self._audit(conn, who, "create", "finding", fid, ref.id, None, _f_snapshot(FindingRow(**values)))
+        try:
+            with self._tx() as conn:
+                if not once_key or conn.execute(select(FindingRow.id).where(FindingRow.id == fid)).scalar() is None:
+                    conn.execute(insert(FindingRow).values(**values))
+                    self._audit(conn, who, "create", "finding", fid, ref.id, None, _f_snapshot(FindingRow(**values)))
+        except StoreConflict:
+            if not once_key:
+                raise
+            return self._finding(fid)  # written meanwhile by a concurrent writer with the same key
         return self._finding(fid)
 
     def update_finding(
@@ -563,27 +576,29 @@ class Store:
             ).all():
                 who.setdefault(loop_id, set()).add(name)
             fnd: dict[int, tuple] = {}
-            for loop_id, status, cls, created in conn.execute(
-                select(FindingRow.loop_id, FindingRow.status, FindingRow.classification, FindingRow.created_at)
+            for loop_id, status, cls, kind, extra in conn.execute(
+                select(FindingRow.loop_id, FindingRow.status, FindingRow.classification, FindingRow.kind,
+                       FindingRow.extra)
                 .where(FindingRow.deleted_at.is_(None))
                 .order_by(FindingRow.created_at)
             ).all():
                 prev = fnd.get(loop_id)
                 if prev is None or prev[0] != "final" or status == "final":
-                    fnd[loop_id] = (status, cls)
+                    fnd[loop_id] = (status, cls, kind, extra)
             last = dict(
                 conn.execute(select(AuditEvent.loop_id, func.max(AuditEvent.at)).group_by(AuditEvent.loop_id)).all()
             )
         out = []
         for lp, series_key, study_key in loops:
             n = int(counts.get(lp.id, 0))
-            status, cls = fnd.get(lp.id, (None, None))
+            status, cls, kind, extra = fnd.get(lp.id, (None, None, None, None))
             if status is None:
                 status = "measured" if n else "new"
+            origin = finding_origin(kind, json.loads(extra or "{}")) if kind else ""
             out.append(
                 StudyListRow(
                     lp.key, study_key, series_key, lp.source_name, lp.kind, lp.n_frames, n,
-                    tuple(sorted(who.get(lp.id, ()))), status, cls, last.get(lp.id),
+                    tuple(sorted(who.get(lp.id, ()))), status, cls, last.get(lp.id), origin,
                 )
             )
         return out
@@ -663,6 +678,13 @@ class _Tx:
         if isinstance(ev, SQLAlchemyError):
             raise StoreError(f"database error: {_short(ev)}") from None
         return False
+
+
+def once_id(once_key: str) -> str:
+    """The finding id of an idempotent write (:meth:`Store.save_finding` ``once_key``)."""
+    import hashlib
+
+    return "once-" + hashlib.sha256(str(once_key).encode()).hexdigest()[:40]
 
 
 def _short(exc) -> str:

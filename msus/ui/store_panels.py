@@ -242,7 +242,10 @@ def finding_panel(cine, review=None, reviewer: str | None = None, analysis_resul
         icon = "🔒" if f.status == "final" else "✎"
         signer = _finalized_by(store, ref, f) if f.status == "final" else None
         status = f"final (signed by {signer})" if signer else f.status
-        st.markdown(f"{icon} **{f.classification.replace('_', ' ')}** — {status}, {f.kind}, by {f.reviewer} "
+        from msus.store import finding_origin
+
+        st.markdown(f"{icon} **{f.classification.replace('_', ' ')}** — {status}, {finding_origin(f.kind, f.extra)}, "
+                    f"by {f.reviewer} "
                     f"(updated {f.updated_at[:16].replace('T', ' ')} UTC)")
         gaps = _finding_gaps(f)
         if gaps:
@@ -338,25 +341,10 @@ def save_analysis(cine, reviewer: str | None, analysis_result) -> bool:
 
 
 def _finding_dict(result) -> dict:
-    """The store's finding fields from an analysis result (with outlines for the exports)."""
-    d = {}
-    for k in ("rest_frame", "contraction_frame", "gap_rest_mm", "gap_contraction_mm", "gap_rest_px",
-              "gap_contraction_px", "retraction_mm", "defect_thickness_fraction", "calibration_source"):
-        d[k] = getattr(result, k, None)
-    fnd = getattr(result, "finding", None)
-    d["classification"] = getattr(result, "classification", None) or getattr(fnd, "classification", None)
-    d["reasons"] = list(getattr(result, "reasons", None) or getattr(fnd, "reasons", ()) or ())
-    outlines = {}
-    for fk, dk in (("rest_frame", "defect_rest"), ("contraction_frame", "defect_contraction")):
-        defect = getattr(result, dk, None)
-        if defect is not None and getattr(defect, "outline_px", None) and getattr(result, "defect_found", True):
-            outlines[str(getattr(result, fk))] = [list(map(float, p)) for p in defect.outline_px]
-    d["outlines_px"] = outlines
-    for k in ("peetrons", "bamic"):
-        v = getattr(fnd, k, None)
-        if v:
-            d[k] = v
-    return d
+    """The store's finding fields from an analysis result (:func:`msus.store.analysis_finding`)."""
+    from msus.store import analysis_finding
+
+    return analysis_finding(result)
 
 
 # ---- agreement and study list -------------------------------------------------------------------------
@@ -441,6 +429,7 @@ def study_list(container=None, settings=None) -> None:
                 "calipers": r.n_measurements,
                 "status": r.status,
                 "flag": (r.classification or "").replace("_", " "),
+                "finding": r.origin,
                 "reviewers": ", ".join(r.reviewers),
                 "last change (UTC)": (r.last_change_at or "")[:16].replace("T", " "),
             }
