@@ -231,7 +231,7 @@ def test_pacs_query_batch(orthanc, client, tmp_path, pg_server):
     from msus.pacs_config import PacsConfig
 
     pid = f"MSUS-BATCH-{uuid.uuid4().hex[:8]}"
-    a = write_loop(tmp_path, "p_full", "full", seed=31, PatientID=pid, StudyDate="20240510")
+    a = write_loop(tmp_path, "p_full", "full", seed=41, PatientID=pid, StudyDate="20240510")
     b = write_loop(tmp_path, "p_none", "none", seed=32, PatientID=pid, StudyDate="20240510")
     c = write_loop(tmp_path, "p_shoulder", "full", seed=33, body_part="SHOULDER", PatientID=pid, StudyDate="20240510")
     files = [a, b, c, *split_into_series(a, tmp_path / "series")]
@@ -257,6 +257,9 @@ def test_pacs_query_batch(orthanc, client, tmp_path, pg_server):
     assert got == ["no_defect", "suspected_full_thickness", "suspected_full_thickness"]
     series_row = next(r for r, i in zip(rows, items) if i.sop_uid is None)
     assert series_row["n_frames"] == 16
+    local = process_loop(BatchItem("p_full.dcm", path=str(a)), BatchSettings.local(store_url=f"sqlite:///{tmp_path / 'l.db'}"))
+    remote = next(r for r in rows if r["loop_key"] == local["loop_key"])
+    assert remote["digest"] == local["digest"] and remote["gap_rest_mm"] == pytest.approx(local["gap_rest_mm"])
     store = open_store(url)
     assert {r.origin for r in store.study_list()} == {f"automatic, batch of {settings.date}"}
     again = run_batch(items, client, BatchSettings.local(store_url=url, pacs_config=config))
