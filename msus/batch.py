@@ -259,8 +259,14 @@ def cluster(scheduler: str | None = None, workers: int | None = None, *, dashboa
     n = workers or default_workers()
     if n < 1:
         raise BatchError("--workers must be at least 1")
-    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, memory_limit=memory_per_worker(n),
-                      dashboard_address=dashboard, silence_logs=logging.ERROR) as lc, Client(lc) as client:
+    import dask
+
+    # Dask sets MALLOC_TRIM_THRESHOLD_ in its workers, which also freezes glibc's mmap threshold:
+    # every frame-sized array is then a fresh mmap, and the analysis costs ~1.6 x the CPU.  The
+    # memory limit (the nanny restarts a worker past it) bounds the memory instead.
+    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}), \
+            LocalCluster(n_workers=n, threads_per_worker=1, processes=True, memory_limit=memory_per_worker(n),
+                         dashboard_address=dashboard, silence_logs=logging.ERROR) as lc, Client(lc) as client:
         yield client
 
 

@@ -18,6 +18,7 @@ from contextlib import redirect_stdout
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pydicom
 import pytest
 
 from batch_loops import broken_copy, split_into_series, write_loop
@@ -236,8 +237,6 @@ def test_pacs_query_batch(orthanc, client, tmp_path, pg_server):
     c = write_loop(tmp_path, "p_shoulder", "full", seed=33, body_part="SHOULDER", PatientID=pid, StudyDate="20240510")
     files = [a, b, c, *split_into_series(a, tmp_path / "series")]
     for p in files[3:]:  # the single-frame series belongs to the same patient
-        import pydicom
-
         ds = pydicom.dcmread(p)
         ds.PatientID = pid
         ds.save_as(p, enforce_file_format=True)
