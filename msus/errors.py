@@ -67,5 +67,9 @@ class PacsRejected(PacsError):
     """The archive answered but refused the request (bad request, not found, not authorised)."""
 
 
+class FindingLocked(StoreError):
+    """A signed (final) finding, or one of the calipers it reads, was to be changed: amend it instead."""
+
+
 class BatchError(MsusError):
     """A batch could not start or finish (no scheduler, no loops, table not written)."""

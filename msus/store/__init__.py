@@ -19,6 +19,7 @@ from msus.store.repository import Store
 from msus.store.values import (
     CLASSIFICATIONS,
     STATUSES,
+    SIGNED,
     AuditEntry,
     LoopRef,
     StoreConflict,
@@ -40,6 +41,7 @@ __all__ = [
     "StoredFinding",
     "StoredMeasurement",
     "StudyListRow",
+    "SIGNED",
     "analysis_finding",
     "content_hash",
     "data_dir",
