@@ -53,7 +53,8 @@ def build(fmt: str, cine, source, *, start=None, stop=None) -> tuple[bytes, str,
         store = None
     data = gather(cine, store)
     stem = Path(getattr(source, "name", "") or "loop").stem or "loop"
-    name = f"{stem}-{'deid-bundle' if fmt == 'bundle' else fmt}{SUFFIX[fmt]}"
+    # a de-identified bundle never carries the source's name (names often hold the patient's)
+    name = "deid-bundle.zip" if fmt == "bundle" else f"{stem}-{fmt}{SUFFIX[fmt]}"
     with tempfile.TemporaryDirectory(prefix="msus-export-") as d:
         tmp = Path(d)
         src = _source_file(source, tmp)
@@ -73,7 +74,7 @@ def render(cine, source, container=None) -> None:
         a, b = box.slider("Frames (A–B, 1-based)", 1, cine.n_frames, (1, cine.n_frames), key="msus_export_range")
         start, stop = a - 1, b
     if fmt == "bundle":
-        box.caption("Header PHI removed (DICOM basic profile), pixels outside the ultrasound regions blacked out, "
+        box.caption("Header PHI removed (DICOM basic profile), pixels outside the 2D tissue regions blacked out, "
                     "reviewers renamed. Check the video before sharing.")
     # a click survives a player rerun that interrupts its run (msus.ui.clicks)
     if clicks.button("Prepare export", key="msus_export_go", container=box):
