@@ -15,6 +15,7 @@ import streamlit as st
 
 from msus.errors import MsusError
 from msus.ui import clicks
+from msus.ui.text import md
 
 LABELS = {
     "json": "JSON (measurements + finding)",
@@ -84,10 +85,10 @@ def render(cine, source, container=None) -> None:
                     blob, name, automatic = build(fmt, cine, source, start=start, stop=stop)
                 st.session_state["msus_export_ready"] = (fmt, name, blob, automatic)
             except MsusError as e:
-                box.error(str(e))
+                box.error(md(e))
     ready = st.session_state.get("msus_export_ready")
     if ready and ready[0] == fmt:
         _, name, blob, automatic = ready
         if automatic:
             box.info("Nothing saved for this loop yet: this export holds the automatic analysis (not reviewed).")
-        box.download_button(f"Download {name}", blob, file_name=name, mime=MIME[fmt], key="msus_export_dl")
+        box.download_button(f"Download {md(name)}", blob, file_name=name, mime=MIME[fmt], key="msus_export_dl")

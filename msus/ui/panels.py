@@ -12,6 +12,7 @@ from msus.errors import MsusError
 from msus.measure import LABEL_CONTRACTION, LABEL_REST
 from msus.ui import sources
 from msus.ui.review import Review
+from msus.ui.text import md
 
 NO_LABEL = "—"  # shown for an unlabelled caliper (an empty cell would read "None")
 LABEL_CHOICES = [NO_LABEL, LABEL_REST, LABEL_CONTRACTION]
@@ -69,7 +70,7 @@ def open_panel(settings: Settings) -> sources.Source | None:
         if up is None:
             return None
         return sources.upload_source(up, settings.upload_limit_mb)
-    st.sidebar.caption(f"Data folder: `{settings.data_dir}`")
+    st.sidebar.caption(f"Data folder: {md(settings.data_dir)}")
     listed = [str(p.relative_to(settings.data_dir)) for p in sources.list_loops(settings.data_dir)]
     if listed:
         pick = st.sidebar.selectbox("Files in the data folder", [""] + listed, key="msus_path_pick")
@@ -134,11 +135,11 @@ def study_header(cine, review: Review, name: str) -> None:
     c[0].markdown(f'<div class="msus-study">{"".join(chips)}</div>', unsafe_allow_html=True)
     show = c[1].toggle("Patient fields", value=False, key="msus_show_phi")
     for w in getattr(cine, "warnings", []) or []:
-        st.caption(f"⚠ {w}")
+        st.caption(f"⚠ {md(w)}")
     if show:
         phi = [k for k in meta.get("phi_keys", []) if k in meta]
         if phi:
-            st.table({"field": phi, "value": [str(meta[k]) for k in phi]})
+            st.table({"field": [md(k) for k in phi], "value": [md(meta[k]) for k in phi]})
         else:
             st.caption("No patient fields in this file.")
 
@@ -187,8 +188,8 @@ def retraction_card(review: Review) -> None:
         st.metric("Retraction Δgap", f"{pg.retraction_px:+.1f} px", help="uncalibrated: in pixels")
         st.caption("uncalibrated — px, not mm")
     st.caption(
-        f"rest {pg.rest.distance.label} (frame {pg.rest.frame_index + 1}) → "
-        f"contraction {pg.contraction.distance.label} (frame {pg.contraction.frame_index + 1})"
+        f"rest {md(pg.rest.distance.label)} (frame {pg.rest.frame_index + 1}) → "
+        f"contraction {md(pg.contraction.distance.label)} (frame {pg.contraction.frame_index + 1})"
     )
 
 
@@ -269,7 +270,7 @@ def calibration_panel(review: Review) -> None:
     """Two points clicked with the Calibrate tool + a typed distance → manual calibration."""
     file_cal = review.file_calibration
     st.caption(
-        "File calibration: " + (f"{file_cal.badge()} ({file_cal.source})" if file_cal.calibrated else "none")
+        "File calibration: " + (f"{md(file_cal.badge())} ({md(file_cal.source)})" if file_cal.calibrated else "none")
     )
     pts = review.calib_points
     if pts:
@@ -292,7 +293,7 @@ def calibration_panel(review: Review) -> None:
         review.set_override(override)
     if review.manual_calibration is not None:
         active = review.calibration_for(review.frame_index).source == "manual"
-        st.info(f"Manual calibration {review.manual_calibration.detail} — "
+        st.info(f"Manual calibration {md(review.manual_calibration.detail)} — "
                 + ("**in use** (source manual)" if active else "not used here: the file's calibration applies"))
         if st.button("Remove manual calibration", key="msus_cal_clear"):
             review.clear_manual_calibration()

@@ -26,6 +26,7 @@ import streamlit as st
 
 from msus.errors import MsusError, StoreError
 from msus.ui import clicks
+from msus.ui.text import md
 
 _KEY_REVIEWER = "msus_reviewer"
 _KEY_LINKS = "msus_store_links"
@@ -52,7 +53,7 @@ def _store_or_none():
     try:
         return get_store()
     except MsusError as e:
-        st.sidebar.error(f"Findings store unavailable: {e}")
+        st.sidebar.error(f"Findings store unavailable: {md(e)}")
         return None
 
 
@@ -74,7 +75,7 @@ def reviewer_chooser(container=None) -> str | None:
     user = logged_in_user()
     if user:
         st.session_state[_KEY_REVIEWER] = user
-        box.caption(f"Reviewer: **{user}** (logged in)")
+        box.caption(f"Reviewer: **{md(user)}** (logged in)")
         return user
     store = _store_or_none()
     known = store.reviewers() if store is not None else []
@@ -86,7 +87,7 @@ def reviewer_chooser(container=None) -> str | None:
     typed_now = " ".join(str(st.session_state.get("msus_reviewer_typed") or "").split())
     pick_now = st.session_state.get("msus_reviewer_pick")
     shown = typed_now or (pick_now if pick_now not in (None, "—") else "") or current  # this run's name
-    with box.expander(f"Reviewer: {shown}" if shown else "Reviewer", expanded=not current):
+    with box.expander(f"Reviewer: {md(shown)}" if shown else "Reviewer", expanded=not current):
         choice = st.selectbox("Known reviewers", ["—"] + known, index=(known.index(current) + 1) if current in known else 0,
                               key="msus_reviewer_pick")
         typed = st.text_input("…or your name", value="" if current in known else current, key="msus_reviewer_typed",
@@ -156,7 +157,7 @@ def connect(cine, review, reviewer: str | None) -> None:
         ref = store.register_loop(cine)
         saved = store.measurements(ref, reviewer=reviewer)
     except MsusError as e:
-        st.error(f"Findings store: {e}")
+        st.error(f"Findings store: {md(e)}")
         return
     versions = {s.id: s.version for s in saved}
     have = {m.id for m in review.measurements}
@@ -234,7 +235,7 @@ def finding_panel(cine, review=None, reviewer: str | None = None, analysis_resul
         ref = store.register_loop(cine)
         f = store.latest_finding(ref)
     except MsusError as e:
-        st.error(f"Findings store: {e}")
+        st.error(f"Findings store: {md(e)}")
         return
     if f is None:
         st.caption("No finding saved for this loop yet.")
@@ -242,13 +243,13 @@ def finding_panel(cine, review=None, reviewer: str | None = None, analysis_resul
         icon = "🔒" if f.status == "final" else "✎"
         signer = _finalized_by(store, ref, f) if f.status == "final" else None
         status = f"final (signed by {signer})" if signer else f.status
-        st.markdown(f"{icon} **{f.classification.replace('_', ' ')}** — {status}, {f.kind}, by {f.reviewer} "
+        st.markdown(f"{icon} **{md(f.classification.replace('_', ' '))}** — {md(status)}, {md(f.kind)}, by {md(f.reviewer)} "
                     f"(updated {f.updated_at[:16].replace('T', ' ')} UTC)")
         gaps = _finding_gaps(f)
         if gaps:
             st.markdown(gaps)
         for r in f.reasons:
-            st.markdown(f"- {r}")
+            st.markdown(f"- {md(r)}")
     if f is not None and f.status != "final" and clicks.button(
             "Mark final", key="msus_finalize", scope=f.id, disabled=not reviewer,
             help="A final finding can no longer be changed."):  # survives a player rerun (msus.ui.clicks)
@@ -258,7 +259,7 @@ def finding_panel(cine, review=None, reviewer: str | None = None, analysis_resul
                 store.finalize_finding(f.id, expected_version=f.version, reviewer=reviewer)
                 done = True
             except MsusError as e:
-                st.error(str(e))
+                st.error(md(e))
         if done:
             st.rerun()
 
@@ -331,7 +332,7 @@ def save_analysis(cine, reviewer: str | None, analysis_result) -> bool:
         d["analysis_digest"] = digest
         store.save_finding(ref, d, reviewer=reviewer, kind="automatic")
     except MsusError as e:
-        st.error(f"Saving the finding failed: {e}")
+        st.error(f"Saving the finding failed: {md(e)}")
         return False
     done.add(digest)
     return True
@@ -371,7 +372,7 @@ def agreement_panel(cine) -> None:
         ref = store.register_loop(cine)
         ms = store.measurements(ref)
     except MsusError as e:
-        st.error(f"Findings store: {e}")
+        st.error(f"Findings store: {md(e)}")
         return
     ag = rater_agreement(ms)
     st.markdown("##### Rater agreement")
@@ -389,7 +390,7 @@ def agreement_panel(cine) -> None:
     icc = "—" if ag.icc_2_1 is None else f"{ag.icc_2_1:.3f}"
     st.caption(f"ICC(2,1), absolute agreement: {icc} over {ag.n_complete_items} item(s) measured by everyone.")
     for n in ag.notes:
-        st.caption(n)
+        st.caption(md(n))
     pts = [{"mean (mm)": d.mean_mm, "difference (mm)": d.difference_mm, "pair": f"{d.rater_b} − {d.rater_a}",
             "item": d.item} for d in ag.differences]
     try:
@@ -427,7 +428,7 @@ def study_list(container=None, settings=None) -> None:
     try:
         rows = store.study_list()
     except MsusError as e:
-        box.error(f"Findings store: {e}")
+        box.error(f"Findings store: {md(e)}")
         return
     if not rows:
         box.caption("Nothing measured yet.")
@@ -459,7 +460,7 @@ def study_list(container=None, settings=None) -> None:
               help="Open this loop (found by its file name in the samples or the data folder)")
     note = st.session_state.pop("msus_study_note", None)
     if note:
-        box.info(note)
+        box.info(md(note))
 
 
 def find_listed_source(source_name: str, settings) -> tuple[str, str] | None:
