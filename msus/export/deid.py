@@ -159,15 +159,17 @@ def deidentify(source, uid_map: UidMap | None = None, *, crop: tuple[int, int, i
     import msus
 
     uid_map = uid_map or UidMap()
+    cine = msus.load(source)  # first: size limits (and a capped inflate) before pydicom reads it whole
     try:
-        src = pydicom.dcmread(str(source), stop_before_pixels=True)
-    except Exception as exc:
-        raise ExportError(f"de-identification needs a DICOM file; cannot read {Path(str(source)).name}: {type(exc).__name__}") from None
-    strip_stray_elements(src)
-    cine = msus.load(source)
-    try:
+        if cine.kind != "dicom":
+            raise ExportError(f"de-identification needs a DICOM file; {Path(str(source)).name} is a {cine.kind} source")
+        try:
+            src = pydicom.dcmread(str(source), stop_before_pixels=True)
+        except Exception as exc:
+            raise ExportError(f"de-identification needs a DICOM file; cannot read {Path(str(source)).name}: {type(exc).__name__}") from None
+        strip_stray_elements(src)
         mask = region_mask(src, cine.rows, cine.columns, crop)
-    except ExportError:
+    except BaseException:
         cine.close()
         raise
     ds = Dataset()

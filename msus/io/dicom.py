@@ -319,6 +319,9 @@ def pixel_params(ds, name: str) -> dict:
     out_spp = 3 if (spp == 3 or pi == "PALETTE COLOR") else 1
     if rows * cols * out_spp * nf > MAX_LOOP_BYTES:
         raise TooLarge(f"{name}: {nf} frames of {rows}×{cols} is beyond the {MAX_LOOP_BYTES >> 30} GiB loop limit")
+    from msus.limits import check_frame
+
+    check_frame(name, rows, cols, out_spp, nf)  # the byte limits (MSUS_MAX_FRAME_MB, MSUS_MAX_LOOP_MB)
     return dict(
         rows=rows, columns=cols, samples_per_pixel=spp, bits_allocated=ba, bits_stored=bs,
         pixel_representation=pr, photometric_interpretation=pi, planar_configuration=planar,
@@ -806,6 +809,10 @@ def load_dicom(blob, *, cache_frames: int | None = None, **_ignored) -> Cine:
     """Open a DICOM file held in a :class:`~msus.io._source.Blob` (lazy frames)."""
     name = blob.name
     extra = {} if cache_frames is None else {"cache_frames": cache_frames}
+    from msus.io.inflate import inflate_to_blob, is_deflated
+
+    if is_deflated(blob.buf):  # inflated in a capped stream before pydicom sees it (MSUS_MAX_INFLATE_MB)
+        return load_dicom(inflate_to_blob(blob), **extra)
     ds, pos = read_header(blob)
     ts = transfer_syntax_of(ds)
     if ts.is_deflated:

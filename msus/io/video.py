@@ -64,6 +64,9 @@ class _Reader:
             raise CorruptFile(f"{blob.name}: the video stream has no frame size")
         if self.width * self.height * 3 > MAX_FRAME_SAMPLES:
             raise TooLarge(f"{blob.name}: {self.width}×{self.height} video frames are beyond the size limit")
+        from msus.limits import check_frame
+
+        check_frame(blob.name, self.height, self.width, 3)  # MSUS_MAX_FRAME_MB, before any frame is decoded
         self.grey = str(getattr(cc, "pix_fmt", "") or "") in _GREY_FORMATS
         self.codec = cc.name
         self._index()
@@ -91,6 +94,9 @@ class _Reader:
             raise CorruptFile(f"{self.name}: the video holds no frames")
         if len(pts) * self.width * self.height * 3 > MAX_LOOP_BYTES:
             raise TooLarge(f"{self.name}: the decoded video would exceed the loop size limit")
+        from msus.limits import check_frame
+
+        check_frame(self.name, self.height, self.width, 3, len(pts))  # MSUS_MAX_LOOP_MB
         self.has_pts = all(p is not None for p in pts)
         if self.has_pts:
             order = np.argsort(np.asarray(pts, dtype=np.int64), kind="stable")
