@@ -38,7 +38,7 @@ def _header_bytes(rows: int, cols: int, frames: int) -> bytes:
     fp = DicomBytesIO()
     fp.is_little_endian, fp.is_implicit_VR = True, False
     write_dataset(fp, ds)
-    return fp.getvalue() + b"\xe0\x7f\x10\x00OB\x00\x00" + struct.pack("<I", rows * cols * frames)
+    return fp.getvalue() + b"\xe0\x7f\x10\x00OB\x00\x00" + struct.pack("<I", min(rows * cols * frames, 0xFFFFFFFE))
 
 
 def _file_meta(ts: str) -> bytes:
@@ -103,12 +103,13 @@ def build(out: Path, *, big: bool = False) -> list[Path]:
         "not_a_video.mp4": b"ftypisom" + os.urandom(2000),
         "text.png": b"hello, not a png",
         "jpeg_damaged.jpg": _damaged_jpeg(),
-        "loop\udcff name.dcm".encode("utf-8", "surrogateescape").decode("latin-1"): epiq[:2000],
+        os.fsdecode(b"loop\xff name.dcm"): epiq,  # a file name that is not UTF-8
         "![x](http:__127.0.0.1_1_x.png).dcm": epiq[:3000],
     }
     acuson = bytearray(ACUSON.read_bytes())
     acuson[len(acuson) // 2: len(acuson) // 2 + 40000] = bytes(40000)  # zeroed JPEG entropy data
     files["acuson_zeroed_jpeg.dcm"] = bytes(acuson)
+    files["acuson_first_5000.dcm"] = ACUSON.read_bytes()[:5000]
     written = []
     for name, blob in files.items():
         p = out / name

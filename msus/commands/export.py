@@ -46,7 +46,7 @@ def run(args) -> int:
 
     src = Path(args.path)
     out = Path(args.out)
-    if out.resolve() == src.resolve():
+    if _resolved(out, "--out") == _resolved(src, "PATH"):
         raise ExportError("--out must not be the source file (msus never modifies sources)")
     crop = None
     if getattr(args, "crop", None):
@@ -74,6 +74,13 @@ def run(args) -> int:
     cls = (data.finding or {}).get("classification") or "no finding"
     print(f"wrote {written} ({args.format}; {len(data.measurements)} calipers, {cls}; from {origin})", file=sys.stdout)
     return 0
+
+
+def _resolved(p: Path, what: str) -> Path:
+    try:
+        return p.resolve()
+    except (RuntimeError, OSError):  # Python raises RuntimeError on a symlink loop
+        raise ExportError(f"{what} {p.name}: a symbolic link loop (the link points back to itself)") from None
 
 
 def write(fmt: str, cine, data, source: Path, out: Path, *, start=None, stop=None, crop=None) -> Path:

@@ -59,7 +59,10 @@ def write_bundle(source, data: ExportData, out, *, crop: tuple[int, int, int, in
     ``crop`` (x0, y0, x1, y1, inclusive px) keeps that box instead of the 2D tissue regions: for
     files without a tissue region, which are refused otherwise.
     """
+    from msus.export.atomic import refuse_non_regular
+
     out = Path(out)
+    refuse_non_regular(out, folder_ok=out.suffix.lower() != ".zip")  # before the work, not after
     uid_map = UidMap()
     ds, cine, mask = deidentify(source, uid_map, crop=crop)
     try:
@@ -103,6 +106,12 @@ def write_bundle(source, data: ExportData, out, *, crop: tuple[int, int, int, in
 
 
 def _publish(work: Path, files: list[str], out: Path) -> None:
+    from msus.export.atomic import refuse_non_regular
+
+    zipped = out.suffix.lower() == ".zip"
+    refuse_non_regular(out, folder_ok=not zipped)
+    if zipped:
+        refuse_non_regular(out.with_name(out.name + ".part"))
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         if out.suffix.lower() == ".zip":

@@ -818,6 +818,9 @@ def load_dicom(blob, *, cache_frames: int | None = None, **_ignored) -> Cine:
     if ts.is_deflated:
         return _load_deflated(blob, **extra)
     if pos is None:
+        if "Rows" in ds and "Columns" in ds:  # an image header whose pixel data is missing: cut short
+            raise CorruptFile(f"{name}: the file is truncated ({len(blob)} bytes): it ends before the pixel data "
+                              "its header describes")
         raise UnsupportedFormat(f"{name}: the DICOM file holds no pixel data (not an image)")
     p = pixel_params(ds, name)
     start, length = _element_value(blob.buf, pos, ts, name)

@@ -88,9 +88,12 @@ def resolve_under(folder: Path, user_path: str) -> Path:
         raise LoadError("type a path inside the data folder")
     if "\x00" in text:
         raise LoadError("that path contains a NUL character")
-    root = Path(folder).expanduser().resolve()
-    p = Path(text).expanduser()
-    p = (p if p.is_absolute() else root / p).resolve()
+    try:
+        root = Path(folder).expanduser().resolve()
+        p = Path(text).expanduser()
+        p = (p if p.is_absolute() else root / p).resolve()
+    except (RuntimeError, OSError):  # Python raises RuntimeError on a symlink loop
+        raise LoadError(f"{text}: a symbolic link loop (the link points back to itself)") from None
     if p != root and root not in p.parents:
         raise LoadError(f"refused: {text} is outside the data folder {root}")
     if not p.exists():
