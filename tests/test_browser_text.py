@@ -83,7 +83,8 @@ def server(tmp_path_factory, listener):
     finally:
         store.close()
         cine.close()
-    with streamlit_server(samples, data) as url:
+    # a closed tab's session is dropped after 2 s (frame tokens expire with it)
+    with streamlit_server(samples, data, env={"STREAMLIT_SERVER_DISCONNECTED_SESSION_TTL": "2"}) as url:
         yield url
 
 
@@ -124,3 +125,32 @@ def test_payloads_render_as_literal_text_and_fetch_nothing(browser, server, list
     assert not [t for t in links if "click me" in t or "127.0.0.1" in t]
     assert hits == []
     pg.close()
+
+
+def test_frame_urls_are_bound_to_the_browser_and_expire_with_the_session(browser, server):
+    import time
+
+    ctx = browser.new_context(viewport={"width": 1200, "height": 900})
+    pg = ctx.new_page()
+    pg.goto(server)
+    pg.wait_for_function(PLAYER_READY, timeout=60_000)
+    urls = pg.evaluate("() => performance.getEntriesByType('resource').map(e => e.name)"
+                       ".filter(n => n.includes('/msus/frames/'))")
+    assert urls, "the player fetched no frame"
+    url = urls[0]
+    assert ctx.request.get(url).status == 200  # this browser: the frame
+    other = browser.new_context()
+    assert other.request.get(url).status == 404  # the same URL from another browser: nothing
+    other.close()
+    pg.close()  # the tab closes: its session ends after server.disconnectedSessionTTL
+    deadline = time.monotonic() + 90
+    status = 200
+    while status != 404 and time.monotonic() < deadline:
+        status = ctx.request.get(url).status
+        if status != 404:
+            p2 = ctx.new_page()  # another session's script run lets the server collect ended sessions
+            p2.goto(server)
+            p2.wait_for_function(PLAYER_READY, timeout=60_000)
+            p2.close()
+    assert status == 404  # the token died with its session, even in the browser that held it
+    ctx.close()

@@ -197,7 +197,7 @@ def _player(cine, review_key: str, *, shapes=(), setup=None, controls=None):
     if controls is not None:  # widgets that change what the player shows go first
         controls(rv)
     tokens: dict = st.session_state.setdefault(TOKENS, {})
-    token = frames.store().register(cine, quality=90, token=tokens.get(review_key))
+    token = frames.store().register(cine, quality=90, token=tokens.get(review_key), **frames.session_binding())
     tokens[review_key] = token
     url = frames.frame_url_base(token, st.get_option("server.baseUrlPath") or "")
     data = player.player_data(cine, rv, url, loop_id=token, shapes=list(shapes))
