@@ -153,3 +153,18 @@ def test_outbox_takes_over_a_report_whose_sender_was_killed(tmp_path, monkeypatc
         if p.poll() is None:
             p.kill()
         ob.engine.dispose()
+
+
+def test_messages_are_in_the_users_words(tmp_path):
+    from msus.errors import LoadError
+
+    ds = pydicom.dcmread(EPIQ)
+    ds.file_meta.TransferSyntaxUID = "1.2.3.4"
+    bad = tmp_path / "badts.dcm"
+    ds.save_as(bad, enforce_file_format=False)
+    msg = _one_error(_msus("info", bad))
+    assert "unknown transfer syntax" in msg and "ValueError" not in msg
+    text = str(LoadError("x: <msus.io._source._MmapReader object at 0x7f3a12> ended; OpenCV(4.10.0) "
+                         "/io/opencv/modules/imgcodecs/src/loadsave.cpp:798: error: (-215:Assertion failed) "
+                         "!buf.empty(); Invalid data found: '/srv/ultra/sound/loop.mp4'"))
+    assert "0x" not in text and ".cpp" not in text and "/srv/" not in text and "'loop.mp4'" in text
