@@ -65,7 +65,10 @@ def page() -> None:
             optional.call("store_panels", "study_list", None, settings)
     except MsusError as e:
         st.error(md(e))
-    except Exception as e:  # last resort: one line, never a traceback
+    except Exception as e:  # last resort: one line, never a traceback (the log keeps it)
+        import logging
+
+        logging.getLogger("msus.app").exception("unexpected error on the page")
         st.error(f"Unexpected problem ({type(e).__name__}); the loop could not be shown. Try another file.")
     finally:
         st.session_state["msus_run_ms"] = (time.perf_counter() - t0) * 1000  # server time of this run

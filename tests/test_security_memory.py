@@ -95,3 +95,21 @@ def test_limits_are_settings_with_one_line_errors(monkeypatch):
     monkeypatch.setenv("MSUS_MAX_LOOP_MB", "10")
     with pytest.raises(TooLarge, match=r"^x: 100 frames of 800×600 decode to 46 MB, beyond the 10 MB loop limit \(setting MSUS_MAX_LOOP_MB\)$"):
         check_frame("x", 600, 800, 1, 100)
+
+
+def test_frame_tokens_bound_to_browser_and_session():
+    from msus.cine import Cine
+    from msus.ui.frames import FrameStore
+
+    fs = FrameStore(max_bytes=1 << 20)
+    c = Cine.from_frames(np.zeros((3, 16, 16), np.uint8))
+    t = fs.register(c, browser="cookie-a", session=7)
+    other = fs.register(c, browser="cookie-b", session=8)
+    assert t != other and len(t) >= 32
+    assert fs.jpeg(t, 0, browser="cookie-a") is not None
+    assert fs.jpeg(t, 0, browser="cookie-b") is None and fs.jpeg(t, 0) is None  # another browser: nothing
+    fs.revoke_session(7)
+    assert fs.jpeg(t, 0, browser="cookie-a") is None and t not in fs  # the session ended: its token died
+    assert fs.jpeg(other, 0, browser="cookie-b") is not None  # other sessions keep theirs
+    fs.revoke_session(8)
+    assert fs.nbytes == 0  # the loop and its JPEGs are let go with the last token

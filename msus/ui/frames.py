@@ -45,7 +45,7 @@ BROWSER_COOKIE = "_streamlit_xsrf"
 
 
 def _digest(cookie: str | None) -> str | None:
-    return hashlib.sha256(cookie.encode()).hexdigest() if cookie else None
+    return hashlib.sha256(cookie.encode()).hexdigest() if isinstance(cookie, str) and cookie else None
 
 
 def encode_jpeg(frame: np.ndarray, quality: int = 90) -> bytes:
@@ -230,9 +230,19 @@ _LEASE_KEY = "msus_frame_lease"
 _LEASE_IDS = itertools.count(1)
 
 
+_ENDED: list[int] = []  # sessions whose lease was collected; their tokens are revoked on the next run
+
+
 def _session_ended(ident: int) -> None:
-    if _STORE is not None:
-        _STORE.revoke_session(ident)
+    # runs inside the garbage collector, possibly while this thread holds a store lock: only note it
+    _ENDED.append(ident)
+
+
+def _revoke_ended() -> None:
+    while _ENDED:
+        ident = _ENDED.pop()
+        if _STORE is not None:
+            _STORE.revoke_session(ident)
 
 
 def session_binding() -> dict:
@@ -245,6 +255,7 @@ def session_binding() -> dict:
         weakref.finalize(lease, _session_ended, lease.id)
         st.session_state[_LEASE_KEY] = lease
         gc.collect(0)  # sessions that ended since: their leases go (and their tokens with them)
+    _revoke_ended()
     try:
         browser = st.context.cookies.get(BROWSER_COOKIE)
     except Exception:  # no browser (bare script runs, AppTest)
