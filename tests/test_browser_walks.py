@@ -232,7 +232,7 @@ def test_sonographer_drags_labels_and_the_caliper_survives_reload(sono):
     after = float(moved["text"].split()[0])
     assert moved["text"].endswith(" mm") and 0.2 < after - before < 0.4
     shot(sono, "a04_dragged")
-    sono.get_by_text("Free-text label").click()
+    sono.get_by_text("Free-text note").click()
     rows = [c["id"] for c in calipers(sono)]
     choose(sono, "msus_free_row", str(rows.index(con["id"]) + 1))
     label = "fibre end to fibre end"
@@ -246,7 +246,8 @@ def test_sonographer_drags_labels_and_the_caliper_survives_reload(sono):
     sono.wait_for_function(PLAYER_READY, timeout=60_000)
     idle(sono)
     back = {c["id"]: c for c in calipers(sono)}
-    assert back[con["id"]]["label"] == label and back[con["id"]]["text"] == moved["text"]
+    assert back[con["id"]]["note"] == label and back[con["id"]]["text"] == moved["text"]
+    assert back[con["id"]]["role"] == back[con["id"]]["label"] == "gap at contraction"  # a note never changes the role
     assert "restored 2 saved caliper(s) of Ana Sono" in main_text(sono)
     sono.wait_for_function("window.__msusPlayer.frame === 4")  # opens on the first saved caliper's frame
     assert counter(sono).startswith("5 / 40")
@@ -258,8 +259,8 @@ def test_sonographer_sees_the_saved_flag_and_exports_the_sr(sono, tmp_path):
     import pydicom
 
     text = main_text(sono)
-    assert re.search(r"suspected full thickness — draft, automatic, by Ana Sono", text)
-    assert re.search(r"Gap \d+\.\d mm at rest \(frame 5\) → \d+\.\d mm at contraction \(frame 21\)", text)
+    assert re.search(r"suspected full thickness — draft, automatic-edited, by Ana Sono", text)  # her drag is the value
+    assert re.search(r"Gap \d+\.\d\d mm at rest \(frame 5\) → \d+\.\d\d mm at contraction \(frame 21\)", text)
     assert "defect spans" in text
     name = export(sono, "DICOM SR", tmp_path / "sr.dcm")
     assert name.endswith(".dcm")
@@ -298,8 +299,10 @@ def test_physician_reviews_adds_a_caliper_and_signs(doctor, tmp_path):
     shot(doctor, "b02_difference_second_rater")
     doctor.get_by_role("button", name="Mark final").click()
     idle(doctor)
+    doctor.get_by_role("button", name="Sign as final").click()  # the confirmation step
+    idle(doctor)
     expect(doctor.locator("[data-testid=stMain]")).to_contain_text(
-        "suspected full thickness — final (signed by Dr Bo), automatic, by Ana Sono")
+        re.compile(r"suspected full thickness — final \(signed by Dr Bo, [\d-]+ [\d:]+ UTC\), automatic-edited, by Ana Sono"))
     name = export(doctor, "One-page PDF", tmp_path / "report.pdf")
     assert name.endswith(".pdf") and (tmp_path / "report.pdf").read_bytes()[:5] == b"%PDF-"
     shot(doctor, "b03_final_pdf")
