@@ -54,7 +54,7 @@ def test_small_files_are_small(bombs):
 def test_tiff_of_16384_pages_is_refused_before_decoding(bombs):
     outcome, rss = _read_all(bombs["tiff"])
     assert outcome.startswith("TooLarge: ") and "MSUS_MAX_FRAME_MB" in outcome and "64 MB frame limit" in outcome
-    assert rss < 400
+    assert rss < 1000  # the libraries themselves take ~0.6 GB; inflating would take 2.5 GB
 
 
 def test_tiff_pages_allowed_are_read_in_bounded_memory(bombs):
@@ -67,7 +67,7 @@ def test_tiff_pages_allowed_are_read_in_bounded_memory(bombs):
 def test_deflate_bomb_is_refused_while_inflating(bombs):
     outcome, rss = _read_all(bombs["deflate"])
     assert outcome.startswith("TooLarge: ") and "MSUS_MAX_INFLATE_MB" in outcome
-    assert rss < 400  # inflated in 1 MB steps to a temporary file, never whole in memory
+    assert rss < 1000  # inflated in 1 MB steps to a temporary file, never whole in memory
 
 
 def test_frame_cache_is_bounded_in_bytes_across_loops(monkeypatch):

@@ -870,7 +870,7 @@ def load_dicom(blob, *, cache_frames: int | None = None, **_ignored) -> Cine:
     if ts.is_deflated:
         return _load_deflated(blob, **extra)
     if pos is None:
-        if "Rows" in ds and "Columns" in ds:  # an image header whose pixel data is missing: cut short
+        if _cut_short(ds, blob):  # the last element runs past the end of the file
             raise CorruptFile(f"{name}: the file is truncated ({len(blob)} bytes): it ends before the pixel data "
                               "its header describes")
         raise UnsupportedFormat(f"{name}: the DICOM file holds no pixel data (not an image)")
@@ -889,6 +889,20 @@ def load_dicom(blob, *, cache_frames: int | None = None, **_ignored) -> Cine:
         buf, start = bytes(raw), 0
     fetch = frame_fetcher(buf, start, length, ts, p, name, ds, undefined=length is None)
     return cine_from_dataset(ds, fetch, source_name=name, transfer_syntax=ts, close=blob.close, **extra)
+
+
+def _cut_short(ds, blob) -> bool:
+    """True when the dataset's last element claims more bytes than the file holds (a cut file)."""
+    try:
+        raw = ds.get_item(list(ds.keys())[-1])
+        tell, length = raw.value_tell, raw.length
+    except Exception:
+        return False
+    if tell is None or length is None:
+        return False
+    if length == 0xFFFFFFFF:  # an undefined-length sequence must end with its delimiter
+        return bytes(blob.buf[-8:]) != b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
+    return tell + length > len(blob)
 
 
 def try_headerless_dicom(blob, **kwargs) -> Cine | None:
