@@ -107,6 +107,7 @@ def process_loop(item: BatchItem, settings: BatchSettings) -> dict:
 def _analyse_and_store(cine, item: BatchItem, settings: BatchSettings, row: dict) -> None:
     from msus.analysis import analyze
     from msus.store import analysis_finding, content_hash, identify
+    from msus.store.values import head_of
 
     digest = content_hash(cine)
     ident = identify(cine)
@@ -114,7 +115,13 @@ def _analyse_and_store(cine, item: BatchItem, settings: BatchSettings, row: dict
     store = _store(settings.store_url)
     t = time.perf_counter()
     ref = store.register_loop(cine, identity=ident)
-    done = [f for f in store.findings(ref) if (f.extra.get("batch") or {}).get("digest") == digest]
+    findings = store.findings(ref)
+    head = head_of(findings)
+    if head is not None and head.signed:  # a signed finding stands: a batch draft never replaces it
+        row.update(_row_from_finding(head), status="skipped", store_s=time.perf_counter() - t,
+                   error=f"not re-analysed: the finding is {head.status} (signed by {head.signed_by or 'a reviewer'})")
+        return
+    done = [f for f in findings if (f.extra.get("batch") or {}).get("digest") == digest]
     mine = [f for f in done if f.extra["batch"].get("batch_id") == settings.batch_id]
     if mine or (done and not settings.redo):  # mine: this task ran before, its worker died before reporting
         row.update(_row_from_finding((mine or done)[-1]), status="analysed" if mine else "skipped",

@@ -225,6 +225,20 @@ def test_a_retried_task_writes_its_finding_once(tmp_path, store_url):
     store.close()
 
 
+def test_a_signed_finding_stands_over_a_batch_redo(tmp_path, store_url):
+    """A loop whose finding a reviewer signed is skipped (with the reason), even with --redo."""
+    path = write_loop(tmp_path, "signed", "full", seed=22)
+    item = BatchItem("signed.dcm", path=str(path))
+    first = process_loop(item, BatchSettings.local(store_url=store_url))
+    store = open_store(store_url)
+    (f,) = store.findings(first["loop_key"])
+    store.finalize_finding(f.id, expected_version=f.version, reviewer="Dr Bo")
+    again = process_loop(item, BatchSettings.local(store_url=store_url, redo=True))
+    assert again["status"] == "skipped" and "signed by Dr Bo" in again["error"]
+    assert again["finding_id"] == f.id and len(store.findings(first["loop_key"])) == 1
+    store.close()
+
+
 # ---- a PACS query ----------------------------------------------------------------------------------
 @pytest.mark.orthanc
 def test_pacs_query_batch(orthanc, client, tmp_path, pg_server):
