@@ -19,6 +19,7 @@ def page() -> None:
     from msus.config import load_settings
     from msus.errors import MsusError
     from msus.ui import optional, panels, player, session, sources
+    from msus.ui.text import md
 
     t0 = time.perf_counter()
     st.set_page_config(page_title="msus · cine review", layout="wide")
@@ -45,7 +46,7 @@ def page() -> None:
         result = optional.call("analysis_panel", "render", cine, review)  # tear analysis
         with viewer:
             for level, text in review.take_messages():
-                {"error": st.error, "info": st.info, "success": st.success}.get(level, st.warning)(text)
+                {"error": st.error, "info": st.info, "success": st.success}.get(level, st.warning)(md(text))
             panels.view_controls(review)
             player.render(player.player_data(cine, review, url, loop_id=token), on_log=session.on_player_log)
             left, right = st.columns([5, 2], gap="large")
@@ -63,8 +64,11 @@ def page() -> None:
         with st.expander("Study list"):
             optional.call("store_panels", "study_list", None, settings)
     except MsusError as e:
-        st.error(str(e))
-    except Exception as e:  # last resort: one line, never a traceback
+        st.error(md(e))
+    except Exception as e:  # last resort: one line, never a traceback (the log keeps it)
+        import logging
+
+        logging.getLogger("msus.app").exception("unexpected error on the page")
         st.error(f"Unexpected problem ({type(e).__name__}); the loop could not be shown. Try another file.")
     finally:
         st.session_state["msus_run_ms"] = (time.perf_counter() - t0) * 1000  # server time of this run
