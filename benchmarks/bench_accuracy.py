@@ -40,8 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 REAL_INTACT = (("medial gastrocnemius video", ROOT / "tests" / "data" / "p6_isokinetic120_01_push_02.mp4", 0.0883),
                ("GE lateral gastrocnemius frames", ROOT / "tests" / "data" / "gastroc_jumping_frames", 0.0868),
                ("GE lateral gastrocnemius, all 23 frames",
-                Path(os.environ.get("MSUS_BENCH_GE_FRAMES", ROOT.parent / "shared" / "data" / "msk_frames"
-                                    / "gastroc_lateralis_jumping_GE_E9")), 0.0868))
+                ROOT / "tests" / "data" / "gastroc_jumping_23", 0.0868))
 
 
 def case_params(k: int, rng: np.random.Generator):
