@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from msus.analysis.detect import FasciaLine
+from msus.analysis.step_fit import choose_model, fit_three_level, one_ramp_sse
 
 #: Longer side (px) of the frames the displacement is computed on.
 WORK_SIDE_PX = 256
@@ -253,6 +254,19 @@ def fit_step(e: np.ndarray, centre: int, half: int, plateau: int) -> tuple[int, 
     return int(I[k] + lo), int(J[k] + lo), float(A[k]), float(B[k]), float(math.sqrt(sse[k]))
 
 
+def fit_band(e: np.ndarray, centre: int, half: int, plateau: int, th) -> tuple[int, int, float, float, float]:
+    """One band's ends and levels: the one ramp of :func:`fit_step`, or the left / clot / right
+    levels of :func:`msus.analysis.step_fit.fit_three_level` when they fit it better
+    (:func:`~msus.analysis.step_fit.choose_model`).  Same tuple as :func:`fit_step`."""
+    i, j, a, b, rms = fit_step(e, centre, half, plateau)
+    if not math.isfinite(rms):
+        return i, j, a, b, rms
+    three = fit_three_level(e, centre, half, plateau)
+    if not choose_model(one_ramp_sse(e, centre, half, plateau, i, j), three, th):
+        return i, j, a, b, rms
+    return three.i, three.j, three.left, three.right, min(rms, math.sqrt(three.sse / three.n))
+
+
 def _bands(e: np.ndarray, n: int = N_BANDS) -> np.ndarray:
     """Rows of ``e`` averaged into ``n`` depth bands."""
     edges = np.linspace(0, e.shape[0], n + 1).round().astype(int)
@@ -290,7 +304,7 @@ def motion_defect(d: np.ndarray, grid: AxisGrid, mm_per_px: float | None, th) ->
     bands = _bands(e)
     plateau, half = _scales(mm_per_px, grid)
     centre = tear_column(bands, plateau)
-    fits = [fit_step(b, centre, half, plateau) for b in bands]
+    fits = [fit_band(b, centre, half, plateau, th) for b in bands]
     sep = np.array([f[3] - f[2] for f in fits])
     depth = tuple(float(v) for v in _bands(np.asarray(grid.depth)[:, None]).ravel())
     mm = (lambda v: None if v is None or mm_per_px is None else float(v * mm_per_px))

@@ -70,6 +70,8 @@ class MotionThresholds(_Section):
     min_separating_fraction: float
     min_tear_length_mm: float
     max_step_noise_ratio: float
+    min_clot_gain: float
+    min_clot_share: float
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,7 @@ _FRACTIONS = {
     "min_contrast", "min_thickness_fraction", "min_confidence", "single_frame_confidence",
     "pair_min_confidence", "full_thickness_fraction", "retraction_support_fraction",
     "min_reliable_share", "full_separating_fraction", "min_separating_fraction", "min_step_share",
+    "min_clot_gain", "min_clot_share",
 }
 
 
