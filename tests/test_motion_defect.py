@@ -153,3 +153,45 @@ def test_three_pose_and_two_frame_loops_and_swapped(haematoma_loop):
     assert (swapped.rest_frame, swapped.contraction_frame) == (2, 0)
     assert swapped.classification == "suspected_full_thickness"
     assert swapped.retraction_mm is None or swapped.retraction_mm > 0
+
+
+def _clot_field(nv=24, nu=200, ends=(80, 120), pull=10.0, clot=1.5, strain=-0.02, noise=0.2, seed=1):
+    """Two retracting stumps around a still clot: the left side moves -pull, the right +pull, the
+    clot between keeps its place except where it clings to an end (dragged along, fading over
+    ~3 px into the clot) — two steps inside the gap, slightly smoothed as the flow does."""
+    from scipy.ndimage import gaussian_filter1d
+
+    rng = np.random.default_rng(seed)
+    u = np.arange(nu, dtype=float)
+    a, b = ends
+    drag = (-pull - clot) * np.exp(-(u - a) / 3.0) + (pull - clot) * np.exp(-(b - u) / 3.0)
+    prof = np.where(u <= a, -pull, np.where(u >= b, pull, clot + drag))
+    prof = gaussian_filter1d(prof, 0.7)
+    d = np.tile(strain * (u - nu / 2) + prof, (nv, 1))
+    return d + noise * rng.standard_normal(d.shape)
+
+
+def test_still_clot_between_two_stumps_gives_both_ends():
+    """Three levels (left side, clot, right side): the ends are the two steps, not one ramp."""
+    mmpp = 0.1
+    md = motion_defect(_clot_field(), _grid(), mmpp, TH.motion)
+    assert md.found and md.separating_fraction >= 0.9
+    assert md.gap_rest_mm == pytest.approx(4.0, abs=0.3)
+    assert md.gap_contraction_mm == pytest.approx(4.0 + 2.0 - 0.02 * 4.0, abs=0.4)
+    for (xl, _), (xr, _) in md.stump_rows_rest_px:
+        assert abs(xl - 80) * mmpp <= 0.3 and abs(xr - 120) * mmpp <= 0.3
+    assert md.left_displacement_mm < 0 < md.right_displacement_mm
+
+
+def test_three_levels_chosen_only_for_a_clot():
+    from msus.analysis.step_fit import choose_model, fit_three_level, one_ramp_sse
+
+    two_steps = _clot_field(nv=1, strain=0.0, noise=0.05)[0]
+    ramp = _field(nv=1, step=20.0, strain=0.0, noise=0.05, gap=(80, 120))[0]
+    for prof, want in ((two_steps, True), (ramp, False)):
+        i, j, *_ = fit_step(prof, 100, 40, 10)
+        three = fit_three_level(prof, 100, 40, 10)
+        assert choose_model(one_ramp_sse(prof, 100, 40, 10, i, j), three, TH.motion) is want
+    three = fit_three_level(two_steps, 100, 40, 10)
+    assert abs(three.i - 80) <= 3 and abs(three.j - 120) <= 3
+    assert three.middle == pytest.approx(1.5, abs=1.0)

@@ -4,7 +4,7 @@ The one-ramp model of :func:`msus.analysis.motion_defect.fit_step` assumes the t
 stump ends stretches with them.  A clot that stays put instead leaves **two steps**: the left side
 moves one way up to the left end, the clot keeps its own level, the right side moves the other way
 from the right end.  :func:`fit_three_level` scans every pair of ends (and a few transition
-widths, the flow smooths a step over some px) and solves the three levels by linear least squares
+widths of each step, the flow smooths a step over some px) and solves the three levels by linear least squares
 for each; :func:`choose_model` keeps it over the one ramp only when the Bayesian information
 criterion (BIC) and the residual both say so.
 """
@@ -52,45 +52,60 @@ def one_ramp_sse(e: np.ndarray, centre: int, half: int, plateau: int, i: int, j:
     return LevelFit(i, j, a, 0.5 * (a + b), b, sse, seg.size, 4)
 
 
+def _rises(x: np.ndarray, ends: np.ndarray, w: int, at_end: bool) -> np.ndarray:
+    """Rows: 0 → 1 over ``w`` samples, starting at each end (or reaching 1 at it: ``at_end``)."""
+    start = ends[:, None] - (w if at_end else 0)
+    return np.clip((x[None, :] - start) / w, 0.0, 1.0)
+
+
+def _best_pair(seg: np.ndarray, r1: np.ndarray, r2: np.ndarray, valid: np.ndarray):
+    """Least-squares levels of ``c0 + c1·r1[i] + c2·r2[j]`` for every pair (i, j) (the 3×3 normal
+    equations solved in closed form, all pairs at once); the best valid pair as
+    (i index, j index, coefficients, residual energy)."""
+    n = float(seg.size)
+    s1, s2 = r1.sum(1)[:, None], r2.sum(1)[None, :]
+    q1, q2, x = (r1 * r1).sum(1)[:, None], (r2 * r2).sum(1)[None, :], r1 @ r2.T
+    y0, y1, y2 = float(seg.sum()), (r1 @ seg)[:, None], (r2 @ seg)[None, :]
+    # cofactors of the symmetric matrix [[n, s1, s2], [s1, q1, x], [s2, x, q2]]
+    k00, k01, k02 = q1 * q2 - x * x, s2 * x - s1 * q2, s1 * x - s2 * q1
+    k11, k12, k22 = n * q2 - s2 * s2, s1 * s2 - n * x, n * q1 - s1 * s1
+    det = n * k00 + s1 * k01 + s2 * k02
+    ok = valid & (np.abs(det) > 1e-9)
+    det = np.where(ok, det, 1.0)
+    c0 = (k00 * y0 + k01 * y1 + k02 * y2) / det
+    c1 = (k01 * y0 + k11 * y1 + k12 * y2) / det
+    c2 = (k02 * y0 + k12 * y1 + k22 * y2) / det
+    sse = np.where(ok, float((seg * seg).sum()) - (c0 * y0 + c1 * y1 + c2 * y2), np.inf)
+    a, b = np.unravel_index(int(np.argmin(sse)), sse.shape)
+    return int(a), int(b), (float(c0[a, b]), float(c1[a, b]), float(c2[a, b])), max(float(sse[a, b]), 0.0)
+
+
 def fit_three_level(e: np.ndarray, centre: int, half: int, plateau: int) -> LevelFit | None:
     """Best left / clot / right fit of ``e`` with both ends within ``centre ± half``.
 
-    Each step rises over ``w`` samples (scanned: 1, plateau/4, plateau/2); the left end ``i`` is
-    where the left side's level stops, the right end ``j`` where the right side's starts.
+    Each step rises over its own width (scanned: ¼, ½ and 1 plateau), the clot clinging to an
+    end and the flow's smoothing make it gradual; the left end ``i`` is where the left side's
+    level stops, the right end ``j`` where the right side's starts.
     """
     lo, hi = _segment(e.size, centre, half, plateau)
     seg = e[lo:hi].astype(np.float64)
-    L = seg.size
-    x = np.arange(L, dtype=np.float64)
-    ends = np.arange(max(plateau, centre - half - lo), min(L - plateau, centre + half - lo + 1))
+    x = np.arange(seg.size, dtype=np.float64)
+    ends = np.arange(max(plateau, centre - half - lo), min(seg.size - plateau, centre + half - lo + 1))
     if ends.size < 3:
         return None
+    widths = sorted({max(1, plateau // 4), max(1, plateau // 2), plateau})
+    left = {w: _rises(x, ends, w, False) for w in widths}
+    right = {w: _rises(x, ends, w, True) for w in widths}
     best = None
-    for w in sorted({1, max(1, plateau // 4), max(1, plateau // 2)}):
-        r1 = np.clip((x[None, :] - ends[:, None]) / w, 0.0, 1.0)  # rises from i over w
-        r2 = np.clip((x[None, :] - (ends[:, None] - w)) / w, 0.0, 1.0)  # reaches 1 at j
-        s1, s2 = r1.sum(1), r2.sum(1)
-        q1, q2, x12 = (r1 * r1).sum(1), (r2 * r2).sum(1), r1 @ r2.T
-        e1, e2 = r1 @ seg, r2 @ seg
-        ni = ends.size
-        g = np.empty((ni, ni, 3, 3))
-        g[..., 0, 0] = L
-        g[..., 0, 1] = g[..., 1, 0] = s1[:, None]
-        g[..., 0, 2] = g[..., 2, 0] = s2[None, :]
-        g[..., 1, 1] = q1[:, None]
-        g[..., 2, 2] = q2[None, :]
-        g[..., 1, 2] = g[..., 2, 1] = x12
-        rhs = np.stack(np.broadcast_arrays(np.full((ni, ni), seg.sum()), e1[:, None], e2[None, :]), -1)
-        valid = ends[None, :] - ends[:, None] >= 2 * w + 1
-        g[~valid] = np.eye(3)
-        coef = np.linalg.solve(g, rhs[..., None])[..., 0]
-        sse = float((seg * seg).sum()) - (coef * rhs).sum(-1)
-        sse[~valid] = np.inf
-        a, b = np.unravel_index(int(np.argmin(sse)), sse.shape)
-        if best is None or sse[a, b] < best.sse:
-            c0, c1, c2 = coef[a, b]
-            best = LevelFit(int(ends[a] + lo), int(ends[b] + lo), float(c0), float(c0 + c1),
-                            float(c0 + c1 + c2), max(float(sse[a, b]), 0.0), L, 6)
+    for w1 in widths:
+        for w2 in widths:
+            valid = ends[None, :] - ends[:, None] >= w1 + w2 + 1
+            if not valid.any():
+                continue
+            a, b, (c0, c1, c2), sse = _best_pair(seg, left[w1], right[w2], valid)
+            if best is None or sse < best.sse:
+                best = LevelFit(int(ends[a] + lo), int(ends[b] + lo), float(c0), float(c0 + c1),
+                                float(c0 + c1 + c2), sse, seg.size, 7)
     return best
 
 
