@@ -24,7 +24,7 @@ tissue: intact muscle shortens smoothly along its axis (a displacement gradient)
 in a full tear the two stumps retract away from the tear while the clot between them moves with
 neither; in a partial tear the muscle moves as one piece and the defect does not open.
 
-Regenerate the shipped set (about 25 min on 2 cores)::
+Regenerate the shipped set (10 cases × 3 poses; 30 min measured with 2 jobs on 2 busy cores)::
 
     nice -n 15 python tests/physics_sim.py --out tests/data/physics --jobs 2
 """
