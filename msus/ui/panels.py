@@ -57,7 +57,12 @@ def open_panel(settings: Settings) -> sources.Source | None:
             st.sidebar.info("No bundled samples found; upload a file or open a server path.")
             return None
         names = [str(p.relative_to(settings.samples_dir)) for p in samples]
-        name = st.sidebar.selectbox("Sample loop", names, index=sources.default_sample_index(names), key="msus_sample")
+        if st.session_state.get("msus_sample") in names:  # chosen before (or by the worklist): no default
+            name = st.sidebar.selectbox("Sample loop", names, key="msus_sample")
+        else:
+            st.session_state.pop("msus_sample", None)
+            name = st.sidebar.selectbox("Sample loop", names, index=sources.default_sample_index(names),
+                                        key="msus_sample")
         return sources.path_source("sample", settings.samples_dir / name)
     if kind == "Upload":
         up = st.sidebar.file_uploader(
