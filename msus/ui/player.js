@@ -193,6 +193,7 @@ class Player {
     this.playing = false;
     this.ro && this.ro.disconnect();
     clearTimeout(this.frameTimer);
+    this.settling = false;
     if (window.__msusPlayer && window.__msusPlayer._player === this) delete window.__msusPlayer;
   }
 
@@ -332,7 +333,9 @@ class Player {
 
   frameSettled() {
     clearTimeout(this.frameTimer);
+    this.settling = true;  // a frame report is due (counted in pendingEvents)
     this.frameTimer = setTimeout(() => {
+      this.settling = false;
       if (!this.playing && this.frame !== this.lastSentFrame) {
         this.lastSentFrame = this.frame;
         this.emit("frame", { frame: this.frame });
@@ -985,7 +988,7 @@ class Player {
       get data() { return p.data; },
       get drawn() { return p.drawn.slice(); },
       get decoded() { return p.bitmaps.size; },
-      get pendingEvents() { return p.outbox.length; },
+      get pendingEvents() { return p.outbox.length + (p.settling ? 1 : 0); },  // sent, not yet acknowledged, or due
       get stats() {
         const s = p.stats;
         const el = (s.tLast - s.t0) / 1000;

@@ -33,12 +33,14 @@ def render() -> None:
         optional.call("store_panels", "connect", cine, review, reviewer)  # autosave, restore calipers
         url, token = session.frame_url(cine, source.key, settings.jpeg_quality)
 
-        panels.study_header(cine, review, source.name)
+        with st.container():  # one slot: the patient fields opening never shifts the player below
+            panels.study_header(cine, review, source.name)
         viewer = st.container()  # filled after the analysis panel, so its overlays show at once
         result = optional.call("analysis_panel", "render", cine, review)  # tear analysis
         with viewer:
-            for level, text in review.take_messages():
-                {"error": st.error, "info": st.info, "success": st.success}.get(level, st.warning)(text)
+            with st.container():  # messages have their own slot, so the player keeps its place
+                for level, text in review.take_messages():
+                    {"error": st.error, "info": st.info, "success": st.success}.get(level, st.warning)(text)
             panels.view_controls(review)
             player.render(player.player_data(cine, review, url, loop_id=token), on_log=session.on_player_log)
             left, right = st.columns([5, 2], gap="large")
