@@ -268,7 +268,8 @@ class Calibration:
 # ---------------------------------------------------------------------------------------------
 # Reading calibration from a DICOM header
 # ---------------------------------------------------------------------------------------------
-#: A region may overshoot the image by this many px (scanners often store exclusive bounds).
+#: A region overshooting the image by at most this many px is taken for an exclusive bound (some
+#: scanners store one past the last column/row): it still warns, but as a bound, not a stale region.
 REGION_BOUNDS_TOLERANCE_PX = 1
 #: Relative difference between a region's mm/px and PixelSpacing that raises a warning.
 SPACING_DISAGREEMENT = 0.05
@@ -362,6 +363,13 @@ def calibration_from_dataset(ds, rows: int | None = None, columns: int | None = 
                 warnings.append(
                     f"ultrasound region #{r.index + 1} (x {r.x0}–{r.x1}, y {r.y0}–{r.y1}) does not fit the "
                     f"{columns}×{rows} image: its calibration may be stale (image resized?)"
+                )
+            elif r.x1 > columns - 1 or r.y1 > rows - 1:
+                past = [f"x {r.x1} (last column {columns - 1})"] if r.x1 > columns - 1 else []
+                past += [f"y {r.y1} (last row {rows - 1})"] if r.y1 > rows - 1 else []
+                warnings.append(
+                    f"ultrasound region #{r.index + 1} ends past the {columns}×{rows} image at {' and '.join(past)}: "
+                    "an exclusive bound, or stale after a resize; the region is used"
                 )
     spacing, detail = None, ""
     for kw, label in (("PixelSpacing", "PixelSpacing (0028,0030)"),):

@@ -31,6 +31,9 @@ class Cine:
         Geometry of the decoded frames (samples_per_pixel is 1 or 3).
     decode
         ``decode(i) -> np.ndarray`` returning frame ``i`` as uint8 (H×W or H×W×3).
+    decode_grey
+        Optional ``decode_grey(i) -> np.ndarray``: frame ``i`` as H×W uint8 luma, decoded without
+        colour conversion (JPEG YCbCr, video YUV); used by :meth:`frame_grey`.
     frame_times_ms
         Start time of each frame in ms, first frame 0.  ``None`` means the source has no timing:
         :data:`DEFAULT_FPS` is assumed and ``timing_source`` is ``"default"``.
@@ -48,6 +51,7 @@ class Cine:
         columns: int,
         samples_per_pixel: int,
         decode: Callable[[int], np.ndarray],
+        decode_grey: Callable[[int], np.ndarray] | None = None,
         frame_times_ms: Sequence[float] | None = None,
         timing_source: str | None = None,
         calibration: Calibration | None = None,
@@ -69,6 +73,7 @@ class Cine:
         self.columns = int(columns)
         self.samples_per_pixel = int(samples_per_pixel)
         self._decode = decode
+        self._decode_grey = decode_grey if self.samples_per_pixel == 3 else None
         if frame_times_ms is None:
             self.frame_times_ms = np.arange(self.n_frames, dtype=float) * (1000.0 / DEFAULT_FPS)
             self.timing_source = "default"
@@ -150,6 +155,44 @@ class Cine:
         import cv2
 
         return cv2.cvtColor(f, cv2.COLOR_RGB2GRAY)
+
+    def frame_grey(self, i: int) -> np.ndarray:
+        """Frame ``i`` as H×W uint8 luma, for grey consumers (analysis, motion).
+
+        Grey loops return :meth:`frame`.  Colour loops whose decoder has a luma-only path (JPEG
+        YCbCr, video YUV) decode just the luma plane — no chroma upsampling or colour conversion —
+        and cache it beside the colour frames; otherwise the colour frame's luma
+        (``cv2.COLOR_RGB2GRAY``).  On grey B-mode pixels (R = G = B) both agree within rounding
+        (≤ 2 grey levels); on saturated colour (Doppler) the luma plane is the truer value, as the
+        RGB frame clips colours that leave the RGB cube.
+        """
+        i = int(i)
+        if i < 0:
+            i += self.n_frames
+        if not 0 <= i < self.n_frames:
+            raise IndexError(f"frame {i} out of range (loop has {self.n_frames} frames)")
+        if self._decode_grey is None:
+            return self.grey(i)
+        key = ("grey", i)
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is None and i in self._cache:
+                hit = self._cache[i]
+        if hit is not None:
+            if hit.ndim == 3:
+                import cv2
+
+                return cv2.cvtColor(hit, cv2.COLOR_RGB2GRAY)
+            return hit
+        arr = np.ascontiguousarray(self._decode_grey(i), dtype=np.uint8)
+        if arr.shape != (self.rows, self.columns):
+            raise LoadError(f"frame {i + 1} decoded to shape {arr.shape}, header says {(self.rows, self.columns)}")
+        arr.flags.writeable = False
+        with self._lock:
+            self._cache[key] = arr
+            while len(self._cache) > self._cache_frames:
+                self._cache.popitem(last=False)
+        return arr
 
     # ---- timing ---------------------------------------------------------------------------
     @property

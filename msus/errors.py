@@ -65,3 +65,7 @@ class PacsUnavailable(PacsError):
 
 class PacsRejected(PacsError):
     """The archive answered but refused the request (bad request, not found, not authorised)."""
+
+
+class FindingLocked(StoreError):
+    """A signed (final) finding, or one of the calipers it reads, was to be changed: amend it instead."""

@@ -4,6 +4,12 @@ A :class:`Measurement` is a frozen value: two endpoints in full-frame pixel coor
 (x = column, y = row, 0-based, floats allowed), the frame it was made on, and the
 :class:`~msus.calibration.Distance` computed with that frame's calibration, so the length
 always travels with where its mm came from.
+
+Every caliper has a **role** (:data:`ROLES`: gap at rest, gap at contraction, muscle thickness,
+other) and an optional free-text **note**.  The role says what the length *is* (the finding reads
+its gaps by role, see :mod:`msus.record`); the note is only text and never changes the role.
+``label`` is kept for older callers and files: the role's name for the three named roles, else
+"" (or, for calipers saved before roles existed, their free-text label).
 """
 
 from __future__ import annotations
@@ -18,6 +24,10 @@ from msus.errors import MeasurementError
 
 LABEL_REST = "gap at rest"
 LABEL_CONTRACTION = "gap at contraction"
+LABEL_THICKNESS = "muscle thickness"
+ROLE_OTHER = "other"
+ROLES = (LABEL_REST, LABEL_CONTRACTION, LABEL_THICKNESS, ROLE_OTHER)
+NOTE_MAX = 500
 KINDS = ("manual", "automatic", "automatic-edited")
 
 
@@ -39,6 +49,26 @@ class Measurement:
     reviewer: str = ""
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     created_at: str = field(default_factory=now_iso)
+    role: str = ""
+    note: str = ""
+
+    def __post_init__(self):
+        role = str(self.role or "").strip()
+        label = str(self.label or "").strip()
+        if not role:  # older callers give only a label: a role name is the role, anything else is "other"
+            role = label if label in ROLES else ROLE_OTHER
+        elif role not in ROLES:
+            raise MeasurementError(f"unknown caliper role {role!r} (one of: {', '.join(ROLES)})")
+        if role != ROLE_OTHER:
+            label = role
+        elif label in ROLES:
+            label = ""
+        note = " ".join(str(self.note or "").split())
+        if len(note) > NOTE_MAX:
+            raise MeasurementError(f"a caliper note is at most {NOTE_MAX} characters")
+        object.__setattr__(self, "role", role)
+        object.__setattr__(self, "label", label)
+        object.__setattr__(self, "note", note)
 
     @property
     def length_mm(self) -> float | None:
@@ -53,13 +83,25 @@ class Measurement:
         return self.distance.calibration_source
 
     def relabel(self, label: str) -> "Measurement":
-        return replace(self, label=str(label).strip())
+        """A role name (or "") sets the role; any other text becomes the note (the role stays)."""
+        text = str(label).strip()
+        if text in ROLES or not text:
+            return self.with_role(text or ROLE_OTHER)
+        return self.with_note(text)
+
+    def with_role(self, role: str) -> "Measurement":
+        role = str(role or ROLE_OTHER).strip()
+        return replace(self, role=role, label=role if role != ROLE_OTHER else "")
+
+    def with_note(self, note: str) -> "Measurement":
+        return replace(self, note=str(note or ""))
 
     def moved(self, calibration: Calibration, p1=None, p2=None, *, shape=None) -> "Measurement":
         """The same caliper with one or both ends moved (recomputes the length)."""
         a = p1 if p1 is not None else (self.x1, self.y1)
         b = p2 if p2 is not None else (self.x2, self.y2)
-        m = make_measurement(calibration, self.frame_index, a, b, label=self.label, reviewer=self.reviewer, shape=shape)
+        m = make_measurement(calibration, self.frame_index, a, b, label=self.label, reviewer=self.reviewer, shape=shape,
+                             role=self.role, note=self.note)
         kind = "automatic-edited" if self.kind.startswith("automatic") else self.kind
         return replace(m, id=self.id, kind=kind, created_at=self.created_at)
 
@@ -88,8 +130,13 @@ def make_measurement(
     kind: str = "manual",
     reviewer: str = "",
     shape: tuple[int, int] | None = None,
+    role: str = "",
+    note: str = "",
 ) -> Measurement:
-    """Place a caliper on a frame.  ``shape`` = (rows, columns) refuses points off the image."""
+    """Place a caliper on a frame.  ``shape`` = (rows, columns) refuses points off the image.
+
+    ``role`` (one of :data:`ROLES`) defaults to ``label`` when that is a role name, else "other".
+    """
     try:
         (x1, y1), (x2, y2) = ((float(a), float(b)) for a, b in (p1, p2))
     except (TypeError, ValueError):
@@ -104,7 +151,8 @@ def make_measurement(
     if kind not in KINDS:
         raise MeasurementError(f"unknown measurement kind {kind!r}")
     dist = calibration.measure((x1, y1), (x2, y2))
-    return Measurement(int(frame_index), x1, y1, x2, y2, dist, label=str(label).strip(), kind=kind, reviewer=reviewer)
+    return Measurement(int(frame_index), x1, y1, x2, y2, dist, label=str(label).strip(), kind=kind, reviewer=reviewer,
+                       role=role, note=note)
 
 
 @dataclass(frozen=True)
@@ -127,9 +175,9 @@ class PairedGap:
 
 
 def paired_gap(measurements) -> PairedGap | None:
-    """The latest 'gap at rest' and 'gap at contraction' calipers, if both exist."""
-    rest = [m for m in measurements if m.label == LABEL_REST]
-    con = [m for m in measurements if m.label == LABEL_CONTRACTION]
+    """The latest 'gap at rest' and 'gap at contraction' calipers (by role), if both exist."""
+    rest = [m for m in measurements if m.role == LABEL_REST]
+    con = [m for m in measurements if m.role == LABEL_CONTRACTION]
     if not rest or not con:
         return None
     return PairedGap(rest[-1], con[-1])

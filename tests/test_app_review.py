@@ -99,7 +99,9 @@ def test_marks_autolabel_and_retraction():
     assert rv.add_caliper(0, (400, 320), (410, 320)).label == ""  # one auto 'gap at rest' per frame
     pg = rv.paired()
     assert pg.retraction_mm == pytest.approx(20 * 0.26229, rel=1e-3)
-    rv.relabel(b.id, "note")
+    rv.relabel(b.id, "note")  # free text is a note: the role, and so Δgap, stay
+    assert rv.measurements[1].note == "note" and rv.paired() is not None
+    rv.set_role(b.id, "other")
     assert rv.paired() is None
     rv.delete(a.id)
     assert [m.id for m in rv.measurements if m.id == a.id] == []

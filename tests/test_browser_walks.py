@@ -178,7 +178,7 @@ def test_sonographer_marks_analyzes_drags_reloads_and_exports(page, tmp_path):
     after = float(moved["text"].split()[0])
     assert moved["text"].endswith(" mm") and 0.2 < after - before < 0.4
     shot(sono, "a04_dragged")
-    sono.get_by_text("Free-text label").click()
+    sono.get_by_text("Free-text note").click()
     rows = [c["id"] for c in calipers(sono)]
     choose(sono, "msus_free_row", str(rows.index(con["id"]) + 1))
     label = "fibre end to fibre end"
@@ -193,7 +193,8 @@ def test_sonographer_marks_analyzes_drags_reloads_and_exports(page, tmp_path):
     sono.wait_for_function(PLAYER_READY, timeout=60_000)
     settle(sono)
     back = {c["id"]: c for c in calipers(sono)}
-    assert back[con["id"]]["label"] == label and back[con["id"]]["text"] == moved["text"]
+    assert back[con["id"]]["note"] == label and back[con["id"]]["text"] == moved["text"]
+    assert back[con["id"]]["role"] == back[con["id"]]["label"] == "gap at contraction"  # a note never changes the role
     assert "restored 2 saved caliper(s) of Ana Sono" in main_text(sono)
     sono.wait_for_function("window.__msusPlayer.frame === 4")  # opens on the first saved caliper's frame
     assert counter(sono).startswith("5 / 40")
@@ -202,8 +203,8 @@ def test_sonographer_marks_analyzes_drags_reloads_and_exports(page, tmp_path):
 
     # sees the saved flag and exports the SR
     text = main_text(sono)
-    assert re.search(r"suspected full thickness — draft, automatic, by Ana Sono", text)
-    assert re.search(r"Gap \d+\.\d mm at rest \(frame 5\) → \d+\.\d mm at contraction \(frame 21\)", text)
+    assert re.search(r"suspected full thickness — draft, automatic-edited, by Ana Sono", text)  # her drag is the value
+    assert re.search(r"Gap \d+\.\d\d mm at rest \(frame 5\) → \d+\.\d\d mm at contraction \(frame 21\)", text)
     assert "defect spans" in text
     name = export(sono, "DICOM SR", tmp_path / "sr.dcm")
     assert name.endswith(".dcm")
@@ -288,7 +289,9 @@ def test_physician_opens_from_the_worklist_adds_a_caliper_and_signs(browser, see
         assert re.fullmatch(r"\d+\.\d\d mm", mine[0]["text"])
         shot(doctor, "b02_difference_second_rater")
         click_button(doctor, doctor.get_by_role("button", name="Mark final"))
-        expect(main).to_contain_text("suspected full thickness — final (signed by Dr Bo), automatic, by Ana Sono")
+        click_button(doctor, doctor.get_by_role("button", name="Sign as final"))  # the confirmation step
+        expect(main).to_contain_text(re.compile(
+            r"suspected full thickness — final \(signed by Dr Bo, [\d-]+ [\d:]+ UTC\), automatic(-edited)?, by Ana Sono"))
         name = export(doctor, "One-page PDF", tmp_path / "report.pdf")
         assert name.endswith(".pdf") and (tmp_path / "report.pdf").read_bytes()[:5] == b"%PDF-"
         shot(doctor, "b03_final_pdf")

@@ -51,7 +51,10 @@ def test_scanner_caliper_on_rle_palette_file_within_1_percent():
     d = cine.calibration.measure((459.5, 290.5), (498.5, 301.5))
     assert d.calibration_source == "us_region" and d.region_index == 0
     assert d.distance_mm == pytest.approx(10.6, rel=0.01)
-    assert cine.calibration.warnings == ()  # region x1 = 800 on an 800-wide image is tolerated
+    # region x1 = 800 on an 800-wide image: one past the last column is used, with a warning
+    assert cine.calibration.warnings == (
+        "ultrasound region #1 ends past the 800×600 image at x 800 (last column 799): "
+        "an exclusive bound, or stale after a resize; the region is used",)
 
 
 def test_spectral_region_never_gives_a_2d_length():

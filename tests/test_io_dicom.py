@@ -475,10 +475,22 @@ def test_pydicom_test_files_match_pydicom(name):
     assert np.array_equal(cine.frame(i), reference(path, i))
 
 
-def test_12bit_jpeg_extended_names_missing_decoder():
+def test_12bit_jpeg_extended_decodes_with_imagecodecs():
+    """Once refused with MissingDecoder (no permissive decoder); imagecodecs' libjpeg-turbo 3 reads it."""
     from pydicom.data import get_testdata_file
 
-    with pytest.raises(MissingDecoder, match="12-bit"):
+    with msus.load(get_testdata_file("JPGExtended.dcm")) as c:
+        f = c.frame(0)
+        assert f.dtype == np.uint8 and f.shape == (c.rows, c.columns) and f.max() > f.min()
+
+
+def test_12bit_jpeg_without_imagecodecs_names_the_package(monkeypatch):
+    from pydicom.data import get_testdata_file
+
+    import msus.io.dicom as dicom
+
+    monkeypatch.setattr(dicom, "_imagecodecs_jpeg", lambda: None)
+    with pytest.raises(MissingDecoder, match="12-bit|imagecodecs"):
         msus.load(get_testdata_file("JPGExtended.dcm")).frame(0)
 
 

@@ -22,10 +22,15 @@ def _script():
     reviewer = store_panels.reviewer_chooser()
     review = st.session_state.setdefault("test_review", Review.for_cine(cine, "test-loop"))
     store_panels.connect(cine, review, reviewer)
-    if st.button("add caliper", key="t_add"):
-        review.add_caliper(1, (5, 5), (25, 5), label="gap at rest")
-    if st.button("move caliper", key="t_move"):
-        review.move_caliper(review.measurements[0].id, (5, 5), (30, 5))
+    from msus.errors import MsusError
+
+    try:  # as the player's events are applied (Review.handle_log): a refusal is a one-line message
+        if st.button("add caliper", key="t_add"):
+            review.add_caliper(1, (5, 5), (25, 5), label="gap at rest")
+        if st.button("move caliper", key="t_move"):
+            review.move_caliper(review.measurements[0].id, (5, 5), (30, 5))
+    except MsusError as e:
+        review.messages.append(("error", str(e)))
     st.write(store_panels.save_status(review))
     for level, text in review.take_messages():
         {"error": st.error, "success": st.success, "info": st.info}.get(level, st.warning)(text)
@@ -87,10 +92,15 @@ def test_autosave_restore_study_list_and_agreement():
     at2.checkbox(key="t_an").check().run()
     at2.run()
     fs = store.findings(key)
-    assert len(fs) == 1 and (fs[0].kind, fs[0].status, fs[0].reviewer) == ("automatic", "draft", "Dr Ada")
+    # her own calipers with the gap roles replace the automatic values (one value: msus.record)
+    assert len(fs) == 1 and (fs[0].kind, fs[0].status, fs[0].reviewer) == ("automatic-edited", "draft", "Dr Ada")
+    assert (fs[0].gap_rest_mm, fs[0].gap_contraction_mm) == pytest.approx((5.0, 7.8))
     at2.button(key="msus_finalize").click().run()
+    assert not at2.exception and store.findings(key)[0].status == "draft"  # not before the confirmation
+    assert any("Sign this finding as Dr Ada" in w.value for w in at2.warning)
+    at2.button(key="msus_finalize_confirm").click().run()
     assert not at2.exception
-    assert store.findings(key)[0].status == "final"
+    assert (store.findings(key)[0].status, store.findings(key)[0].signed_by) == ("final", "Dr Ada")
     assert [e.action for e in store.audit(key) if e.entity == "finding"] == ["create", "finalize"]
     # the export panel prepares a JSON from the store
     at2.selectbox(key="msus_export_format").select("json").run()
@@ -135,3 +145,43 @@ def test_the_app_saves_calipers_as_made_and_restores_them(tmp_path, monkeypatch)
     rv = at2.session_state["msus_reviews"][at2.session_state["msus_current"]]
     assert [m.id for m in rv.measurements] == [saved[0].id]
     store.close()
+
+
+def test_a_signed_finding_is_locked_in_the_app_and_changes_by_amendment(tmp_path, monkeypatch):
+    """Sign with confirmation; moving a caliper is refused with one line; Amend opens a version."""
+    from msus.store.identity import identify
+    from msus.ui.store_panels import get_store
+
+    monkeypatch.setenv("MSUS_DATA_DIR", str(tmp_path))
+    at = AppTest.from_function(_script, default_timeout=30).run()
+    at.text_input(key="msus_reviewer_typed").input("Dr Cy").run()
+    at.button(key="t_add").click().run()
+    at.checkbox(key="t_an").check().run()
+    store = get_store()
+    key = next(r.loop_key for r in store.study_list())
+    f = store.latest_finding(key)
+    assert f.gap_rest_mm == pytest.approx(4.0) and f.reviewer == "Dr Cy"  # her caliper, not the analysis' 5.0
+    at.button(key="msus_finalize").click().run()
+    at.button(key="msus_finalize_confirm").click().run()
+    assert store.latest_finding(key).status == "final"
+    assert any("🔒 suspected full thickness — final (signed by Dr Cy" in str(m.value).replace("\\", "") for m in at.markdown)
+    before = store.measurements(key)[0]
+    at.button(key="t_move").click().run()
+    assert not at.exception
+    assert any("amend the finding" in e.value for e in at.error), [e.value for e in at.error]
+    assert store.measurements(key)[0].version == before.version  # nothing moved, in the app or the store
+    f = store.latest_finding(key)
+    at.text_input(key=f"msus_amend_reason_{f.id}").input("rest caliper on the fibre end").run()
+    at.button(key="msus_amend").click().run()
+    v2 = store.latest_finding(key)
+    assert (v2.status, v2.supersedes, v2.amendment_reason) == ("draft", f.id, "rest caliper on the fibre end")
+    at.button(key="t_move").click().run()
+    assert not at.error, [e.value for e in at.error]
+    assert store.latest_finding(key).gap_rest_mm == pytest.approx(5.0)
+    at.button(key="msus_finalize").click().run()
+    at.button(key="msus_finalize_confirm").click().run()
+    last = store.latest_finding(key)
+    assert (last.status, last.amendment_no) == ("amended", 1)
+    assert [e.action for e in store.audit(key) if e.entity == "finding"] == [
+        "create", "finalize", "amend", "recompute", "finalize"]
+    assert identify  # noqa: the loop key came from the study list

@@ -1,4 +1,6 @@
-"""``msus export PATH --format {json,csv,sr,mp4,gif,pdf,bundle} --out OUT``.
+"""``msus export PATH --format {json,csv,sr,mp4,gif,pdf,bundle,dicom-video} --out OUT``.
+
+``dicom-video`` writes the loop itself (no annotations) as an H.264 DICOM for the PACS.
 
 Exports what the findings store holds for the loop at PATH; when it holds nothing, the
 automatic analysis is run and exported marked as automatic.  ``sr`` and ``bundle`` need a
@@ -13,7 +15,7 @@ from pathlib import Path
 
 from msus.errors import ExportError
 
-SUFFIX = {"json": ".json", "csv": ".csv", "sr": ".dcm", "mp4": ".mp4", "gif": ".gif", "pdf": ".pdf", "bundle": ".zip"}
+SUFFIX = {"json": ".json", "csv": ".csv", "sr": ".dcm", "mp4": ".mp4", "gif": ".gif", "pdf": ".pdf", "bundle": ".zip", "dicom-video": ".dcm"}
 
 
 def add_parser(sub):
@@ -21,7 +23,8 @@ def add_parser(sub):
 
     p = sub.add_parser(
         "export",
-        help="export measurements and findings (JSON, CSV, DICOM SR, MP4, GIF, PDF, de-identified bundle)",
+        help="export measurements and findings (JSON, CSV, DICOM SR, MP4, GIF, PDF, de-identified bundle) "
+             "or the loop as an H.264 DICOM video",
         description="Export what the findings store holds for a loop — or, when nothing is stored, its "
         "automatic analysis, marked as automatic.",
     )
@@ -45,6 +48,16 @@ def run(args) -> int:
     out = Path(args.out)
     if out.resolve() == src.resolve():
         raise ExportError("--out must not be the source file (msus never modifies sources)")
+    if args.format == "dicom-video":  # the loop itself: no findings needed
+        from msus.export.dicom_video import write_dicom_video
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with msus.load(src) as cine:
+                written = write_dicom_video(cine, src, out)
+                n = cine.n_frames
+        print(f"wrote {written} (dicom-video; {n} frames, H.264)", file=sys.stdout)
+        return 0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cine = msus.load(src)
@@ -102,4 +115,8 @@ def write(fmt: str, cine, data, source: Path, out: Path, *, start=None, stop=Non
         if cine.kind != "dicom" or source.is_dir():
             raise ExportError("a de-identified bundle needs a single DICOM file as source")
         return write_bundle(source, data, out)
+    if fmt == "dicom-video":
+        from msus.export.dicom_video import write_dicom_video
+
+        return write_dicom_video(cine, source, out)
     raise ExportError(f"unknown export format {fmt!r}")

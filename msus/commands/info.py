@@ -33,6 +33,7 @@ def info_dict(cine) -> dict:
         "timing_source": cine.timing_source,
         "photometric": cine.photometric,
         "transfer_syntax": cine.transfer_syntax,
+        "codec": codec_of(cine),
         "calibration": {
             "source": cal.source,
             "detail": cal.detail,
@@ -46,6 +47,28 @@ def info_dict(cine) -> dict:
         or None,
         "warnings": warnings,
     }
+
+
+_DICOM_CODECS = (  # transfer syntax prefix → codec of its pixel data
+    ("1.2.840.10008.1.2.4.5", "jpeg"), ("1.2.840.10008.1.2.4.57", "jpeg-lossless"),
+    ("1.2.840.10008.1.2.4.70", "jpeg-lossless"), ("1.2.840.10008.1.2.4.8", "jpeg-ls"),
+    ("1.2.840.10008.1.2.4.9", "jpeg2000"), ("1.2.840.10008.1.2.4.20", "htj2k"), ("1.2.840.10008.1.2.5", "rle"),
+)
+
+
+def codec_of(cine) -> str | None:
+    """What the pixels are compressed with: the video codec (FFmpeg's name: ``h264``, ``hevc``,
+    ``mpeg2video``, ``wmv2``…), a DICOM image codec (``jpeg``, ``jpeg-ls``, ``jpeg2000``, ``rle``…),
+    ``uncompressed``, or None when unknown (images)."""
+    if cine.meta.get("codec"):
+        return str(cine.meta["codec"])
+    ts = cine.transfer_syntax or ""
+    if cine.kind != "dicom" or not ts:
+        return None
+    for prefix, name in _DICOM_CODECS:
+        if ts.startswith(prefix):
+            return name
+    return "uncompressed" if ts.startswith("1.2.840.10008.1.2") else None
 
 
 def _ts_name(uid: str | None) -> str:
@@ -66,7 +89,8 @@ def summary(cine, d: dict) -> str:
     if d["scanner"]:
         lines.append(f"  scanner:     {d['scanner']}")
     if d["kind"] == "dicom":
-        lines.append(f"  encoding:    {_ts_name(d['transfer_syntax'])}, {d['photometric']}")
+        codec = f" ({d['codec']})" if d.get("codec") and d["codec"] != "uncompressed" else ""
+        lines.append(f"  encoding:    {_ts_name(d['transfer_syntax'])}{codec}, {d['photometric']}")
     elif d["transfer_syntax"]:
         lines.append(f"  encoding:    {d['transfer_syntax']}")
     if d["frame_times_ms"] is None:

@@ -1,4 +1,5 @@
-"""Exports: JSON/CSV, DICOM SR, annotated MP4/GIF, one-page PDF report, de-identified bundle.
+"""Exports: JSON/CSV, DICOM SR, annotated MP4/GIF, one-page PDF report, de-identified bundle, and the
+loop itself as an H.264 DICOM video (:mod:`msus.export.dicom_video`).
 
 Every exporter takes an :class:`ExportData` — what is known about one loop: its calipers, its
 finding, defect outlines, and whether these came from reviewers (the store) or from the automatic
@@ -14,10 +15,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from msus.errors import ExportError
-from msus.measure import LABEL_CONTRACTION, LABEL_REST, Measurement, make_measurement
+from msus.measure import LABEL_CONTRACTION, LABEL_REST, ROLES, Measurement, make_measurement
+
+READS = ("finding", "reader", "second read", "automatic")  # what a caliper is to the finding
 
 DISCLAIMER = "flag for review, not a diagnosis"
-FORMATS = ("json", "csv", "sr", "mp4", "gif", "pdf", "bundle")
+FORMATS = ("json", "csv", "sr", "mp4", "gif", "pdf", "bundle", "dicom-video")
 
 Point = tuple[float, float]
 
@@ -63,15 +66,48 @@ class ExportData:
 
     @property
     def key_frames(self) -> tuple[int | None, int | None]:
-        """(rest frame, contraction frame) from the finding, else from the labelled calipers."""
+        """(rest frame, contraction frame) from the finding, else from the calipers' roles."""
         f = self.finding or {}
         rest, con = f.get("rest_frame"), f.get("contraction_frame")
         for m in self.measurements:
-            if rest is None and m.label == LABEL_REST:
+            if rest is None and m.role == LABEL_REST:
                 rest = m.frame_index
-            if con is None and m.label == LABEL_CONTRACTION:
+            if con is None and m.role == LABEL_CONTRACTION:
                 con = m.frame_index
         return rest, con
+
+    @property
+    def reader(self) -> str:
+        """The reviewer whose calipers make the finding ("" without a finding)."""
+        return str((self.finding or {}).get("reviewer") or "")
+
+    def caliper_reads(self) -> list[tuple[int, Measurement, str]]:
+        """(1-based number, caliper, what it is: one of :data:`READS`) for every caliper.
+
+        "finding": the finding reads its value (:func:`msus.record.finding_values`); "reader": the
+        reader's caliper the finding does not use; "second read": another reviewer's caliper;
+        "automatic": the analysis' own calipers of an unreviewed export.
+        """
+        from msus.record import finding_values
+
+        if self.automatic:
+            return [(i, m, "automatic") for i, m in enumerate(self.measurements, 1)]
+        reader = self.reader or None
+        used = set(finding_values(self.measurements, reader=reader).used_ids) if self.finding else set()
+        out = []
+        for m in self.measurements:
+            read = "finding" if m.id in used else "reader" if reader in (None, m.reviewer) else "second read"
+            out.append((m, read))
+        ranks = {r: k for k, r in enumerate(READS)}  # the finding's calipers first, rest before contraction
+        out.sort(key=lambda mr: (ranks[mr[1]], ROLES.index(mr[0].role), mr[0].frame_index))
+        return [(i, m, read) for i, (m, read) in enumerate(out, 1)]
+
+    @property
+    def status(self) -> str:
+        """"automatic", "no finding", "draft", "final" or "amended"."""
+        if self.automatic:
+            return "automatic"
+        return str((self.finding or {}).get("status") or "no finding")
 
 
 def from_cine(cine, **kw) -> ExportData:
@@ -103,11 +139,20 @@ def from_store(cine, store) -> ExportData | None:
     if not ms and f is None:
         return None
     finding = f.to_dict() if f else None
+    if finding and f.supersedes:
+        finding["history"] = [_version_summary(v) for v in store.finding_chain(f.id)[:-1]]
     outlines = {}
     if finding:
         for k, v in (finding.get("extra") or {}).get("outlines_px", {}).items():
             outlines[int(k)] = tuple(tuple(p) for p in v)
     return from_cine(cine, measurements=ms, finding=finding, outlines_px=outlines)
+
+
+def _version_summary(f) -> dict:
+    keys = ("id", "status", "signed_by", "signed_at", "amendment_no", "amendment_reason", "superseded_by",
+            "rest_frame", "contraction_frame", "gap_rest_mm", "gap_contraction_mm", "gap_rest_px",
+            "gap_contraction_px", "retraction_mm", "classification")
+    return {k: getattr(f, k) for k in keys}
 
 
 def from_analysis(cine, result) -> ExportData:

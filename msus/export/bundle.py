@@ -40,11 +40,16 @@ def pseudonymise(data: ExportData, uid_map: UidMap, loop_uids: tuple[str, str, s
             return n
         return names.setdefault(n, f"reviewer {len(names) + 1}")
 
-    ms = tuple(dataclasses.replace(m, reviewer=alias(m.reviewer), created_at="") for m in data.measurements)
+    # notes and amendment reasons are free text (may name anyone): left out
+    ms = tuple(dataclasses.replace(m, reviewer=alias(m.reviewer), created_at="", note="") for m in data.measurements)
     finding = None
     if data.finding:
         finding = dict(data.finding)
-        finding.update(reviewer=alias(finding.get("reviewer") or ""), created_at="", updated_at="", loop_key=loop_uids[0])
+        finding.update(reviewer=alias(finding.get("reviewer") or ""), created_at="", updated_at="", loop_key=loop_uids[0],
+                       signed_by=alias(finding.get("signed_by") or "") or None, signed_at=None,
+                       amendment_reason="" if finding.get("amendment_reason") else None)
+        finding["history"] = [dict(v, signed_by=alias(v.get("signed_by") or "") or None, signed_at=None,
+                                   amendment_reason=None) for v in finding.get("history") or ()]
         finding["extra"] = {}
     sop, series, study = loop_uids
     return dataclasses.replace(

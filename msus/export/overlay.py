@@ -4,6 +4,10 @@ Used by the annotated video, the report's key frames and the teaching bundle.  E
 drawn bold on its own frame and thin on the others (so a video shows where it was measured
 without flashing); the defect outline is drawn on the frames it was found on.  Text is ASCII
 (OpenCV's Hershey fonts): "Δ" becomes "d", "≥" becomes ">=".
+
+The report draws key frames with :func:`key_frame`: only the calipers of that frame, one colour
+per reviewer (:func:`reviewer_colours`, the report prints the legend), each labelled with its
+number in the report's caliper table, role and length, placed so that no two labels overlap.
 """
 
 from __future__ import annotations
@@ -51,6 +55,76 @@ def to_rgb(frame: np.ndarray) -> np.ndarray:
     return np.array(frame, dtype=np.uint8, copy=True)
 
 
+REVIEWER_PALETTE = ((255, 190, 0), (0, 200, 255), (255, 90, 200), (190, 150, 255), (255, 255, 255))
+_SHORT_ROLE = {LABEL_REST: "rest", LABEL_CONTRACTION: "contraction", "muscle thickness": "thickness", "other": ""}
+
+
+def reviewer_colours(data: ExportData) -> dict[str, tuple[int, int, int]]:
+    """One RGB colour per reviewer: the finding's reader first, then the others in caliper order."""
+    names = [data.reader] if data.reader else []
+    names += [m.reviewer or "unnamed" for m in data.measurements]
+    names = list(dict.fromkeys(names))
+    return {n: REVIEWER_PALETTE[k % len(REVIEWER_PALETTE)] for k, n in enumerate(names)}
+
+
+def _free_spot(boxes: list, x: int, y: int, w: int, h: int, width: int, height: int) -> tuple[int, int]:
+    """Top-left of a w×h label near (x, y) (above first, then below, then further out) that
+    overlaps no box in ``boxes``; the chosen box is appended."""
+    def clamp(px, py):
+        return min(max(2, px), max(2, width - w - 2)), min(max(2, py), max(2, height - h - 2))
+
+    def hits(a):
+        return any(a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3] for b in boxes)
+
+    for k in range(0, 12):
+        dy = (-(h + 6) - (k // 2) * (h + 4)) if k % 2 == 0 else (6 + (k // 2) * (h + 4))
+        px, py = clamp(x - w // 2, y + dy)
+        if not hits((px, py, w, h)):
+            boxes.append((px, py, w, h))
+            return px, py
+    px, py = clamp(x - w // 2, y - h - 6)
+    boxes.append((px, py, w, h))
+    return px, py
+
+
+def key_frame(frame: np.ndarray, frame_index: int, data: ExportData, *, zoom: float = 1.0) -> np.ndarray:
+    """A report key frame: the defect outline and this frame's calipers, numbered as in the
+    report's caliper table, one colour per reviewer, labels never overlapping (no banner)."""
+    img = to_rgb(frame)
+    z = float(zoom)
+    if z != 1.0:
+        img = cv2.resize(img, None, fx=z, fy=z, interpolation=cv2.INTER_LINEAR)
+    h, w = img.shape[:2]
+    thick = 2 if w >= 600 else 1
+    scale = max(0.45, min(1.0, w / 1150))
+    poly = data.outlines_px.get(int(frame_index))
+    if poly and len(poly) >= 3:
+        pts = np.round(np.asarray(poly, dtype=float) * z).astype(np.int32).reshape(-1, 1, 2)
+        cv2.polylines(img, [pts], True, COLOURS["outline"], thick, cv2.LINE_AA)
+    colours = reviewer_colours(data)
+    boxes: list = []
+    todo = []
+    for n, m, _read in data.caliper_reads():
+        if m.frame_index != frame_index:
+            continue
+        c = colours.get(m.reviewer or "unnamed", COLOURS["other"])
+        p1 = (int(round(m.x1 * z)), int(round(m.y1 * z)))
+        p2 = (int(round(m.x2 * z)), int(round(m.y2 * z)))
+        cv2.line(img, p1, p2, c, thick, cv2.LINE_AA)
+        for p in (p1, p2):
+            cv2.drawMarker(img, p, c, cv2.MARKER_CROSS, max(8, int(14 * scale)), thick, cv2.LINE_AA)
+        boxes.append((min(p1[0], p2[0]) - 2, min(p1[1], p2[1]) - 2, abs(p2[0] - p1[0]) + 4, abs(p2[1] - p1[1]) + 4))
+        todo.append((n, m, c, p1, p2))
+    for n, m, c, p1, p2 in todo:
+        text = ascii_text(" ".join(t for t in (f"#{n}", _SHORT_ROLE.get(m.role, ""), m.distance.label) if t))
+        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+        x, y = _free_spot(boxes, (p1[0] + p2[0]) // 2, (p1[1] + p2[1]) // 2, tw + 8, th + base + 8, w, h)
+        cv2.rectangle(img, (x, y), (x + tw + 8, y + th + base + 8), (0, 0, 0), -1)
+        cv2.rectangle(img, (x, y), (x + tw + 8, y + th + base + 8), c, 1)
+        cv2.putText(img, text, (x + 4, y + 4 + th), cv2.FONT_HERSHEY_SIMPLEX, scale, c, 1, cv2.LINE_AA)
+    return img
+
+
 def annotate(frame: np.ndarray, frame_index: int, data: ExportData, *, time_ms: float | None = None,
              zoom: float = 1.0) -> np.ndarray:
     """An RGB copy of ``frame`` with the export's annotations burned in.
@@ -84,7 +158,7 @@ def annotate(frame: np.ndarray, frame_index: int, data: ExportData, *, time_ms: 
     # calipers
     for m in data.measurements:
         own = m.frame_index == frame_index
-        c = COLOURS.get(m.label, COLOURS["other"])
+        c = COLOURS.get(m.role, COLOURS["other"])
         c = c if own else _dim(c)
         p1 = (int(round(m.x1 * z)), int(round(m.y1 * z)))
         p2 = (int(round(m.x2 * z)), int(round(m.y2 * z)))

@@ -13,11 +13,24 @@ Content:
 Uncalibrated calipers carry no mm and are left out (said in the report's notes).  An automatic
 result is marked by an algorithm identification ("msus") on its groups.  The SR needs the
 loop's DICOM header (its patient, study and SOP instance); a video or image stack has none.
+
+Each caliper group's tracking identifier names its role and what it is to the finding
+("finding", "reader", "second read": another reviewer's, never in the finding).  The finding's
+values are the record's (:mod:`msus.record`), the same the PDF and JSON show.
+
+Signing: a draft is PRELIMINARY / PARTIAL / UNVERIFIED; a signed finding (final or amended) is
+FINAL / COMPLETE / VERIFIED with the signer as verifying observer at the signing time.  The SR's
+SOP Instance UID is derived from the finding's id (and, for a draft, its version), so an
+amendment's SR is a new instance whose Predecessor Documents Sequence references the SR of the
+version it amends.  The observer is the reader (person), or the device "msus" when automatic.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import os
+from datetime import datetime
 
 import numpy as np
 
@@ -32,6 +45,38 @@ CLASS_MEANINGS = {
     "partial": "Partial muscle defect (flag for review)",
     "no_defect": "No muscle defect found",
 }
+SIGNED = ("final", "amended")
+COMPREHENSIVE_3D_SR = "1.2.840.10008.5.1.4.1.1.88.34"
+
+
+def sr_uids(loop_key: str, finding: dict | None) -> tuple[str, str | None]:
+    """(series UID, SOP Instance UID) of the SR of ``finding`` on ``loop_key`` (None: no finding).
+
+    Derived from the identities, so the SR of one signed version always has the same UID and an
+    amendment can reference it.
+    """
+    from pydicom.uid import generate_uid
+
+    series = generate_uid(entropy_srcs=["msus-sr-series", loop_key])
+    if not finding or not finding.get("id"):
+        return series, None
+    signed = finding.get("status") in SIGNED
+    key = [finding["id"], "signed" if signed else f"draft-{finding.get('version')}"]
+    return series, generate_uid(entropy_srcs=["msus-sr", *key])
+
+
+def _predecessor(ds, loop_key: str, finding: dict):
+    """A minimal Dataset naming the SR of the version ``finding`` amends (or None)."""
+    import pydicom
+
+    prev = next((v for v in reversed(finding.get("history") or ()) if v.get("id") == finding.get("supersedes")), None)
+    if prev is None:
+        return None
+    series, sop = sr_uids(loop_key, {"id": prev["id"], "status": prev.get("status") or "final"})
+    pre = pydicom.Dataset()
+    pre.SOPClassUID, pre.SOPInstanceUID = COMPREHENSIVE_3D_SR, sop
+    pre.StudyInstanceUID, pre.SeriesInstanceUID = str(ds.StudyInstanceUID), series
+    return pre
 
 
 def _code(value: str, meaning: str):
@@ -77,7 +122,8 @@ def build_sr(data: ExportData, source, *, series_uid: str | None = None, sop_uid
     algo = hd.sr.AlgorithmIdentification(name="msus", version=__version__) if data.automatic else None
     groups = []
     skipped = 0
-    for i, m in enumerate(data.measurements, 1):
+    reads = {m.id: (n, read) for n, m, read in data.caliper_reads()}
+    for m in data.measurements:
         if m.length_mm is None:
             skipped += 1
             continue
@@ -97,7 +143,7 @@ def build_sr(data: ExportData, source, *, series_uid: str | None = None, sop_uid
         groups.append(
             hd.sr.MeasurementsAndQualitativeEvaluations(
                 tracking_identifier=hd.sr.TrackingIdentifier(
-                    uid=new_uid(), identifier=f"caliper {i}: {m.label or 'length'} ({m.kind}, {who})"[:64]
+                    uid=new_uid(), identifier=f"caliper {reads[m.id][0]}: {m.role} ({reads[m.id][1]}, {m.kind}, {who})"[:64]
                 ),
                 measurements=[meas],
                 algorithm_id=algo if m.kind.startswith("automatic") else None,
@@ -123,7 +169,7 @@ def build_sr(data: ExportData, source, *, series_uid: str | None = None, sop_uid
         qe = hd.sr.QualitativeEvaluation(name=_code("tear-flag", "Muscle tear flag (for review)"), value=_code(cls, CLASS_MEANINGS.get(cls, cls)))
         groups.append(
             hd.sr.MeasurementsAndQualitativeEvaluations(
-                tracking_identifier=hd.sr.TrackingIdentifier(uid=new_uid(), identifier=f"finding ({f.get('status', 'draft')})"),
+                tracking_identifier=hd.sr.TrackingIdentifier(uid=new_uid(), identifier=_finding_identifier(f)),
                 measurements=ms or None,
                 qualitative_evaluations=[qe],
                 algorithm_id=algo if (data.automatic or f.get("kind") == "automatic") else None,
@@ -149,18 +195,36 @@ def build_sr(data: ExportData, source, *, series_uid: str | None = None, sop_uid
         imaging_measurements=groups,
         title=codes.DCM.ImagingMeasurementReport,
     )
+    derived_series, derived_sop = sr_uids(data.loop_key, f) if uid_factory is None else (None, None)
+    signed = bool(f and f.get("status") in SIGNED and not data.automatic)
+    pre = _predecessor(ds, data.loop_key, f) if (f and f.get("supersedes") and uid_factory is None) else None
     sr = hd.sr.Comprehensive3DSR(
         evidence=[ds],
         content=report[0],
-        series_instance_uid=series_uid or new_uid(),
+        series_instance_uid=series_uid or derived_series or new_uid(),
         series_number=990,
-        sop_instance_uid=sop_uid or new_uid(),
-        instance_number=1,
+        sop_instance_uid=sop_uid or derived_sop or new_uid(),
+        instance_number=1 + int((f or {}).get("amendment_no") or 0),
         manufacturer="msus",
         series_description="msus measurements",
-        is_complete=bool(f and f.get("status") == "final"),
+        is_complete=signed,
+        is_final=signed,
+        is_verified=signed,
+        verifying_observer_name=_person_name(f.get("signed_by") or reviewer) if signed else None,
+        verifying_organization=(os.environ.get("MSUS_ORGANIZATION") or "unspecified organization")[:64] if signed else None,
+        previous_versions=[pre] if pre is not None else None,
     )
+    if signed and f.get("signed_at"):
+        from pydicom.valuerep import DT
+
+        sr.VerifyingObserverSequence[0].VerificationDateTime = DT(datetime.fromisoformat(f["signed_at"]))
     return sr
+
+
+def _finding_identifier(f: dict) -> str:
+    """'finding (draft)', 'finding (final)', 'finding version 2 (amended)'."""
+    n = int(f.get("amendment_no") or 0)
+    return (f"finding version {n + 1}" if n else "finding") + f" ({f.get('status') or 'draft'})"
 
 
 def _person_name(name: str) -> str:

@@ -7,11 +7,20 @@ JSON (``msus.export/1``)::
      "loop": {"key", "study_key", "series_key", "source_name", "n_frames", "fps", "calibration"},
      "measurements": [{"id", "reviewer", "kind", "label", "frame_index", "x1", "y1", "x2", "y2",
                        "length_px", "length_mm", "calibration_source", "region_index",
-                       "mm_per_px_x", "mm_per_px_y", "warnings", "created_at"}],
+                       "mm_per_px_x", "mm_per_px_y", "warnings", "created_at",
+                       "role", "note", "read"}],
      "finding": {"classification", "reasons", "rest_frame", "contraction_frame", "gap_rest_mm",
                  "gap_contraction_mm", "gap_rest_px", "gap_contraction_px", "retraction_mm",
                  "defect_thickness_fraction", "calibration_source", "status", "kind",
-                 "reviewer", ...} | null}
+                 "reviewer", "reader", "signed_by", "signed_at", "supersedes", "amendment_no",
+                 "amendment_reason", "history", ...} | null}
+
+``role`` is what the caliper measures (gap at rest, gap at contraction, muscle thickness, other),
+``note`` free text; ``read`` says what the caliper is to the finding: ``finding`` (its value is the
+finding's), ``reader`` (the reader's, not used), ``second read`` (another reviewer's: for
+agreement, never in the finding) or ``automatic``.  The finding's gaps are the values of its
+``finding`` calipers (or the automatic analysis' where the reader has none); ``status`` is
+draft, final or amended (a signed amendment; ``history`` lists the versions it replaces).
 
 CSV: one row per caliper (``record=measurement``) and one per finding (``record=finding``), the
 columns in :data:`CSV_COLUMNS`; lengths in ``*_mm`` columns are empty when uncalibrated.
@@ -47,13 +56,14 @@ CSV_COLUMNS = (
     "mm_per_px_x", "mm_per_px_y", "classification", "rest_frame", "contraction_frame",
     "gap_rest_mm", "gap_contraction_mm", "gap_rest_px", "gap_contraction_px", "retraction_mm",
     "defect_thickness_fraction", "reasons", "warnings", "created_at", "automatic",
+    "role", "note", "read", "signed_by", "signed_at", "amendment_no",
 )
 
 _FINDING_KEYS = (
     "id", "classification", "reasons", "rest_frame", "contraction_frame", "gap_rest_mm",
     "gap_contraction_mm", "gap_rest_px", "gap_contraction_px", "retraction_mm",
     "defect_thickness_fraction", "calibration_source", "status", "kind", "reviewer", "version",
-    "created_at", "updated_at",
+    "created_at", "updated_at", "signed_by", "signed_at", "supersedes", "amendment_no", "amendment_reason",
 )
 
 
@@ -75,7 +85,7 @@ def _clean(v):
 def to_json_dict(data: ExportData) -> dict:
     """The JSON export as a dict."""
     ms = []
-    for m in data.measurements:
+    for _, m, read in data.caliper_reads():
         d = m.to_dict()
         ms.append({
             "id": d["id"], "reviewer": d["reviewer"], "kind": d["kind"], "label": d["label"],
@@ -84,12 +94,15 @@ def to_json_dict(data: ExportData) -> dict:
             "calibration_source": d["calibration_source"], "region_index": d["region_index"],
             "mm_per_px_x": d["mm_per_px_x"], "mm_per_px_y": d["mm_per_px_y"],
             "warnings": d["warnings"], "created_at": d["created_at"],
+            "role": d["role"], "note": d["note"], "read": read,
         })
     finding = None
     if data.finding:
         finding = {k: data.finding.get(k) for k in _FINDING_KEYS}
         finding["reasons"] = list(finding.get("reasons") or [])
         finding["disclaimer"] = DISCLAIMER
+        finding["reader"] = data.reader
+        finding["history"] = list(data.finding.get("history") or [])
         for k in ("peetrons", "bamic"):
             v = data.finding.get(k) or (data.finding.get("extra") or {}).get(k)
             if v:

@@ -8,7 +8,8 @@ Kinds:
 
 * DICOM (``DICM`` preamble, or a raw dataset starting with a group 0002/0008 element) →
   :mod:`msus.io.dicom`;
-* video containers (MP4/MOV, AVI, MKV/WebM, MPEG-TS...) → :mod:`msus.io.video` (PyAV);
+* anything else FFmpeg reads as a video (MP4/MOV, AVI, MKV/WebM, ASF/WMV, MPEG-TS/PS, FLV, OGG,
+  MXF, raw streams...) → :mod:`msus.io.video` (PyAV; FFmpeg probes the content itself);
 * images (PNG, JPEG, TIFF incl. multi-page, BMP, GIF...) → :mod:`msus.io.images`;
 * folders: single-frame DICOM files of one series, or an image sequence → :mod:`msus.io.folder`;
 * zip archives are refused with a message to unpack them first.
@@ -29,7 +30,11 @@ KINDS = ("dicom", "video", "images")
 
 
 def sniff(head: bytes) -> str | None:
-    """Kind of content from its first bytes: ``dicom``, ``video``, ``image``, ``zip`` or None."""
+    """Kind of content from its first bytes: ``dicom``, ``image``, ``zip`` or None.
+
+    Videos are not recognised here: content no sniffer claims goes to FFmpeg's own probe
+    (:func:`msus.io.video.probe`), which knows every container FFmpeg reads.
+    """
     from msus.io.dicom import looks_like_dicom
 
     if head[:4] in (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08"):
@@ -39,10 +44,6 @@ def sniff(head: bytes) -> str | None:
     if head[:8] == b"\x89PNG\r\n\x1a\n" or head[:3] == b"\xff\xd8\xff" or head[:4] in (b"II*\x00", b"MM\x00*") \
             or head[:2] == b"BM" or head[:6] in (b"GIF87a", b"GIF89a") or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
         return "image"
-    if head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip") or (head[:4] == b"RIFF" and head[8:12] == b"AVI ") \
-            or head[:4] == b"\x1a\x45\xdf\xa3" or head[:1] == b"\x47" and len(head) > 188 and head[188:189] == b"\x47" \
-            or head[:4] in (b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3") or head[:3] == b"FLV" or head[:4] == b"OggS":
-        return "video"
     return None
 
 
@@ -95,16 +96,16 @@ def load_blob(blob: Blob, **kwargs) -> Cine:
         from msus.io.images import load_image_file
 
         return load_image_file(blob, **kwargs)
-    if kind == "video":
-        from msus.io.video import load_video
-
-        return load_video(blob, **kwargs)
     # Unknown signature: some DICOM files lack the preamble and start with other groups.
     from msus.io.dicom import try_headerless_dicom
 
     cine = try_headerless_dicom(blob, **kwargs)
     if cine is not None:
         return cine
+    from msus.io.video import load_video, probe
+
+    if probe(blob):
+        return load_video(blob, **kwargs)
     if len(blob) < 132:
         raise UnsupportedFormat(f"{blob.name}: too short to be a DICOM file, video or image ({len(blob)} bytes)")
     raise UnsupportedFormat(f"{blob.name}: not a DICOM file, video or image msus can read")

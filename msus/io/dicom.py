@@ -49,9 +49,9 @@ JPEG_EXTENDED = "1.2.840.10008.1.2.4.51"
 #: pip package that provides the decoder for a transfer syntax (permissive licences only).
 DECODER_PACKAGES = {
     "1.2.840.10008.1.2.4.50": "pillow",
-    "1.2.840.10008.1.2.4.51": "pillow",
-    "1.2.840.10008.1.2.4.57": "python-gdcm",
-    "1.2.840.10008.1.2.4.70": "python-gdcm",
+    "1.2.840.10008.1.2.4.51": "imagecodecs",
+    "1.2.840.10008.1.2.4.57": "imagecodecs",
+    "1.2.840.10008.1.2.4.70": "imagecodecs",
     "1.2.840.10008.1.2.4.80": "pyjpegls",
     "1.2.840.10008.1.2.4.81": "pyjpegls",
     "1.2.840.10008.1.2.4.90": "pylibjpeg-openjpeg",
@@ -358,6 +358,9 @@ class FrameDecoder:
             and params["bits_allocated"] == 8
             and pi in ("YBR_FULL_422", "YBR_FULL", "MONOCHROME2", "MONOCHROME1", "RGB")
         )
+        #: ``decode_grey(data, index)``: luma only, without chroma (JPEG YCbCr), else None
+        self.decode_grey = self._luma if (self.fast_jpeg and pi in ("YBR_FULL_422", "YBR_FULL")
+                                          and params["samples_per_pixel"] == 3) else None
         self._window: tuple[float, float] | None = None
         self._window_lock = threading.Lock()
         self._lut_ds = None
@@ -365,7 +368,10 @@ class FrameDecoder:
             self._lut_ds = _palette_dataset(ds, name)
         if not ts.is_encapsulated and str(ts) not in NATIVE_SYNTAXES:
             raise UnsupportedFormat(f"{name}: unknown transfer syntax {ts}")
-        if ts.is_encapsulated and not self.fast_jpeg:
+        #: 12/16-bit and lossless JPEG: libjpeg-turbo 3 through imagecodecs (BSD-3), never GDCM first
+        self.wide_jpeg = (not self.fast_jpeg and str(ts) in _WIDE_JPEG
+                          and params["bits_allocated"] in (8, 16) and _imagecodecs_jpeg() is not None)
+        if ts.is_encapsulated and not self.fast_jpeg and not self.wide_jpeg:
             from pydicom.pixels import get_decoder
 
             try:
@@ -401,15 +407,41 @@ class FrameDecoder:
                 if img.ndim == 3 and img.shape[2] == 3 and p["samples_per_pixel"] == 3:
                     # libjpeg-turbo converts YCbCr → RGB (returned as BGR) for 3-component JPEGs,
                     # and leaves streams marked RGB (Adobe transform 0, ids 'R','G','B') alone
-                    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB), "RGB"
+                    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB, dst=img), "RGB"  # in place: one buffer
                 if img.ndim == 2 and p["samples_per_pixel"] == 1:
                     return img, pi
             # libjpeg-turbo refused it: Pillow may still read it (never GDCM on a stream this bad)
             return self._pydicom(data, plugins=["pillow"])
+        if self.wide_jpeg:
+            return self._libjpeg_wide(data)
         if self.ts.is_encapsulated:
             return self._pydicom(data)
         return self._native(data)
 
+    def _libjpeg_wide(self, data: bytes) -> tuple[np.ndarray, str]:
+        """8/12-bit JPEG extended and 2–16-bit JPEG lossless (process 14, SV1) via imagecodecs."""
+        self._check_jpeg_header(data)
+        arr = _imagecodecs_jpeg().jpeg8_decode(bytes(data))
+        p = self.p
+        if arr.ndim == 3 and arr.shape[2] == 1:
+            arr = arr[..., 0]
+        if arr.shape[:2] != (p["rows"], p["columns"]) or (arr.ndim == 3) != (p["samples_per_pixel"] == 3):
+            raise CorruptFile(f"{self.name}: a JPEG frame decoded to {arr.shape}, the header says "
+                              f"{p['rows']}×{p['columns']}×{p['samples_per_pixel']}")
+        if p["pixel_representation"] and arr.dtype == np.uint16:  # signed samples, two's complement
+            arr = _mask_bits(arr.view(np.int16), p["bits_stored"], True)
+        # libjpeg converts YCbCr to RGB itself; a lossless stream carries no colour transform
+        return arr, ("RGB" if arr.ndim == 3 else p["photometric_interpretation"])
+
+
+    def _luma(self, data: bytes, index: int = 0) -> np.ndarray:
+        """The JPEG's Y component: libjpeg skips the chroma's IDCT, upsampling and colour conversion."""
+        import cv2
+
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION)
+        if img is not None and img.shape == (self.p["rows"], self.p["columns"]):
+            return img
+        return cv2.cvtColor(self(data, index), cv2.COLOR_RGB2GRAY)
 
     def _plugins(self, dec) -> list[str]:
         """Plugins to try, GDCM last and only when needed.
@@ -561,6 +593,18 @@ class FrameDecoder:
             return self._window
 
 
+_WIDE_JPEG = ("1.2.840.10008.1.2.4.51", "1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70")
+
+
+def _imagecodecs_jpeg():
+    """The imagecodecs module when its libjpeg-turbo 3 codec is built in, else None."""
+    try:
+        import imagecodecs
+    except ImportError:
+        return None
+    return imagecodecs if getattr(imagecodecs, "JPEG8", None) and imagecodecs.JPEG8.available else None
+
+
 #: JPEG start-of-frame markers each transfer syntax may carry (first 22 characters of the UID).
 _SOF_FOR_SYNTAX = {
     "1.2.840.10008.1.2.4.50": {0xC0, 0xC1},
@@ -679,6 +723,7 @@ def cine_from_dataset(
     transfer_syntax=None,
     close: Callable[[], None] | None = None,
     warnings=(),
+    decode: Callable[[int], np.ndarray] | None = None,
     **cine_kwargs,
 ) -> Cine:
     """A :class:`Cine` from a read header and a per-frame fetcher of stored bytes.
@@ -699,6 +744,9 @@ def cine_from_dataset(
         UID of the bytes ``frame_bytes`` returns (defaults to the dataset's).
     close
         Called by ``Cine.close()``.
+    decode
+        ``decode(i) -> np.ndarray``: display-ready frame ``i``, for pixel data that is not one
+        stored frame per fetch (a DICOM video stream); ``frame_bytes`` is then ignored.
     """
     from pydicom.uid import UID
 
@@ -711,12 +759,16 @@ def cine_from_dataset(
     p = pixel_params(ds, name)
     nf = int(n_frames) if n_frames else p["number_of_frames"]
     p["number_of_frames"] = nf
-    decoder = FrameDecoder(ds, ts, p, name)
-    if frame_bytes is None:
-        frame_bytes = _in_memory_frames(ds, ts, p, name)
+    if decode is None:
+        decoder = FrameDecoder(ds, ts, p, name)
+        if frame_bytes is None:
+            frame_bytes = _in_memory_frames(ds, ts, p, name)
 
-    def decode(i: int) -> np.ndarray:
-        return decoder(frame_bytes(i), i)
+        def decode(i: int) -> np.ndarray:
+            return decoder(frame_bytes(i), i)
+
+        if decoder.decode_grey is not None and "decode_grey" not in cine_kwargs:
+            cine_kwargs["decode_grey"] = lambda i: decoder.decode_grey(frame_bytes(i), i)
 
     warn = list(warnings)
     with _warnings.catch_warnings():  # pydicom's value-validation chatter is not for users
@@ -812,6 +864,10 @@ def load_dicom(blob, *, cache_frames: int | None = None, **_ignored) -> Cine:
         return _load_deflated(blob, **extra)
     if pos is None:
         raise UnsupportedFormat(f"{name}: the DICOM file holds no pixel data (not an image)")
+    from msus.io.dicom_video import is_video_syntax, load_dicom_video
+
+    if is_video_syntax(ts):
+        return load_dicom_video(blob, ds, pos, ts, **extra)
     p = pixel_params(ds, name)
     start, length = _element_value(blob.buf, pos, ts, name)
     buf = blob.buf

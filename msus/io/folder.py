@@ -48,14 +48,15 @@ def load_folder(folder: Path, *, series=None, cache_frames: int | None = None, *
     kinds: dict[str, list[Path]] = {}
     for p in files:
         k = sniff(_head(p))
-        if k:
-            kinds.setdefault(k, []).append(p)
+        kinds.setdefault(k or "unknown", []).append(p)
     if kinds.get("dicom"):
         return _dicom_folder(folder, kinds["dicom"], series, cache_frames)
     if kinds.get("image"):
         from msus.io.images import images_cine
 
         return images_cine(kinds["image"], folder.name, cache_frames=cache_frames)
+    if kinds.get("unknown"):  # FFmpeg recognises videos itself
+        kinds["video"] = [p for p in kinds["unknown"] if _is_video(p)]
     if kinds.get("video"):
         if len(kinds["video"]) == 1:
             from msus.io import load
@@ -65,6 +66,17 @@ def load_folder(folder: Path, *, series=None, cache_frames: int | None = None, *
     if kinds.get("zip"):
         raise UnsupportedFormat(f"{folder.name}: the folder holds only zip archives; unpack them first")
     raise UnsupportedFormat(f"{folder.name}: the folder holds no DICOM files, videos or images")
+
+
+def _is_video(path: Path) -> bool:
+    from msus.io._source import open_file
+    from msus.io.video import probe
+
+    blob = open_file(path)
+    try:
+        return len(blob) > 0 and probe(blob)
+    finally:
+        blob.close()
 
 
 def _time_s(ds) -> float | None:

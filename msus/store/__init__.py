@@ -19,6 +19,7 @@ from msus.store.repository import Store
 from msus.store.values import (
     CLASSIFICATIONS,
     STATUSES,
+    SIGNED,
     AuditEntry,
     LoopRef,
     StoreConflict,
@@ -38,6 +39,7 @@ __all__ = [
     "StoredFinding",
     "StoredMeasurement",
     "StudyListRow",
+    "SIGNED",
     "content_hash",
     "data_dir",
     "identify",

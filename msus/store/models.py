@@ -81,6 +81,8 @@ class MeasurementRow(Base):
     updated_at: Mapped[str] = mapped_column(String(32))
     deleted_at: Mapped[str | None] = mapped_column(String(32), nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    role: Mapped[str] = mapped_column(String(32), default="other")  # 0003: msus.measure.ROLES
+    note: Mapped[str] = mapped_column(Text, default="")  # 0003: free text, never changes the role
     __table_args__ = (Index("ix_measurements_loop", "loop_id", "deleted_at"),)
 
 
@@ -101,12 +103,19 @@ class FindingRow(Base):
     reasons: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of strings
     calibration_source: Mapped[str] = mapped_column(String(32), default="none")
     kind: Mapped[str] = mapped_column(String(32), default="manual")  # manual/automatic/automatic-edited
-    status: Mapped[str] = mapped_column(String(16), default="draft")  # draft → final
+    status: Mapped[str] = mapped_column(String(16), default="draft")  # draft → final; amendment → amended
     extra: Mapped[str] = mapped_column(Text, default="{}")  # JSON: any further fields of the analysis
     created_at: Mapped[str] = mapped_column(String(32))
     updated_at: Mapped[str] = mapped_column(String(32))
     deleted_at: Mapped[str | None] = mapped_column(String(32), nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # 0003: signing and amendments (a signed finding is read-only; a change is a new row amending it)
+    signed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    signed_at: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    supersedes: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the version this one amends
+    superseded_by: Mapped[str | None] = mapped_column(String(64), nullable=True)  # its amendment
+    amendment_no: Mapped[int] = mapped_column(Integer, default=0)  # 0 = the original
+    amendment_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     __table_args__ = (Index("ix_findings_loop", "loop_id", "deleted_at"),)
 
 
@@ -117,7 +126,7 @@ class AuditEvent(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[str] = mapped_column(String(32))
     reviewer: Mapped[str] = mapped_column(String(200))
-    action: Mapped[str] = mapped_column(String(16))  # create / update / delete / finalize
+    action: Mapped[str] = mapped_column(String(16))  # create / update / delete / finalize / recompute / amend
     entity: Mapped[str] = mapped_column(String(32))  # measurement / finding / loop / reviewer
     entity_id: Mapped[str] = mapped_column(String(64))
     loop_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)

@@ -23,20 +23,23 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from msus.calibration import Distance
-from msus.errors import StoreError
+from msus.errors import FindingLocked, StoreError
 from msus.measure import KINDS, Measurement
 from msus.store.engine import describe, make_engine, resolve_url
 from msus.store.identity import LoopIdentity, identify
 from msus.store.models import AuditEvent, FindingRow, Loop, MeasurementRow, Reviewer, Series, Study
+from msus.store.signing import Signing
 from msus.store.values import (
     FINDING_FIELDS,
-    STATUSES,
     AuditEntry,
+    head_of,
     LoopRef,
+    STATUSES,
     StoreConflict,
     StoredFinding,
     StoredMeasurement,
     StudyListRow,
+    SIGNED,
     _opt_float,
     finding_columns,
     now_iso,
@@ -55,6 +58,8 @@ def _m_snapshot(r: MeasurementRow) -> dict:
         "calibration_source": r.calibration_source,
         "region_index": r.region_index,
         "label": r.label,
+        "role": r.role,
+        "note": r.note,
         "kind": r.kind,
         "version": r.version,
     }
@@ -77,6 +82,8 @@ def _m_columns(m: Measurement) -> dict:
         mm_per_px_y=_opt_float(d.mm_per_px_y),
         warnings=json.dumps(list(d.warnings)),
         label=m.label,
+        role=m.role,
+        note=m.note,
         kind=m.kind,
     )
 
@@ -90,14 +97,33 @@ def _m_live_at(measurement_id: str, expected_version: int) -> tuple:
     )
 
 
+_SIGN_FIELDS = ("signed_by", "signed_at", "supersedes", "superseded_by", "amendment_no", "amendment_reason")
+
+
 def _f_snapshot(r: FindingRow) -> dict:
     d = {k: getattr(r, k) for k in FINDING_FIELDS if k != "reasons"}
     d.update(reasons=json.loads(r.reasons), status=r.status, kind=r.kind, version=r.version)
+    d.update({k: getattr(r, k, None) for k in _SIGN_FIELDS})
     return d
 
 
+_LIST_VALUES = ("gap_rest_mm", "gap_contraction_mm", "retraction_mm", "signed_by", "amendment_no")
+_BASELINE = ("rest_frame", "contraction_frame", "gap_rest_mm", "gap_contraction_mm", "gap_rest_px",
+             "gap_contraction_px", "retraction_mm", "classification", "reasons")
+
+
+def _baseline(cols: dict) -> dict:
+    """The values a finding was saved with (the analysis'), kept for :func:`msus.record.finding_values`."""
+    return {k: cols.get(k) for k in _BASELINE}
+
+
+def _locked_text(row) -> str:
+    return (f"this finding is {row.status} (signed by {row.signed_by or 'a reviewer'}) and can no longer be changed; "
+            "amend it to record a change")
+
+
 # ---- the store -------------------------------------------------------------------------------------
-class Store:
+class Store(Signing):
     """The findings store on one database (see :func:`open_store`).  Thread-safe."""
 
     def __init__(self, url: str | None = None, *, migrate: bool = True):
@@ -269,8 +295,10 @@ class Store:
         )
         try:
             with self._tx() as conn:
+                self._check_unlocked(conn, ref.id, self._name(who))
                 conn.execute(insert(MeasurementRow).values(**values))
                 self._audit(conn, self._name(who), "create", "measurement", m.id, ref.id, None, _m_snapshot(MeasurementRow(**values)))
+                self._refresh_head(conn, ref.id, self._name(who))
         except StoreConflict:  # primary key taken
             raise StoreConflict(f"measurement {m.id} is already saved; update it instead") from None
         return StoredMeasurement(dataclasses.replace(m, reviewer=self._name(who), created_at=values["created_at"]), 1, ref.key, ts)
@@ -289,6 +317,7 @@ class Store:
                 raise StoreError(f"measurement {m.id} is not saved")
             owner = self._reviewer_name(conn, row.reviewer_id)
             self._check_owner(owner, who, "move or relabel")
+            self._check_unlocked(conn, row.loop_id, owner)
             ref = self._loop_by_id(conn, row.loop_id)
             self._check_measurement(m, ref)
             before = _m_snapshot(row)
@@ -303,6 +332,7 @@ class Store:
                 )
             new_row = conn.execute(select(MeasurementRow).where(MeasurementRow.id == m.id)).scalar_one()
             self._audit(conn, who, "update", "measurement", m.id, row.loop_id, before, _m_snapshot(new_row))
+            self._refresh_head(conn, row.loop_id, owner)
             version = new_row.version
         return StoredMeasurement(dataclasses.replace(m, reviewer=owner), version, ref.key, ts)
 
@@ -315,6 +345,7 @@ class Store:
             if row is None:
                 raise StoreError(f"measurement {measurement_id} is not saved")
             self._check_owner(self._reviewer_name(conn, row.reviewer_id), who, "delete")
+            self._check_unlocked(conn, row.loop_id, who)
             res = conn.execute(
                 update(MeasurementRow)
                 .where(*_m_live_at(measurement_id, expected_version))
@@ -326,6 +357,7 @@ class Store:
                     current_version=row.version,
                 )
             self._audit(conn, who, "delete", "measurement", measurement_id, row.loop_id, _m_snapshot(row), None)
+            self._refresh_head(conn, row.loop_id, who)
 
     def measurements(self, loop, *, reviewer: str | None = None, include_deleted: bool = False) -> list[StoredMeasurement]:
         """Saved calipers of a loop (oldest first), optionally one reviewer's."""
@@ -355,7 +387,8 @@ class Store:
             r.mm_per_px_y,
             tuple(json.loads(r.warnings or "[]")),
         )
-        m = Measurement(r.frame_index, r.x1, r.y1, r.x2, r.y2, dist, r.label, r.kind, reviewer, r.id, r.created_at)
+        m = Measurement(r.frame_index, r.x1, r.y1, r.x2, r.y2, dist, r.label, r.kind, reviewer, r.id, r.created_at,
+                        role=r.role or "", note=r.note or "")
         return StoredMeasurement(m, r.version, loop_key, r.updated_at)
 
     @staticmethod
@@ -370,12 +403,13 @@ class Store:
         """Save a new finding (the analysis dataclass, or a dict with the same keys)."""
         if kind not in KINDS:
             raise StoreError(f"unknown finding kind {kind!r}")
-        if status not in STATUSES:
+        if status not in STATUSES[:2]:  # "amended" is given by signing an amendment
             raise StoreError(f"unknown status {status!r} (draft or final)")
         who = self._name(reviewer)
         rid = self.reviewer_id(who)
         ref = self._loop_ref(loop)
         cols, extra = finding_columns(finding)
+        extra["automatic"] = _baseline(cols)
         ts = now_iso()
         fid = uuid.uuid4().hex
         values = dict(
@@ -390,8 +424,13 @@ class Store:
             created_at=ts,
             updated_at=ts,
             version=1,
+            amendment_no=0,
         )
+        if status == "final":
+            values.update(signed_by=who, signed_at=ts)
         with self._tx() as conn:
+            self._refuse_over_signed(conn, ref.id)
+            values.update(self._computed(conn, ref.id, values, who))
             conn.execute(insert(FindingRow).values(**values))
             self._audit(conn, who, "create", "finding", fid, ref.id, None, _f_snapshot(FindingRow(**values)))
         return self._finding(fid)
@@ -413,7 +452,7 @@ class Store:
         """
         who = self._name(reviewer)
         self.reviewer_id(who)
-        if status is not None and status not in STATUSES:
+        if status is not None and status not in STATUSES[:2]:
             raise StoreError(f"unknown status {status!r} (draft or final)")
         if kind is not None and kind not in KINDS:
             raise StoreError(f"unknown finding kind {kind!r}")
@@ -422,18 +461,27 @@ class Store:
             row = conn.execute(select(FindingRow).where(FindingRow.id == finding_id)).scalar()
             if row is None or row.deleted_at:
                 raise StoreError(f"finding {finding_id} is not saved")
-            if row.status == "final" and row.version == int(expected_version):
-                raise StoreError("this finding is final and can no longer be changed; save a new one")
+            if row.status in SIGNED and row.version == int(expected_version):
+                raise FindingLocked(_locked_text(row))
+            if row.superseded_by and row.version == int(expected_version):
+                raise FindingLocked("this finding was amended; change its newest version instead")
             before = _f_snapshot(row)
             old_status, old_version = row.status, row.version
             values: dict = {"updated_at": ts, "version": FindingRow.version + 1}
+            extra = json.loads(row.extra or "{}")
             if changes is not None:
-                cols, extra = finding_columns(changes)
-                values.update(cols, reasons=json.dumps(cols["reasons"]), extra=json.dumps(extra))
-            if status is not None:
-                values["status"] = status
+                cols, new_extra = finding_columns(changes)
+                extra = {**new_extra, "automatic": _baseline(cols)}
+                values.update(cols, reasons=json.dumps(cols["reasons"]))
             if kind is not None:
                 values["kind"] = kind
+            current = {**{k: getattr(row, k) for k in ("classification", "defect_thickness_fraction", "kind")},
+                       "reasons": json.loads(row.reasons or "[]"), **values, "extra": json.dumps(extra)}
+            values.update(self._computed(conn, row.loop_id, current, self._reviewer_name(conn, row.reviewer_id)))
+            if status == "final":
+                values.update(status="amended" if row.supersedes else "final", signed_by=who, signed_at=ts)
+            elif status is not None:
+                values["status"] = status
             res = conn.execute(
                 update(FindingRow)
                 .where(FindingRow.id == finding_id, FindingRow.version == int(expected_version))
@@ -445,7 +493,7 @@ class Store:
                     current_version=old_version,
                 )
             new = conn.execute(select(FindingRow).where(FindingRow.id == finding_id)).scalar_one()
-            action = "finalize" if status == "final" and old_status != "final" else "update"
+            action = "finalize" if status == "final" and old_status not in SIGNED else "update"
             self._audit(conn, who, action, "finding", finding_id, row.loop_id, before, _f_snapshot(new))
         return self._finding(finding_id)
 
@@ -466,10 +514,9 @@ class Store:
         return [self._to_finding(r, name, ref.key) for r, name in rows]
 
     def latest_finding(self, loop) -> StoredFinding | None:
-        """The final finding if any, else the most recent draft."""
-        fs = self.findings(loop)
-        final = [f for f in fs if f.status == "final"]
-        return (final or fs or [None])[-1]
+        """The loop's current finding: the newest signed one or amendment not amended since, else
+        the most recent draft (:func:`msus.store.values.head_of`)."""
+        return head_of(self.findings(loop))
 
     def _finding(self, finding_id: str) -> StoredFinding:
         with self._tx(False) as conn:
@@ -504,6 +551,12 @@ class Store:
             defect_thickness_fraction=r.defect_thickness_fraction,
             calibration_source=r.calibration_source,
             extra=json.loads(r.extra or "{}"),
+            signed_by=r.signed_by,
+            signed_at=r.signed_at,
+            supersedes=r.supersedes,
+            superseded_by=r.superseded_by,
+            amendment_no=int(r.amendment_no or 0),
+            amendment_reason=r.amendment_reason,
         )
 
     # ---- audit and study list -----------------------------------------------------------------
@@ -562,28 +615,25 @@ class Store:
                 .distinct()
             ).all():
                 who.setdefault(loop_id, set()).add(name)
-            fnd: dict[int, tuple] = {}
-            for loop_id, status, cls, created in conn.execute(
-                select(FindingRow.loop_id, FindingRow.status, FindingRow.classification, FindingRow.created_at)
-                .where(FindingRow.deleted_at.is_(None))
-                .order_by(FindingRow.created_at)
-            ).all():
-                prev = fnd.get(loop_id)
-                if prev is None or prev[0] != "final" or status == "final":
-                    fnd[loop_id] = (status, cls)
+            per_loop: dict[int, list] = {}
+            for r in conn.execute(
+                select(FindingRow).where(FindingRow.deleted_at.is_(None)).order_by(FindingRow.created_at, FindingRow.id)
+            ).scalars():
+                per_loop.setdefault(r.loop_id, []).append(r)
+            fnd = {loop_id: head_of(rows) for loop_id, rows in per_loop.items()}
             last = dict(
                 conn.execute(select(AuditEvent.loop_id, func.max(AuditEvent.at)).group_by(AuditEvent.loop_id)).all()
             )
         out = []
         for lp, series_key, study_key in loops:
             n = int(counts.get(lp.id, 0))
-            status, cls = fnd.get(lp.id, (None, None))
-            if status is None:
-                status = "measured" if n else "new"
+            head = fnd.get(lp.id)
+            status = head.status if head is not None else ("measured" if n else "new")
             out.append(
                 StudyListRow(
                     lp.key, study_key, series_key, lp.source_name, lp.kind, lp.n_frames, n,
-                    tuple(sorted(who.get(lp.id, ()))), status, cls, last.get(lp.id),
+                    tuple(sorted(who.get(lp.id, ()))), status, head.classification if head else None, last.get(lp.id),
+                    **({} if head is None else {k: getattr(head, k) for k in _LIST_VALUES}),
                 )
             )
         return out

@@ -17,7 +17,8 @@ from msus.errors import StoreError
 from msus.measure import Measurement, now_iso  # noqa: F401 (now_iso: the store's time stamps)
 
 CLASSIFICATIONS = ("suspected_full_thickness", "partial", "no_defect")
-STATUSES = ("draft", "final")
+STATUSES = ("draft", "final", "amended")  # amended: a signed amendment of a final finding
+SIGNED = ("final", "amended")
 
 
 class StoreConflict(StoreError):
@@ -105,11 +106,30 @@ class StoredFinding:
     defect_thickness_fraction: float | None = None
     calibration_source: str = "none"
     extra: dict = field(default_factory=dict, compare=False)
+    signed_by: str | None = None
+    signed_at: str | None = None
+    supersedes: str | None = None
+    superseded_by: str | None = None
+    amendment_no: int = 0
+    amendment_reason: str | None = None
+
+    @property
+    def signed(self) -> bool:
+        """Final or amended: read-only, with its calipers (change it by :meth:`Store.amend_finding`)."""
+        return self.status in SIGNED
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["reasons"] = list(self.reasons)
         return d
+
+
+def head_of(findings):
+    """The loop's current finding among ``findings`` (oldest first): the newest one not amended
+    since, preferring signed findings and amendments over plain drafts; None when empty."""
+    live = [f for f in findings if not f.superseded_by]
+    chain = [f for f in live if f.status in SIGNED or f.supersedes]
+    return (chain or live or [None])[-1]
 
 
 @dataclass(frozen=True)
@@ -137,9 +157,14 @@ class StudyListRow:
     n_frames: int
     n_measurements: int
     reviewers: tuple[str, ...]
-    status: str  # "final", "draft", "measured" (calipers, no finding) or "new"
+    status: str  # "final", "amended", "draft", "measured" (calipers, no finding) or "new"
     classification: str | None
     last_change_at: str | None
+    gap_rest_mm: float | None = None  # the current finding's values (msus.record)
+    gap_contraction_mm: float | None = None
+    retraction_mm: float | None = None
+    signed_by: str | None = None
+    amendment_no: int = 0
 
 
 # ---- helpers ---------------------------------------------------------------------------------------

@@ -30,19 +30,23 @@ from msus.findings import DISCLAIMER
 from msus.ui import clicks
 
 STATE_KEY = "msus_analysis"
-COLORS = {"stump": "#ffd54f", "caliper": "#80deea", "outline": "#ef5350", "fascia": "#a5d6a7"}
+COLORS = {"stump": "#ffd54f", "caliper": "#80deea", "outline": "#ef5350", "fascia": "#a5d6a7", "replaced": "#9e9e9e"}
 SUGGESTIONS = ("rest_frame", "contraction_frame", "gap_rest", "gap_contraction", "flag")
 
 
-def overlay_shapes(result, hidden=()) -> list[dict]:
+def overlay_shapes(result, hidden=(), replaced=()) -> list[dict]:
     """Player shapes for an analysis result (full-frame px), omitting ``hidden`` suggestions.
+
+    On the frames in ``replaced`` (where the reviewer's own gap caliper now gives the value) the
+    analysis' calipers are drawn grey and dashed, labelled "automatic (replaced)", without a
+    length, so only the reviewer's number is shown there.
 
     One caliper line per tracked depth and the stump points on every frame with a reliable
     track; the defect outline (closed polyline) and the fasciae (dashed) on the rest and
     contraction frames.  Format: ``{"kind", "points", "label", "color", "frame", "closed",
     "dash"}`` as documented in :mod:`msus.ui.player`.
     """
-    hidden = set(hidden)
+    hidden, replaced = set(hidden), set(replaced)
     shapes: list[dict] = []
     if result is None:
         return shapes
@@ -66,14 +70,24 @@ def overlay_shapes(result, hidden=()) -> list[dict]:
             ov = result.overlay(i)
             if ov["gap_label"] is None:
                 continue  # unreliable track on this frame
+            old = i in replaced
+            label = "automatic (replaced)" if old else ov["gap_label"]
             for k, (a, b) in enumerate(ov["calipers"]):
                 shapes.append({"kind": "line", "points": [a, b],
-                               "label": ov["gap_label"] if k == len(ov["calipers"]) // 2 else "",
-                               "color": COLORS["caliper"], "frame": i, "closed": False, "dash": False})
+                               "label": label if k == len(ov["calipers"]) // 2 else "",
+                               "color": COLORS["replaced"] if old else COLORS["caliper"], "frame": i,
+                               "closed": False, "dash": old})
             for p in ov["stumps"]:
                 shapes.append({"kind": "point", "points": [p], "label": "", "color": COLORS["stump"], "frame": i,
                                "closed": False, "dash": False})
     return shapes
+
+
+def _replaced_frames(review) -> set[int]:
+    """Frames where the reviewer has a gap caliper (accepted or own): its value replaces the analysis'."""
+    from msus.measure import LABEL_CONTRACTION, LABEL_REST
+
+    return {m.frame_index for m in review.measurements if m.role in (LABEL_REST, LABEL_CONTRACTION)}
 
 
 def _state(loop_key: str) -> dict:
@@ -88,7 +102,7 @@ def _edited_calipers(review, result) -> dict:
 
     out = {}
     for m in review.measurements:
-        if m.label in (LABEL_REST, LABEL_CONTRACTION) and m.kind != "automatic" and result.stumps_at(m.frame_index):
+        if m.role in (LABEL_REST, LABEL_CONTRACTION) and m.kind != "automatic" and result.stumps_at(m.frame_index):
             out[m.frame_index] = ((m.x1, m.y1), (m.x2, m.y2))
     return out
 
@@ -162,7 +176,7 @@ def render(cine, review):
         return None
     dec = state["decisions"]
     hidden = {k for k, v in dec.items() if v == "rejected"}
-    review.extra_shapes = overlay_shapes(result, hidden)
+    review.extra_shapes = overlay_shapes(result, hidden, _replaced_frames(review))
 
     # --- the flag banner
     cls = result.classification

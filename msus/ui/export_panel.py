@@ -24,9 +24,11 @@ LABELS = {
     "gif": "Annotated GIF",
     "pdf": "One-page PDF report",
     "bundle": "De-identified teaching bundle (.zip)",
+    "dicom-video": "The loop as DICOM video (H.264, for the PACS)",
 }
 MIME = {"json": "application/json", "csv": "text/csv", "sr": "application/dicom", "mp4": "video/mp4",
-        "gif": "image/gif", "pdf": "application/pdf", "bundle": "application/zip"}
+        "gif": "image/gif", "pdf": "application/pdf", "bundle": "application/zip",
+        "dicom-video": "application/dicom"}
 
 
 def _source_file(source, tmp: Path) -> Path | None:
@@ -47,18 +49,21 @@ def build(fmt: str, cine, source, *, start=None, stop=None) -> tuple[bytes, str,
     from msus.export import gather
     from msus.ui.store_panels import get_store
 
-    try:
-        store = get_store()
-    except MsusError:
-        store = None
-    data = gather(cine, store)
+    if fmt == "dicom-video":  # the loop itself: no findings in it, no analysis needed
+        data = None
+    else:
+        try:
+            store = get_store()
+        except MsusError:
+            store = None
+        data = gather(cine, store)
     stem = Path(getattr(source, "name", "") or "loop").stem or "loop"
     name = f"{stem}-{'deid-bundle' if fmt == 'bundle' else fmt}{SUFFIX[fmt]}"
     with tempfile.TemporaryDirectory(prefix="msus-export-") as d:
         tmp = Path(d)
         src = _source_file(source, tmp)
         out = write(fmt, cine, data, src or tmp / "none", tmp / name, start=start, stop=stop)
-        return Path(out).read_bytes(), name, data.automatic
+        return Path(out).read_bytes(), name, data is not None and data.automatic
 
 
 def render(cine, source, container=None) -> None:

@@ -9,12 +9,12 @@ import streamlit as st
 
 from msus.config import Settings
 from msus.errors import MsusError
-from msus.measure import LABEL_CONTRACTION, LABEL_REST
+from msus.measure import LABEL_CONTRACTION, LABEL_REST, LABEL_THICKNESS, ROLE_OTHER
 from msus.ui import sources
 from msus.ui.review import Review
 
-NO_LABEL = "—"  # shown for an unlabelled caliper (an empty cell would read "None")
-LABEL_CHOICES = [NO_LABEL, LABEL_REST, LABEL_CONTRACTION]
+NO_LABEL = "—"  # shown for a caliper of role "other" (an empty cell would read "None")
+LABEL_CHOICES = [NO_LABEL, LABEL_REST, LABEL_CONTRACTION, LABEL_THICKNESS]
 UPLOAD_TYPES = None  # content is sniffed, not judged by extension
 
 
@@ -180,36 +180,52 @@ def view_controls(review: Review) -> None:
 
 # ---- measurements -------------------------------------------------------------------------
 def retraction_card(review: Review) -> None:
-    """Δgap (retraction) in large type, or what is still missing."""
-    pg = review.paired()
-    if pg is None:
-        st.metric("Retraction Δgap", "—", help="needs one caliper labelled 'gap at rest' and one 'gap at contraction'")
-        st.caption("Label a caliper *gap at rest* and one *gap at contraction* to get Δgap.")
-        return
-    if pg.retraction_mm is not None:
-        st.metric("Retraction Δgap", f"{pg.retraction_mm:+.2f} mm",
-                  help="gap at contraction − gap at rest")
+    """Δgap (retraction) in large type — the finding's value (:meth:`Review.record`) — or what is missing."""
+    from msus.record import delta_text, length_text
+
+    finding, own = review.record()
+    if finding is not None and (finding.get("gap_rest_mm") is not None or finding.get("gap_rest_px") is not None):
+        f = finding
+        d_px = None if None in (f.get("gap_rest_px"), f.get("gap_contraction_px")) else f["gap_contraction_px"] - f["gap_rest_px"]
+        rest = (length_text(f.get("gap_rest_mm"), f.get("gap_rest_px")), f.get("rest_frame"))
+        con = (length_text(f.get("gap_contraction_mm"), f.get("gap_contraction_px")), f.get("contraction_frame"))
+        delta, mm = delta_text(f.get("retraction_mm"), d_px), f.get("retraction_mm") is not None
+        whose = f"the finding of {f.get('reviewer')} ({f.get('status')})"
+    elif own.rest is not None and own.contraction is not None:
+        rest = (length_text(own.rest.length_mm, own.rest.length_px), own.rest.frame_index)
+        con = (length_text(own.contraction.length_mm, own.contraction.length_px), own.contraction.frame_index)
+        delta, mm = delta_text(own.retraction_mm, own.retraction_px), own.retraction_mm is not None
+        whose = "your calipers (no finding saved)"
     else:
-        st.metric("Retraction Δgap", f"{pg.retraction_px:+.1f} px", help="uncalibrated: in pixels")
+        st.metric("Retraction Δgap", "—", help="needs one caliper with the role 'gap at rest' and one 'gap at contraction'")
+        st.caption("Give a caliper the role *gap at rest* and one *gap at contraction* to get Δgap.")
+        return
+    st.metric("Retraction Δgap", delta.replace(" (uncalibrated)", ""), help="gap at contraction − gap at rest")
+    if not mm:
         st.caption("uncalibrated — px, not mm")
-    st.caption(
-        f"rest {pg.rest.distance.label} (frame {pg.rest.frame_index + 1}) → "
-        f"contraction {pg.contraction.distance.label} (frame {pg.contraction.frame_index + 1})"
-    )
+    fr = lambda i: "" if i is None else f" (frame {int(i) + 1})"  # noqa: E731
+    st.caption(f"rest {rest[0]}{fr(rest[1])} → contraction {con[0]}{fr(con[1])} — {whose}")
 
 
 def measurements_table(review: Review) -> None:
-    """Frame, length, label (editable), calibration; tick 'delete' to remove."""
+    """Frame, length, role and note (editable), calibration; tick 'delete' to remove.
+
+    The role (gap at rest, gap at contraction, muscle thickness, — for other) is what the finding
+    reads; the note is free text and never changes the role.  Locked while the finding is signed.
+    """
     if not review.measurements:
         st.caption("No measurements yet: choose the Caliper tool and click two points on the image.")
         return
+    if review.locked:
+        st.info(f"🔒 {review.locked}")
     rows = []
     for m in review.measurements:
         d = m.distance
         rows.append({
             "frame": m.frame_index + 1,
             "length": d.label,
-            "label": m.label or NO_LABEL,
+            "label": m.role if m.role != ROLE_OTHER else NO_LABEL,
+            "note": m.note or ("" if m.label in ("", m.role) else m.label),
             "calibration": _cal_text(d),
             "delete": False,
         })
@@ -223,9 +239,12 @@ def measurements_table(review: Review) -> None:
             try:
                 if change.get("delete"):
                     review.delete(mid)
-                elif "label" in change:
+                    continue
+                if "label" in change:
                     text = change["label"] or ""
-                    review.relabel(mid, "" if text == NO_LABEL else text)
+                    review.set_role(mid, ROLE_OTHER if text in ("", NO_LABEL) else text)
+                if "note" in change:
+                    review.set_note(mid, change["note"] or "")
             except MsusError as e:
                 review.messages.append(("error", str(e)))
 
@@ -235,28 +254,27 @@ def measurements_table(review: Review) -> None:
         on_change=_apply,
         hide_index=True,
         width="stretch",
-        disabled=["frame", "length", "calibration"],
+        disabled=["frame", "length", "calibration"] + (["label", "note", "delete"] if review.locked else []),
         column_config={
             "frame": st.column_config.NumberColumn("Frame", format="%d", width="small"),
             "length": st.column_config.TextColumn("Length"),
-            "label": st.column_config.SelectboxColumn(
-                "Label", options=LABEL_CHOICES + _free_labels(review), width="medium"
-            ),
+            "label": st.column_config.SelectboxColumn("Role", options=LABEL_CHOICES, width="medium",
+                                                      help="What the length is; the finding reads its gaps by role"),
+            "note": st.column_config.TextColumn("Note", help="Free text; never changes the role"),
             "calibration": st.column_config.TextColumn("Calibration"),
             "delete": st.column_config.CheckboxColumn("Delete", width="small"),
         },
     )
-    with st.expander("Free-text label"):
+    with st.expander("Free-text note (keeps the role)"):
         c = st.columns([1, 3, 1])
         which = c[0].selectbox("Row", list(range(1, len(ids) + 1)), key="msus_free_row")
-        text = c[1].text_input("Label", key="msus_free_text", placeholder="e.g. proximal stump to haematoma edge")
-        if c[2].button("Apply", key="msus_free_apply") and text.strip():
-            review.relabel(ids[which - 1], text)
+        text = c[1].text_input("Note", key="msus_free_text", placeholder="e.g. proximal stump to haematoma edge")
+        if c[2].button("Apply", key="msus_free_apply", disabled=bool(review.locked)) and text.strip():
+            try:
+                review.set_note(ids[which - 1], text)
+            except MsusError as e:
+                review.messages.append(("error", str(e)))
             st.rerun()
-
-
-def _free_labels(review: Review) -> list[str]:
-    return sorted({m.label for m in review.measurements if m.label and m.label not in LABEL_CHOICES})
 
 
 def _cal_text(d) -> str:

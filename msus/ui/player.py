@@ -69,6 +69,8 @@ def player_data(cine, review: Review, url: str, loop_id: str, shapes: list | Non
             "p2": [m.x2, m.y2],
             "text": m.distance.label,
             "label": m.label,
+            "role": m.role,
+            "note": m.note,
             "ok": m.distance.calibrated,
         })
     pair = None

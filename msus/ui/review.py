@@ -9,6 +9,12 @@ listeners, so a findings store can be plugged in without touching the UI::
     review.on_measurement_changed(lambda action, m, rv: store.save(rv.loop_key, action, m))
 
 ``action`` is ``"added"``, ``"moved"``, ``"relabelled"``, ``"deleted"`` or ``"recalibrated"``.
+
+When the loop's finding is signed and these calipers make it, :attr:`Review.locked` holds the
+one-line reason and every change is refused with :class:`~msus.errors.FindingLocked` before
+anything moves (the store refuses too).  :meth:`Review.record` gives the finding's values the
+Δgap card shows: from the plugged-in record provider (the store's finding) when there is one,
+else from this review's own calipers (:func:`msus.record.finding_values`).
 """
 
 from __future__ import annotations
@@ -17,11 +23,17 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from msus.calibration import Calibration
-from msus.errors import CalibrationError, MeasurementError, MsusError
+from msus.errors import CalibrationError, FindingLocked, MeasurementError, MsusError
 from msus.measure import LABEL_CONTRACTION, LABEL_REST, Measurement, PairedGap, make_measurement, paired_gap
 
 Listener = Callable[[str, Measurement, "Review"], None]
 _LISTENERS: list[Listener] = []
+_RECORD: list = []  # at most one provider: review -> finding dict (keys as msus.store.StoredFinding) or None
+
+
+def set_record_provider(fn) -> None:
+    """Plug in where the finding's values come from (the findings store); None unplugs."""
+    _RECORD[:] = [fn] if fn is not None else []
 
 
 def on_measurement_changed(fn: Listener) -> Listener:
@@ -78,6 +90,7 @@ class Review:
     event_seq: int = 0
     messages: list[tuple[str, str]] = field(default_factory=list)  # (level, one-line text)
     extra_shapes: list[dict] = field(default_factory=list)  # analysis overlays for the player
+    locked: str | None = None  # why these calipers cannot change (a signed finding), else None
 
     @classmethod
     def for_cine(cls, cine, loop_key: str) -> "Review":
@@ -120,7 +133,27 @@ class Review:
         self.calib_points = None
         self._recalibrate()
 
+    def _check_unlocked(self) -> None:
+        if self.locked:
+            raise FindingLocked(self.locked)
+
+    def record(self):
+        """(finding dict or None, :class:`msus.record.FindingValues`) — what the Δgap card shows."""
+        from msus.record import finding_values
+
+        finding = None
+        for fn in _RECORD:
+            try:
+                finding = fn(self)
+            except MsusError as e:
+                self.messages.append(("error", str(e)))
+        return finding, finding_values(self.measurements)
+
     def _recalibrate(self) -> None:
+        if self.locked and self.measurements:
+            self.messages.append(("warning", "calibration changed; the signed calipers keep their lengths "
+                                             "(amend the finding to measure again)"))
+            return
         out = []
         for m in self.measurements:
             new = m.moved(self.calibration_for(m.frame_index), shape=self.shape)
@@ -151,6 +184,7 @@ class Review:
 
     def add_caliper(self, frame_index, p1, p2, label: str | None = None) -> Measurement:
         """Place a caliper; raises MeasurementError (one line) when refused."""
+        self._check_unlocked()
         i = self._check_frame(frame_index)
         cal = self.calibration_for(i)
         p1, p2 = _point(p1), _point(p2)
@@ -175,6 +209,7 @@ class Review:
         raise MeasurementError("that measurement no longer exists")
 
     def move_caliper(self, measurement_id: str, p1, p2) -> Measurement:
+        self._check_unlocked()
         k = self.find(measurement_id)
         old = self.measurements[k]
         cal = self.calibration_for(old.frame_index)
@@ -186,13 +221,25 @@ class Review:
         return m
 
     def relabel(self, measurement_id: str, label: str) -> Measurement:
+        """A role name (or "") sets the role; other text sets the note (the role stays)."""
+        return self._replace(measurement_id, lambda m: m.relabel(label))
+
+    def set_role(self, measurement_id: str, role: str) -> Measurement:
+        return self._replace(measurement_id, lambda m: m.with_role(role))
+
+    def set_note(self, measurement_id: str, note: str) -> Measurement:
+        return self._replace(measurement_id, lambda m: m.with_note(note))
+
+    def _replace(self, measurement_id: str, change) -> Measurement:
+        self._check_unlocked()
         k = self.find(measurement_id)
-        m = self.measurements[k].relabel(label)
+        m = change(self.measurements[k])
         self.measurements[k] = m
         _notify("relabelled", m, self)
         return m
 
     def delete(self, measurement_id: str) -> None:
+        self._check_unlocked()
         k = self.find(measurement_id)
         m = self.measurements.pop(k)
         _notify("deleted", m, self)

@@ -144,9 +144,12 @@ def connect(cine, review, reviewer: str | None) -> None:
     from msus.ui import review as review_mod
 
     review_mod.on_measurement_changed(_on_change)
+    review_mod.set_record_provider(_current_finding)
     store = _store_or_none()
     if store is None or not reviewer:
+        review.locked = None
         return
+    _update_lock(store, cine, review, reviewer)
     links = _links()
     link = links.get(review.loop_key)
     if link is not None and link[2] == reviewer:
@@ -174,13 +177,35 @@ def connect(cine, review, reviewer: str | None) -> None:
             review.seek(shown[0])
 
 
+def _update_lock(store, cine, review, reviewer: str) -> None:
+    """Lock the review while the loop's finding is signed and this reviewer's calipers make it."""
+    try:
+        f = store.latest_finding(store.register_loop(cine))
+    except MsusError:
+        return
+    if f is not None and f.signed and f.reviewer == reviewer:
+        review.locked = (f"your calipers make the {f.status} finding signed by {f.signed_by or 'a reviewer'}; "
+                         "amend the finding to change them")
+    else:
+        review.locked = None
+
+
+def _current_finding(review) -> dict | None:
+    """Record provider for :meth:`msus.ui.review.Review.record`: the loop's finding, fresh from the store."""
+    link = _links().get(review.loop_key)
+    if link is None:
+        return None
+    f = get_store().latest_finding(link[0])
+    return None if f is None else f.to_dict()
+
+
 def _marks_from_labels(review) -> None:
     """Unmarked rest/contraction frames come back from the restored calipers' labels (latest)."""
     from msus.measure import LABEL_CONTRACTION, LABEL_REST
 
     for label, which in ((LABEL_REST, "rest"), (LABEL_CONTRACTION, "contraction")):
         if getattr(review, f"{which}_frame") is None:
-            frames = [m.frame_index for m in review.measurements if m.label == label]
+            frames = [m.frame_index for m in review.measurements if m.role == label]
             if frames:
                 review.mark(which, frames[-1])
 
@@ -220,7 +245,8 @@ def save_status(review) -> str:
 
 # ---- finding ------------------------------------------------------------------------------------
 def finding_panel(cine, review=None, reviewer: str | None = None, analysis_result=None) -> None:
-    """The loop's saved finding: status, who, reasons; mark final.
+    """The loop's finding: its values (:mod:`msus.record`), status and signer, second reads;
+    "Mark final" (with a confirmation) and "Amend" (a new version with a reason).
 
     An ``analysis_result`` (from :func:`msus.analysis.analyze`) is saved as a draft automatic
     finding the first time it is shown (:func:`save_analysis`).
@@ -233,69 +259,97 @@ def finding_panel(cine, review=None, reviewer: str | None = None, analysis_resul
     try:
         ref = store.register_loop(cine)
         f = store.latest_finding(ref)
+        ms = store.measurements(ref) if f is not None else []
     except MsusError as e:
         st.error(f"Findings store: {e}")
         return
     if f is None:
         st.caption("No finding saved for this loop yet.")
+        return
+    _finding_summary(f, ms)
+    if f.signed:
+        _amend_step(store, f, reviewer)
     else:
-        icon = "🔒" if f.status == "final" else "✎"
-        signer = _finalized_by(store, ref, f) if f.status == "final" else None
-        status = f"final (signed by {signer})" if signer else f.status
-        st.markdown(f"{icon} **{f.classification.replace('_', ' ')}** — {status}, {f.kind}, by {f.reviewer} "
-                    f"(updated {f.updated_at[:16].replace('T', ' ')} UTC)")
-        gaps = _finding_gaps(f)
-        if gaps:
-            st.markdown(gaps)
-        for r in f.reasons:
-            st.markdown(f"- {r}")
-    if f is not None and f.status != "final" and clicks.button(
-            "Mark final", key="msus_finalize", scope=f.id, disabled=not reviewer,
-            help="A final finding can no longer be changed."):  # survives a player rerun (msus.ui.clicks)
-        done = False
+        _sign_step(store, f, reviewer)
+
+
+def _finding_summary(f, ms) -> None:
+    from msus.record import finding_values, headline, length_text, status_text
+
+    icon = "🔒" if f.signed else "✎"
+    st.markdown(plain(f"{icon} {f.classification.replace('_', ' ')} — {status_text(f.to_dict())}, {f.kind}, "
+                      f"by {f.reviewer} (updated {f.updated_at[:16].replace('T', ' ')} UTC)"))
+    line = headline(f.to_dict())
+    if line:
+        st.markdown(plain(line))
+    src = f.extra.get("sources") or {}
+    said = [f"{role}: " + (f"caliper of {v.get('reviewer') or f.reviewer} ({v.get('kind')})" if v.get("source") == "caliper"
+                           else "automatic analysis") for role, v in src.items()]
+    if said:
+        st.caption(plain("From " + " · ".join(said)))
+    for r in f.reasons:
+        st.markdown("- " + plain(r))
+    second = [m for m in finding_values(ms, reader=f.reviewer).second_reads if m.role != "other"]
+    if second:
+        st.caption("Second reads (for agreement, not in the finding): " + "; ".join(
+            f"{m.reviewer}: {m.role} {length_text(m.length_mm, m.length_px)} (frame {m.frame_index + 1})" for m in second))
+
+
+def plain(text: str) -> str:
+    """``text`` for st.markdown shown as typed (Markdown and HTML characters escaped)."""
+    import re
+
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$])", r"\\\1", str(text))
+
+
+def _sign_step(store, f, reviewer) -> None:
+    """Mark final → a confirmation naming the signer and the values → signed."""
+    from msus.record import headline
+
+    key = "msus_confirm_final"
+    if clicks.button("Mark final", key="msus_finalize", scope=f.id, disabled=not reviewer,
+                     help="Sign the finding: it and its calipers are then locked (change them by an amendment)."):
         with clicks.handled("msus_finalize", f.id):
+            st.session_state[key] = f.id
+    if st.session_state.get(key) != f.id or not reviewer:
+        return
+    box = st.container(border=True)
+    box.warning(f"Sign this finding as {reviewer}, now? It says: {headline(f.to_dict()) or f.classification}. "
+                "Once signed, the finding and its calipers are locked; a change needs an amendment with a reason.")
+    c = box.columns(2)
+    if clicks.button("Sign as final", key="msus_finalize_confirm", scope=f.id, container=c[0], type="primary"):
+        done = False
+        with clicks.handled("msus_finalize_confirm", f.id):
             try:
                 store.finalize_finding(f.id, expected_version=f.version, reviewer=reviewer)
                 done = True
             except MsusError as e:
-                st.error(str(e))
+                box.error(str(e))
         if done:
+            st.session_state.pop(key, None)
             st.rerun()
+    if c[1].button("Cancel", key="msus_finalize_cancel"):
+        st.session_state.pop(key, None)
+        st.rerun()
 
 
-def _finalized_by(store, ref, f) -> str | None:
-    """Who marked finding ``f`` final (from the audit log; cached per finding version)."""
-    cache = st.session_state.setdefault("msus_signers", {})
-    key = (f.id, f.version)
-    if key not in cache:
-        who = None
-        try:
-            for e in store.audit(ref):
-                if e.entity_id == f.id and (e.after or {}).get("status") == "final":
-                    who = e.reviewer
-        except MsusError:
-            pass
-        cache[key] = who
-    return cache[key]
-
-
-def _finding_gaps(f) -> str:
-    """'Gap 4.7 mm at rest (frame 5) → 9.6 mm at contraction (frame 21), Δ +5.0 mm' (px when uncalibrated)."""
-    def one(mm, px, frame, what):
-        if mm is not None:
-            v = f"{mm:.1f} mm"
-        elif px is not None:
-            v = f"{px:.0f} px (uncalibrated)"
-        else:
-            return None
-        return f"{v} at {what}" + ("" if frame is None else f" (frame {frame + 1})")
-
-    parts = [p for p in (one(f.gap_rest_mm, f.gap_rest_px, f.rest_frame, "rest"),
-                         one(f.gap_contraction_mm, f.gap_contraction_px, f.contraction_frame, "contraction")) if p]
-    if not parts:
-        return ""
-    delta = f", Δ {f.retraction_mm:+.1f} mm" if f.retraction_mm is not None else ""
-    return "Gap " + " → ".join(parts) + delta
+def _amend_step(store, f, reviewer) -> None:
+    """A signed finding changes only by an amendment: a reason, then a new draft version."""
+    with st.expander("Amend this finding"):
+        st.caption("An amendment is a new version of the finding, linked to this one in the audit log; the calipers "
+                   "open again until it is signed.")
+        reason = st.text_input("Reason for the amendment", key=f"msus_amend_reason_{f.id}",
+                               placeholder="e.g. contraction caliper moved to the last intact fibre")
+        if clicks.button("Amend", key="msus_amend", scope=f.id, disabled=not reviewer):
+            done = False
+            with clicks.handled("msus_amend", f.id):
+                try:
+                    store.amend_finding(f.id, reason=reason, expected_version=f.version, reviewer=reviewer)
+                    done = True
+                except MsusError as e:
+                    st.error(str(e))
+            if done:
+                st.rerun()
 
 
 def save_analysis(cine, reviewer: str | None, analysis_result) -> bool:
@@ -325,8 +379,8 @@ def save_analysis(cine, reviewer: str | None, analysis_result) -> bool:
         if latest is not None and latest.extra.get("analysis_digest") == digest:
             done.add(digest)
             return False
-        if latest is not None and latest.status == "final":
-            done.add(digest)  # a final finding stands; a new analysis does not replace it
+        if latest is not None and (latest.signed or latest.supersedes):
+            done.add(digest)  # a signed finding or an open amendment stands; a new analysis does not replace it
             return False
         d["analysis_digest"] = digest
         store.save_finding(ref, d, reviewer=reviewer, kind="automatic")
@@ -444,8 +498,9 @@ def study_list(container=None, settings=None, rows=None, tz: str | None = None) 
                 "loop": name,
                 "frames": r.n_frames,
                 "calipers": r.n_measurements,
-                "status": r.status,
+                "status": r.status + (f" (signed by {r.signed_by})" if r.signed_by else ""),
                 "flag": (r.classification or "").replace("_", " "),
+                "Δgap (mm)": None if r.retraction_mm is None else round(r.retraction_mm, 2),
                 "reviewers": ", ".join(r.reviewers),
                 f"last change ({zone_name(tz)})": local_time(r.last_change_at, tz),
             }
