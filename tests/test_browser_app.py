@@ -216,3 +216,38 @@ def test_two_clicks_make_the_right_mm_and_ends_drag(page):
     assert cal2["text"] == f"{math.hypot((u2 - u1) * mx, (v2 - v1) * my):.2f} mm"
     body = page.locator("body").inner_text()
     assert "Traceback" not in body
+
+
+def test_keys_work_page_wide_and_question_mark_shows_the_shortcuts(page):
+    # focus outside the player (the page body): Space plays without scrolling the page, ← steps
+    page.locator("[data-testid=stMain] h5").first.click()
+    y0 = page.evaluate("document.querySelector('[data-testid=stMain]').scrollTop + window.scrollY")
+    page.keyboard.press("Space")
+    page.wait_for_function("window.__msusPlayer.playing")
+    page.keyboard.press("Space")
+    assert not page.evaluate("window.__msusPlayer.playing")
+    assert page.evaluate("document.querySelector('[data-testid=stMain]').scrollTop + window.scrollY") == y0
+    at = frame(page)
+    page.keyboard.press("ArrowRight")
+    assert frame(page) == at + 1
+    # … but typing in a text field never moves the player
+    box = page.locator("section[data-testid=stSidebar]").get_by_role("textbox", name="…or your name")
+    box.click()
+    page.keyboard.type("rc ")
+    assert box.input_value() == "rc " and frame(page) == at + 1
+    assert page.evaluate("window.__msusPlayer.data.marks") == {"rest": None, "contraction": None}
+    assert not page.evaluate("window.__msusPlayer.playing")
+    box.fill("")
+    page.locator("[data-testid=stMain] h5").first.click()
+    # "?" opens the shortcuts overlay (and the bar shows the hint), Esc closes it
+    assert "? keys" in page.locator(".mp-hint").inner_text()
+    page.keyboard.press("?")
+    page.wait_for_function("window.__msusPlayer.helpShown")
+    assert "mark rest / contraction" in page.locator(".mp-help").inner_text()
+    page.evaluate("document.querySelector('[data-testid=stMain]').scrollTo(0, 0)")
+    page.screenshot(path=str(ART / "app_shortcuts.png"))
+    page.keyboard.press("Escape")
+    page.wait_for_function("!window.__msusPlayer.helpShown")
+    settle(page)
+    sidebar = page.locator("section[data-testid=stSidebar]")
+    assert sidebar.count() == 1

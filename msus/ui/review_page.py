@@ -41,6 +41,8 @@ def render() -> None:
             with st.container():  # messages have their own slot, so the player keeps its place
                 for level, text in review.take_messages():
                     {"error": st.error, "info": st.info, "success": st.success}.get(level, st.warning)(text)
+            with st.container():  # other readers' calipers and the saved outline (fixed slot)
+                optional.call("others", "render", cine, review, reviewer, result)
             panels.view_controls(review)
             player.render(player.player_data(cine, review, url, loop_id=token), on_log=session.on_player_log)
             left, right = st.columns([5, 2], gap="large")
