@@ -213,8 +213,10 @@ def rerun(pg, timeout_ms: int | None = None):
     settle(pg, timeout_ms)
 
 
-_SCROLL_STILL = """() => new Promise((done) => {
-  const at = () => [...document.querySelectorAll('*')].filter((e) => e.scrollTop > 0).map((e) => e.scrollTop).join();
+_STILL = """(el) => new Promise((done) => {
+  const at = () => { const r = el.getBoundingClientRect();
+    return [r.top, r.left, r.height, ...[...document.querySelectorAll('*')].filter((e) => e.scrollTop > 0)
+      .map((e) => e.scrollTop)].join(); };
   let last = at(), still = 0;
   const tick = () => { const now = at(); still = now === last ? still + 1 : 0; last = now;
                        if (still >= 8) done(true); else requestAnimationFrame(tick); };
@@ -222,9 +224,10 @@ _SCROLL_STILL = """() => new Promise((done) => {
 })"""
 
 
-def scroll_still(pg) -> None:
-    """Until nothing in the page scrolls (eight animation frames without a change)."""
-    pg.evaluate(_SCROLL_STILL)
+def hold_still(locator) -> None:
+    """Until the element has not moved and nothing in the page has scrolled for eight animation
+    frames (an expander opening, a smooth scroll or a reflow after a rerun have ended)."""
+    locator.evaluate(_STILL)
 
 
 def choose(pg, key: str, option: str) -> None:
@@ -232,13 +235,13 @@ def choose(pg, key: str, option: str) -> None:
     with widget key ``key`` (the page settled first).
 
     Streamlit's combobox closes its list on any scroll, so the box is scrolled (at once) to the
-    middle of the window and the page is let come to rest (smooth scrolling still running would
-    close the list) before the list is opened and the option chosen by keyboard.
+    middle of the window and the page is let come to rest (a smooth scroll or an expander still
+    opening would close the list) before the list is opened and the option chosen by keyboard.
     """
     settle(pg)
     box = pg.locator(f".st-key-{key} input")
     box.evaluate("(e) => e.scrollIntoView({block: 'center', behavior: 'instant'})")  # not smooth: no late scroll
-    scroll_still(pg)
+    hold_still(box)
     box.focus()
     box.press("ArrowDown")  # opens the list (a click on an already focused box may not)
     options = pg.get_by_role("listbox").get_by_role("option")
