@@ -242,10 +242,16 @@ def choose(pg, key: str, option: str) -> None:
     box = pg.locator(f".st-key-{key} input")
     box.evaluate("(e) => e.scrollIntoView({block: 'center', behavior: 'instant'})")  # not smooth: no late scroll
     hold_still(box)
+    before = runs(pg)
     box.focus()
     box.press("ArrowDown")  # opens the list (a click on an already focused box may not)
     options = pg.get_by_role("listbox").get_by_role("option")
-    options.first.wait_for()
+    try:
+        options.first.wait_for(timeout=15_000)
+    except Exception as e:  # say why the list is not open (a rerun, focus lost), then fail
+        why = pg.evaluate("[document.activeElement && document.activeElement.outerHTML.slice(0, 120),"
+                          " document.querySelector('[data-test-script-state]').getAttribute('data-test-script-state')]")
+        raise AssertionError(f"the list of {key} did not open: runs {before}->{runs(pg)}, focus/state {why}") from e
     names = [t.strip() for t in options.all_inner_texts()]
     want = option if option in names else next((n for n in names if n.startswith(option)), None)
     assert want is not None, f"{option!r} not among {names}"
