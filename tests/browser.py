@@ -3,7 +3,7 @@
 Used by the ``tests/test_browser_*.py`` files and by ``benchmarks/bench_player.py`` (which
 imports them from here).  Waiting is always on what the page shows or reports, never on time:
 
-* :func:`settle` — no script run in progress and every player event acknowledged (the player's
+* :func:`settle` — no script run in progress, no element left stale, and every player event acknowledged (the player's
   ``pendingEvents`` counts events sent but not yet acknowledged *and* a frame report still due).
 * :func:`rerun` — around an action that makes the app rerun: waits until a run that ended after
   the action has finished, then :func:`settle`.  Runs are counted in the page by a
@@ -44,8 +44,11 @@ RUN_WATCH = """
                          attributeFilter: ["data-test-script-state"]});
 })();
 """
+#: Settled: no run in progress, no element left stale by a run (a run that ended in ``st.rerun()``
+#: leaves "notRunning" for an instant before the next one), every player event acknowledged.
 _SETTLED = ("(() => { const s = document.querySelector('[data-test-script-state]');"
             " return s && s.getAttribute('data-test-script-state') === 'notRunning'"
+            " && !document.querySelector('[data-stale=true]')"
             " && (!window.__msusPlayer || window.__msusPlayer.pendingEvents === 0); })()")
 
 
