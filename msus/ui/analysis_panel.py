@@ -28,6 +28,7 @@ import streamlit as st
 from msus.errors import MsusError
 from msus.findings import DISCLAIMER
 from msus.ui import clicks
+from msus.ui.text import html, md
 
 STATE_KEY = "msus_analysis"
 COLORS = {"stump": "#ffd54f", "caliper": "#80deea", "outline": "#ef5350", "fascia": "#a5d6a7", "replaced": "#9e9e9e"}
@@ -169,7 +170,7 @@ def render(cine, review):
             except MsusError as e:
                 state["result"], state["error"] = None, str(e)
     if state["error"]:
-        st.error(state["error"])
+        st.error(md(state["error"]))
     result = state["result"]
     if result is None:
         review.extra_shapes = []
@@ -182,9 +183,9 @@ def render(cine, review):
     cls = result.classification
     text = {"suspected_full_thickness": "Suspected full-thickness tear", "partial": "Partial-thickness defect",
             "no_defect": "No defect found"}[cls]
-    body = f"**{text}** — {DISCLAIMER}.\n\n" + "\n".join(f"- {r}" for r in result.reasons)
+    body = f"**{text}** — {DISCLAIMER}.\n\n" + "\n".join(f"- {md(r)}" for r in result.reasons)
     if result.finding.peetrons:
-        body += f"\n\n_{result.finding.peetrons}_" + (f"; _{result.finding.bamic}_" if result.finding.bamic else "")
+        body += f"\n\n_{md(result.finding.peetrons)}_" + (f"; _{md(result.finding.bamic)}_" if result.finding.bamic else "")
     if "flag" in hidden:
         st.info(f"Flag rejected by the reviewer ({text}).")
     elif cls == "suspected_full_thickness":
@@ -193,7 +194,7 @@ def render(cine, review):
         st.warning(body)
     else:
         st.success(body)
-    st.caption(f"Calibration: {result.calibration_badge} · tracking forward–backward error "
+    st.caption(f"Calibration: {md(result.calibration_badge)} · tracking forward–backward error "
                f"{'—' if result.fb_error_px is None else f'{result.fb_error_px:.2f} px'}")
 
     # --- suggestions with accept / edit / reject
@@ -211,7 +212,7 @@ def render(cine, review):
     for key, label, source in rows:
         a, b, c, d = st.columns([3, 1, 1, 1])
         status = dec.get(key)
-        a.markdown(f"{label}  \n<small>{source}{' · ' + status if status else ''}</small>", unsafe_allow_html=True)
+        a.markdown(f"{html(label)}  \n<small>{html(source)}{' · ' + html(status) if status else ''}</small>", unsafe_allow_html=True)
         scope = review.loop_key
         if clicks.button("Accept", key=f"msus_acc_{key}", container=b, scope=scope, disabled=status == "accepted"):
             with clicks.handled(f"msus_acc_{key}", scope):
@@ -251,7 +252,7 @@ def render(cine, review):
                                        keyframes_from_calipers(result, edited))
                 state["decisions"]["keyframes"] = "user"
             except MsusError as e:
-                st.error(str(e))
+                st.error(md(e))
             st.rerun()
 
     # --- plots
@@ -285,7 +286,7 @@ def _edit(cine, review, state, result, key: str) -> None:
                 state["result"] = _run(cine, review, rest, con)
                 state["decisions"] = {key: "edited"}
             except MsusError as e:
-                st.error(str(e))
+                st.error(md(e))
             st.session_state[f"msus_editing_{key}"] = False
             st.rerun()
     elif key in ("gap_rest", "gap_contraction"):
@@ -294,7 +295,7 @@ def _edit(cine, review, state, result, key: str) -> None:
                 _accept_gap(review, result, "rest" if key == "gap_rest" else "contraction")
                 state["decisions"][key] = "accepted"
             except MsusError as e:
-                st.error(str(e))
+                st.error(md(e))
         st.caption("The caliper is placed: drag its ends in the player; it is then recorded as automatic-edited.")
         st.session_state[f"msus_editing_{key}"] = False
     else:

@@ -36,6 +36,7 @@ def _outline_shapes(finding) -> list[dict]:
 def render(cine, review, reviewer: str | None, live_analysis=None) -> None:
     """Toggles for the other reviewers' calipers; their shapes and the saved outline to the player."""
     from msus.ui import store_panels
+    from msus.ui.text import md
 
     try:
         store = store_panels.get_store()
@@ -57,7 +58,7 @@ def render(cine, review, reviewer: str | None, live_analysis=None) -> None:
         cols[0].caption("Other readers' calipers")
         for k, (who, ms) in enumerate(sorted(by.items())):
             colour = COLORS[k % len(COLORS)]
-            if cols[k + 1].toggle(f"{who} ({len(ms)})", value=True, key=f"msus_show_{k}",
-                                  help=f"Show the calipers {who} saved on this loop (dashed)"):
+            if cols[k + 1].toggle(f"{md(who)} ({len(ms)})", value=True, key=f"msus_show_{k}",
+                                  help=f"Show the calipers {md(who)} saved on this loop (dashed)"):
                 shapes += _shapes_for(ms, who, colour)
     review.extra_shapes = list(review.extra_shapes) + shapes

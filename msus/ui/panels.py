@@ -12,6 +12,7 @@ from msus.errors import MsusError
 from msus.measure import LABEL_CONTRACTION, LABEL_REST, LABEL_THICKNESS, ROLE_OTHER
 from msus.ui import sources
 from msus.ui.review import Review
+from msus.ui.text import md
 
 NO_LABEL = "—"  # shown for a caliper of role "other" (an empty cell would read "None")
 LABEL_CHOICES = [NO_LABEL, LABEL_REST, LABEL_CONTRACTION, LABEL_THICKNESS]
@@ -74,7 +75,7 @@ def open_panel(settings: Settings) -> sources.Source | None:
         if up is None:
             return None
         return sources.upload_source(up, settings.upload_limit_mb)
-    st.sidebar.caption(f"Data folder: `{settings.data_dir}`")
+    st.sidebar.caption(f"Data folder: {md(settings.data_dir)}")
     listed = [str(p.relative_to(settings.data_dir)) for p in sources.list_loops(settings.data_dir)]
     if listed:
         pick = st.sidebar.selectbox("Files in the data folder", [""] + listed, key="msus_path_pick")
@@ -139,11 +140,11 @@ def study_header(cine, review: Review, name: str) -> None:
     c[0].markdown(f'<div class="msus-study">{"".join(chips)}</div>', unsafe_allow_html=True)
     show = c[1].toggle("Patient fields", value=False, key="msus_show_phi")
     for w in getattr(cine, "warnings", []) or []:
-        st.caption(f"⚠ {w}")
+        st.caption(f"⚠ {md(w)}")
     if show:
         phi = [k for k in meta.get("phi_keys", []) if k in meta]
         if phi:
-            st.table({"field": phi, "value": [str(meta[k]) for k in phi]})
+            st.table({"field": [md(k) for k in phi], "value": [md(meta[k]) for k in phi]})
         else:
             st.caption("No patient fields in this file.")
 
@@ -204,7 +205,7 @@ def retraction_card(review: Review) -> None:
     if not mm:
         st.caption("uncalibrated — px, not mm")
     fr = lambda i: "" if i is None else f" (frame {int(i) + 1})"  # noqa: E731
-    st.caption(f"rest {rest[0]}{fr(rest[1])} → contraction {con[0]}{fr(con[1])} — {whose}")
+    st.caption(f"rest {md(rest[0])}{fr(rest[1])} → contraction {md(con[0])}{fr(con[1])} — {md(whose)}")
 
 
 def measurements_table(review: Review) -> None:
@@ -293,7 +294,7 @@ def calibration_panel(review: Review) -> None:
     """Two points clicked with the Calibrate tool + a typed distance → manual calibration."""
     file_cal = review.file_calibration
     st.caption(
-        "File calibration: " + (f"{file_cal.badge()} ({file_cal.source})" if file_cal.calibrated else "none")
+        "File calibration: " + (f"{md(file_cal.badge())} ({md(file_cal.source)})" if file_cal.calibrated else "none")
     )
     pts = review.calib_points
     if pts:
@@ -316,7 +317,7 @@ def calibration_panel(review: Review) -> None:
         review.set_override(override)
     if review.manual_calibration is not None:
         active = review.calibration_for(review.frame_index).source == "manual"
-        st.info(f"Manual calibration {review.manual_calibration.detail} — "
+        st.info(f"Manual calibration {md(review.manual_calibration.detail)} — "
                 + ("**in use** (source manual)" if active else "not used here: the file's calibration applies"))
         if st.button("Remove manual calibration", key="msus_cal_clear"):
             review.clear_manual_calibration()

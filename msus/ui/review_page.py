@@ -17,6 +17,7 @@ def render() -> None:
     from msus.config import load_settings
     from msus.errors import MsusError
     from msus.ui import optional, panels, player, session, sources
+    from msus.ui.text import md
 
     t0 = time.perf_counter()
     try:
@@ -40,7 +41,7 @@ def render() -> None:
         with viewer:
             with st.container():  # messages have their own slot, so the player keeps its place
                 for level, text in review.take_messages():
-                    {"error": st.error, "info": st.info, "success": st.success}.get(level, st.warning)(text)
+                    {"error": st.error, "info": st.info, "success": st.success}.get(level, st.warning)(md(text))
             with st.container():  # other readers' calipers and the saved outline (fixed slot)
                 optional.call("others", "render", cine, review, reviewer, result)
             panels.view_controls(review)
@@ -58,8 +59,11 @@ def render() -> None:
         with st.expander("Export"):
             optional.call("export_panel", "render", cine, source)
     except MsusError as e:
-        st.error(str(e))
-    except Exception as e:  # last resort: one line, never a traceback
+        st.error(md(e))
+    except Exception as e:  # last resort: one line, never a traceback (the log keeps it)
+        import logging
+
+        logging.getLogger("msus.app").exception("unexpected error on the page")
         st.error(f"Unexpected problem ({type(e).__name__}); the loop could not be shown. Try another file.")
     finally:
         st.session_state["msus_run_ms"] = (time.perf_counter() - t0) * 1000  # server time of this run

@@ -51,7 +51,9 @@ def render() -> None:
     try:
         rows = store_panels.get_store().study_list()
     except MsusError as e:
-        st.error(f"Findings store: {e}")
+        from msus.ui.text import md
+
+        st.error(f"Findings store: {md(e)}")
         return
     if not rows:
         st.caption("Nothing measured yet: open a loop on the Review page and measure it.")
