@@ -1,40 +1,32 @@
-"""Accuracy of the tear analysis on varied simulated loops (not the committed samples).
+"""Accuracy of the tear analysis per simulator (own, foreign, physics) and all together.
 
-``N_CASES`` loops from :mod:`msus.synth` with their own seeds, cycling the tear kinds (full,
-partial, none) and drawing depth, thickness, fascicle angle, fascia tilt, gap, retraction,
-partial fraction, pixel spacing, frequency and noise at random.  The analysis sees only the
-pixels and the calibration (``simulate_cine``); the ground truth is read afterwards.
+Sets (the analysis sees only pixels and calibration; truth is read afterwards):
 
-Figures (each with a naive baseline measured in the same run):
+* **own**: ``N_CASES`` loops of :mod:`msus.synth`, cycling full / partial / none with depth,
+  thickness, fascicle angle, tilt, gap, retraction, partial fraction, spacing, frequency and
+  noise drawn at random;
+* **foreign**: ``N_FOREIGN`` loops of ``tests/foreign_sim.py`` (k ≡ 1 mod 5 through a JPEG DICOM,
+  k ≡ 3 through an H.264 MP4 with manual calibration) plus ``N_HAEM`` full tears filled with a
+  near-isoechoic haematoma (scatter amplitude 1/3–2/3 of the muscle's);
+* **physics**: the PyMUST set of ``tests/physics_set.py`` (3-pose files and held loops), when
+  present.
 
-* gap MAE at rest / at contraction (mm), against the true gap *on the frame the analysis chose*
-  (so frame choice and measurement are judged separately); baseline: a fixed-threshold detector
-  (dark pixels below 60 % of the ROI median, widest dark run of the component nearest the
-  centre) for rest, the "no retraction" predictor (contraction gap = rest gap) for contraction;
-* classification accuracy; baseline: always the most frequent class;
-* tracking drift (mm): the true stump ends at rest tracked to the contraction frame with no
-  re-anchoring, distance to the true ends there; baseline: "no motion" (ends stay put);
-* frame choice error (frames) for rest and contraction; baselines: frame 0, and the frame that
-  differs most from frame 0 (mean absolute grey difference).
-
-Goals: gap MAE ≤ 0.5 mm, classification ≥ 95 %, drift ≤ 0.5 mm.
-
-**Foreign set** (``foreign: …`` figures): ``N_FOREIGN`` loops from the independent simulator in
-``tests/foreign_sim.py`` (another speckle model, display, anatomy, tear shapes, contraction
-profiles, scanner-like screens with a calibrated region not covering the frame); loops k ≡ 1
-(mod 5) go through ``msus.load`` from a JPEG DICOM and k ≡ 3 (mod 5) from an H.264 MP4 (uncalibrated, so
-the true mm/px is passed as the manual calibration and the ROI comes from the texture).  Same
-figures and baselines, plus false flags on intact muscles.
-``python -m benchmarks accuracy`` (a few minutes on 2 cores).
+Per set: classification accuracy, rest/peak frames inside the true rest/peak stretches, gap MAE
+and mean signed error (bias) at rest and contraction, thickness-fraction MAE, muscle-thickness
+MAE; the **echo-only** flag and measurements (the detector alone, computed in the same run) are
+the baseline column.  Plus haematoma-filled full tears found, and false flags on the real intact
+loops.  Goals: classification ≥ 95 %, frames ≥ 95 %, gap MAE ≤ 0.5 mm, |bias| ≤ 0.15 mm,
+haematoma-filled full tears ≥ 90 %, 0 false flags.  ``python -m benchmarks accuracy``.
 """
 
 from __future__ import annotations
 
-import math
 import os
+import sys
+import tempfile
+from pathlib import Path
 from collections import Counter
 
-import cv2
 import numpy as np
 
 from benchmarks.common import Figure
@@ -42,6 +34,13 @@ from benchmarks.common import Figure
 N_CASES = int(os.environ.get("MSUS_BENCH_CASES", "36"))
 SEED = int(os.environ.get("MSUS_BENCH_SEED", "2026"))
 N_FOREIGN = int(os.environ.get("MSUS_BENCH_FOREIGN_CASES", "36"))
+N_HAEM = int(os.environ.get("MSUS_BENCH_HAEMATOMA_CASES", "12"))
+N_PHYS_SEEDS = int(os.environ.get("MSUS_BENCH_PHYSICS_SEEDS", "1"))
+ROOT = Path(__file__).resolve().parent.parent
+REAL_INTACT = (("medial gastrocnemius video", ROOT / "tests" / "data" / "p6_isokinetic120_01_push_02.mp4", 0.0883),
+               ("GE lateral gastrocnemius frames", ROOT / "tests" / "data" / "gastroc_jumping_frames", 0.0868),
+               ("GE lateral gastrocnemius, all 23 frames",
+                ROOT / "tests" / "data" / "gastroc_jumping_23", 0.0868))
 
 
 def case_params(k: int, rng: np.random.Generator):
@@ -79,184 +78,231 @@ def case_params(k: int, rng: np.random.Generator):
     )
 
 
-def _naive_peak(frames: np.ndarray) -> int:
-    """Baseline peak-contraction frame: the frame that differs most from the first one."""
-    f0 = frames[0].astype(np.float32)
-    return int(np.argmax([np.abs(f.astype(np.float32) - f0).mean() for f in frames]))
+def _stretch(act: np.ndarray, low: bool) -> set[int]:
+    """Frames of the true rest (lowest activation) or peak (highest) stretch (within 2 %)."""
+    act = np.asarray(act, float)
+    tol = 0.02 * max(1e-9, float(act.max() - act.min()))
+    sel = act <= act.min() + tol if low else act >= act.max() - tol
+    return set(int(i) for i in np.flatnonzero(sel))
 
 
-def naive_gap_px(frame: np.ndarray) -> float | None:
-    """Baseline detector: fixed threshold, widest dark run of the dark blob nearest the centre."""
-    g = cv2.GaussianBlur(frame.astype(np.float32), (0, 0), 3)
-    h, w = g.shape
-    mask = (g < 0.6 * float(np.median(g[h // 6 : 5 * h // 6]))).astype(np.uint8)
-    n, lab, stats, cent = cv2.connectedComponentsWithStats(mask)
-    if n <= 1:
-        return None
-    big = [i for i in range(1, n) if stats[i, cv2.CC_STAT_AREA] > 50 and stats[i, cv2.CC_STAT_WIDTH] < 0.8 * w]
-    if not big:
-        return None
-    i = min(big, key=lambda i: math.hypot(cent[i][0] - w / 2, cent[i][1] - h / 2))
-    return float(np.median((lab == i).sum(axis=1)[(lab == i).any(axis=1)]))
+def _record(res, truth: dict) -> dict:
+    """One case: fused and echo-only results against the truth."""
+    r, c = res.rest_frame, res.contraction_frame
+    rec = {"truth": truth["classification"], "pred": res.classification,
+           "pred_echo": res.echo_finding.classification, "haematoma": truth.get("haematoma", False),
+           "frames_ok": r in truth["rest_frames"] and c in truth["peak_frames"], "tear": truth["tear"]}
+    if truth["tear"] != "none":
+        g = truth["gap_mm"]
+        for key, i, val in (("rest", r, res.gap_rest_mm), ("con", c, res.gap_contraction_mm)):
+            rec[f"gap_{key}"] = None if val is None or not np.isfinite(g[i]) else float(val - g[i])
+        echo_found = res.echo_finding.classification != "no_defect"
+        rec["gap_rest_echo"] = rec["gap_rest"] if echo_found and res.evidence != "motion" else None
+        rec["gap_con_echo"] = rec["gap_con"] if echo_found and res.evidence != "motion" else None
+        rec["frac_err"] = abs(res.defect_thickness_fraction - truth["frac"]) if res.defect_found else None
+        rec["frac_err_echo"] = abs(_echo_fraction(res) - truth["frac"]) if echo_found else None
+    tm = truth.get("thickness_mm")
+    if tm is not None:
+        got = np.array([np.nan if v is None else v for v in res.thickness.thickness_mm], float)
+        ok = np.isfinite(got) & np.isfinite(tm)
+        rec["thick_err"] = float(np.mean(np.abs(got[ok] - tm[ok]))) if ok.any() else None
+        base = res.defect_rest.muscle_thickness_mm
+        rec["thick_err_echo"] = None if base is None else float(np.nanmean(np.abs(base - np.asarray(tm, float))))
+    return rec
 
 
-def evaluate(n_cases: int = N_CASES) -> list[dict]:
-    """Run the analysis on every case; one record per case."""
-    from msus.analysis import _patch_offsets, analyze
-    from msus.calibration import Calibration
-    from msus.synth import calibration_for, simulate
+def _echo_fraction(res) -> float:
+    fr = [d.thickness_fraction for d in (res.defect_rest, res.defect_contraction) if d.found or d.stump_rows_px]
+    return max(fr) if fr else 0.0
+
+
+#: msus.synth's thickness truth runs between the fasciae's muscle-side edges; its fasciae are
+#: bands 1.0 mm (superficial) and 0.8 mm (deep) thick, so the mid-line thickness is 0.5 + 0.4 mm more.
+OWN_FASCIA_HALF_WIDTHS_MM = 0.5 + 0.4
+
+
+def own_cases(n_cases: int = N_CASES):
+    """(make cine, truth) of the own simulator's cases."""
     from msus.cine import Cine
-    from msus.track import track_points
+    from msus.synth import calibration_for, simulate
 
     rng = np.random.default_rng(SEED)
-    out = []
     for k in range(n_cases):
         p = case_params(k, rng)
         ph = simulate(p)
-        cine = Cine.from_frames(ph.frames, fps=ph.fps, calibration=calibration_for(p), kind="synthetic")
-        res = analyze(cine)
-        r, c = res.rest_frame, res.contraction_frame
-        rec = {
-            "tear": p.tear,
-            "truth": ph.classification,
-            "pred": res.classification,
-            "frac": res.defect_thickness_fraction,
-            "true_frac": ph.defect_thickness_fraction,
-            "retraction_mm": res.retraction_mm,
-            "rest_err_frames": abs(r - ph.rest_frame),
-            "con_err_frames": abs(c - ph.contraction_frame),
-            "rest_base_frames": abs(0 - ph.rest_frame),
-            "con_base_frames": abs(_naive_peak(ph.frames) - ph.contraction_frame),
-        }
-        if p.tear != "none":
-            t_r, t_c = float(ph.gap_mm[r]), float(ph.gap_mm[c])
-            rec["gap_rest_err"] = None if res.gap_rest_mm is None else abs(res.gap_rest_mm - t_r)
-            rec["gap_con_err"] = None if res.gap_contraction_mm is None else abs(res.gap_contraction_mm - t_c)
-            rec["gap_con_base"] = None if res.gap_rest_mm is None else abs(res.gap_rest_mm - t_c)
-            nb = naive_gap_px(ph.frames[r])
-            rec["gap_rest_base"] = abs(t_r) if nb is None else abs(nb * p.mm_per_px - t_r)
-            # drift: true stump ends at the true rest frame tracked (no re-anchoring) to the true
-            # contraction frame
-            a, b = ph.rest_frame, ph.contraction_frame
-            ends = ph.stump_ends_px[a]
-            offs = np.array([ends[0] - ends[1], ends[1] - ends[0]], float)
-            offs = offs / np.linalg.norm(offs, axis=1, keepdims=True) * 9.0
-            tr = track_points(ph.frames, ends, anchor_frame=a, patch_offsets_px=offs, span=(a, b))
-            got = tr.points_px[b]
-            rec["drift_mm"] = float(np.linalg.norm(got - ph.stump_ends_px[b], axis=1).mean() * p.mm_per_px)
-            rec["drift_base_mm"] = float(np.linalg.norm(ends - ph.stump_ends_px[b], axis=1).mean() * p.mm_per_px)
-        out.append(rec)
+        truth = {"classification": ph.classification, "tear": p.tear, "gap_mm": ph.gap_mm,
+                 "rest_frames": _stretch(ph.activation, True) | {ph.rest_frame},
+                 "peak_frames": _stretch(ph.activation, False) | {ph.contraction_frame},
+                 "frac": ph.defect_thickness_fraction,
+                 "thickness_mm": np.asarray(ph.muscle_thickness_mm, float) + OWN_FASCIA_HALF_WIDTHS_MM}
+        yield (lambda ph=ph, p=p: (Cine.from_frames(ph.frames, fps=ph.fps, calibration=calibration_for(p),
+                                                   kind="synthetic"), None)), truth
+
+
+def foreign_cases(n_cases: int = N_FOREIGN, n_haem: int = N_HAEM, tmp: str = "."):
+    """(make cine, truth) of the foreign simulator's cases (DICOM / MP4 / array) and its
+    haematoma-filled full tears."""
+    import msus
+    from msus.cine import Cine
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from foreign_sim import simulate_foreign, write_dicom, write_mp4
+
+    hrng = np.random.default_rng(SEED + 7)
+    specs = [(SEED * 1000 + k, ("full", "partial", "none")[k % 3], None) for k in range(n_cases)]
+    specs += [(SEED * 1000 + 500 + k, "full", float(hrng.uniform(1 / 3, 2 / 3))) for k in range(n_haem)]
+    for k, (seed, tear, haem) in enumerate(specs):
+        L = simulate_foreign(seed, tear, haematoma=haem)
+        io = {1: "dicom", 3: "mp4"}.get(k % 5, "array") if haem is None else "array"
+        truth = {"classification": L.classification, "tear": L.tear, "gap_mm": L.gap_mm,
+                 "rest_frames": _stretch(L.activation, True) | {L.rest_frame},
+                 "peak_frames": _stretch(L.activation, False) | {L.contraction_frame},
+                 "frac": L.thickness_fraction, "haematoma": haem is not None,
+                 "thickness_mm": np.full(L.frames.shape[0], L.params["thick_mm"])}
+
+        def make(L=L, io=io, k=k):
+            if io == "dicom":
+                path = Path(tmp) / f"f{k}.dcm"
+                write_dicom(L, path)
+                return msus.load(path), None
+            if io == "mp4":
+                path = Path(tmp) / f"f{k}.mp4"
+                write_mp4(L, path)
+                return msus.load(path), L.params["mm_per_px"]
+            return Cine.from_frames(L.frames, fps=L.fps, calibration=L.calibration, kind="synthetic"), None
+
+        yield make, truth
+
+
+def physics_cases():
+    """(make cine, truth) of the physics-based set (3-pose files and held loops), if shipped."""
+    try:
+        sys.path.insert(0, str(ROOT / "tests"))
+        import physics_set  # noqa: PLC0415
+
+        cases = list(physics_set.cases())
+    except (ImportError, FileNotFoundError, OSError):
+        return
+    nan = float("nan")
+    for case in cases:
+        haem = case.truth.get("haematoma_amplitude_ratio") is not None and case.truth["tear"] == "full"
+        makers = [lambda case=case: physics_set.three_pose(case)]
+        makers += [lambda case=case, s=s: physics_set.held_loop(case, s) for s in range(N_PHYS_SEEDS)]
+        for make in makers:
+            loop = make()
+            truth = {"classification": loop.classification, "tear": loop.tear,
+                     "gap_mm": np.asarray([nan if v is None else v for v in loop.gap_mm], float),
+                     "rest_frames": set(loop.rest_frames), "peak_frames": set(loop.peak_frames),
+                     "frac": float(loop.defect_thickness_fraction), "haematoma": haem,
+                     "thickness_mm": np.asarray([nan if v is None else v for v in loop.muscle_thickness_mm], float)}
+            yield (lambda loop=loop: (loop.cine, None)), truth
+
+
+def _tear_of(cls: str) -> str:
+    return {"suspected_full_thickness": "full", "partial": "partial"}.get(cls, "none")
+
+
+def evaluate(cases) -> list[dict]:
+    """Analyse every case once (the fused and the echo-only results come from the same run)."""
+    from msus.analysis import analyze
+
+    out = []
+    for make, truth in cases:
+        cine, mmpp = make()
+        try:
+            res = analyze(cine, mm_per_px=mmpp)
+        finally:
+            close = getattr(cine, "close", None)
+            if close is not None:
+                close()
+        out.append(_record(res, truth))
     return out
 
 
-def _mae(vals, missing_penalty=None):
+def _mae(vals):
+    v = [abs(x) for x in vals if x is not None]
+    return float(np.mean(v)) if v else float("nan")
+
+
+def _mean(vals):
     v = [x for x in vals if x is not None]
     return float(np.mean(v)) if v else float("nan")
 
 
-def evaluate_foreign(n_cases: int = N_FOREIGN) -> list[dict]:
-    """The analysis on loops of the independent simulator (``tests/foreign_sim.py``)."""
-    import sys
-    import tempfile
-    from pathlib import Path
+def _figures(recs: list[dict], prefix: str) -> list[Figure]:
+    """Per-set figures, the echo-only analysis as the baseline column."""
+    if not recs:
+        return []
+    n = len(recs)
+    tears = [r for r in recs if r["tear"] != "none"]
+    acc = 100 * float(np.mean([r["pred"] == r["truth"] for r in recs]))
+    acc_e = 100 * float(np.mean([r["pred_echo"] == r["truth"] for r in recs]))
+    conf = Counter((r["truth"], r["pred"]) for r in recs)
+    wrong = ", ".join(f"{t}->{p}:{k}" for (t, p), k in sorted(conf.items()) if t != p) or "none"
+    frames = 100 * float(np.mean([r["frames_ok"] for r in recs]))
+    gaps = [r.get("gap_rest") for r in tears] + [r.get("gap_con") for r in tears]
+    gaps_e = [r.get("gap_rest_echo") for r in tears] + [r.get("gap_con_echo") for r in tears]
+    measured = sum(v is not None for v in gaps)
+    fr, fr_e = _mae([r.get("frac_err") for r in tears]), _mae([r.get("frac_err_echo") for r in tears])
+    th, th_e = _mae([r.get("thick_err") for r in recs]), _mae([r.get("thick_err_echo") for r in recs])
+    figs = [
+        Figure(f"{prefix}classification", acc, "%", acc_e, acc / acc_e if acc_e else None,
+               f"{n} loops; baseline echo-only; errors {wrong}; goal >= 95 %"),
+        Figure(f"{prefix}rest+peak frames in true stretches", frames, "%", None, None, "goal >= 95 %"),
+        Figure(f"{prefix}gap MAE (rest and contraction)", _mae(gaps), "mm", _mae(gaps_e), None,
+               f"{measured}/{2 * len(tears)} gaps measured; baseline echo-only gaps; goal <= 0.5 mm"),
+        Figure(f"{prefix}gap bias (mean signed error)", _mean(gaps), "mm", _mean(gaps_e), None,
+               "baseline echo-only; goal |bias| <= 0.15 mm"),
+        Figure(f"{prefix}thickness-fraction MAE", fr, "", fr_e, None, "baseline echo-only"),
+        Figure(f"{prefix}muscle-thickness MAE", th, "mm", th_e, None,
+               "per frame, fascia mid-lines; baseline: the echo detector's rest-frame thickness on every frame"),
+    ]
+    intact = [r for r in recs if r["tear"] == "none"]
+    if intact:
+        ff = sum(r["pred"] != "no_defect" for r in intact)
+        ff_e = sum(r["pred_echo"] != "no_defect" for r in intact)
+        figs.append(Figure(f"{prefix}false flags on intact muscles", float(ff), "loops", float(ff_e), None,
+                           f"of {len(intact)} intact loops; baseline echo-only; goal 0"))
+    haem = [r for r in recs if r["haematoma"] and r["tear"] == "full"]
+    if haem:
+        h = 100 * float(np.mean([r["pred"] == "suspected_full_thickness" for r in haem]))
+        h_e = 100 * float(np.mean([r["pred_echo"] == "suspected_full_thickness" for r in haem]))
+        figs.append(Figure(f"{prefix}haematoma-filled full tears found", h, "%", h_e, None,
+                           f"{len(haem)} loops; baseline echo-only; goal >= 90 %"))
+    return figs
 
+
+def _real_intact() -> list[Figure]:
     import msus
     from msus.analysis import analyze
-    from msus.cine import Cine
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-    from foreign_sim import simulate_foreign, write_dicom, write_mp4
-
-    out = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for k in range(n_cases):
-            L = simulate_foreign(SEED * 1000 + k, ("full", "partial", "none")[k % 3])
-            io = {1: "dicom", 3: "mp4"}.get(k % 5, "array")  # every tear kind goes through both
-            if io == "dicom":
-                path = Path(tmp) / f"f{k}.dcm"
-                write_dicom(L, path)
-                res = analyze(msus.load(path))
-            elif io == "mp4":
-                path = Path(tmp) / f"f{k}.mp4"
-                write_mp4(L, path)
-                res = analyze(msus.load(path), mm_per_px=L.params["mm_per_px"])
-            else:
-                res = analyze(Cine.from_frames(L.frames, fps=L.fps, calibration=L.calibration, kind="synthetic"))
-            r, c = res.rest_frame, res.contraction_frame
-            grey = L.frames[r].mean(axis=2).astype(np.uint8)
-            x0, y0, x1, y1 = L.region
-            rec = {"tear": L.tear, "truth": L.classification, "pred": res.classification, "io": io,
-                   "rest_err_frames": abs(r - L.rest_frame), "con_err_frames": abs(c - L.contraction_frame),
-                   "rest_base_frames": abs(0 - L.rest_frame),
-                   "con_base_frames": abs(_naive_peak(L.frames.mean(axis=3)) - L.contraction_frame)}
-            if L.tear != "none":
-                t_r, t_c = float(L.gap_mm[r]), float(L.gap_mm[c])
-                rec["gap_rest_err"] = None if res.gap_rest_mm is None else abs(res.gap_rest_mm - t_r)
-                rec["gap_con_err"] = None if res.gap_contraction_mm is None else abs(res.gap_contraction_mm - t_c)
-                rec["gap_con_base"] = None if res.gap_rest_mm is None else abs(res.gap_rest_mm - t_c)
-                nb = naive_gap_px(grey[y0 : y1 + 1, x0 : x1 + 1])
-                rec["gap_rest_base"] = abs(t_r) if nb is None else abs(nb * L.params["mm_per_px"] - t_r)
-            out.append(rec)
-    return out
-
-
-def _figures(recs: list[dict], prefix: str, false_flags: bool = True) -> list[Figure]:
-    """Gap MAE (rest, contraction), classification and, optionally, false flags on intact loops."""
-    tears = [r for r in recs if r["tear"] != "none"]
-    missing = sum(1 for r in tears if r.get("gap_rest_err") is None)
-    acc = float(np.mean([r["pred"] == r["truth"] for r in recs]))
-    majority = Counter(r["truth"] for r in recs).most_common(1)[0][1] / len(recs)
-    g_r = _mae([r.get("gap_rest_err") for r in tears])
-    g_r_b = _mae([r.get("gap_rest_base") for r in tears])
-    g_c = _mae([r.get("gap_con_err") for r in tears])
-    g_c_b = _mae([r.get("gap_con_base") for r in tears])
-    conf = Counter((r["truth"], r["pred"]) for r in recs)
-    wrong = ", ".join(f"{t}->{p}:{n}" for (t, p), n in sorted(conf.items()) if t != p) or "none"
-    intact = [r for r in recs if r["tear"] == "none"]
-    flags = sum(1 for r in intact if r["pred"] != "no_defect")
-    n = len(recs)
-    figs = [
-        Figure(f"{prefix}gap MAE at rest", g_r, "mm", g_r_b, g_r / g_r_b if g_r_b else None,
-               f"{len(tears) - missing}/{len(tears)} tears measured; baseline fixed-threshold detector; goal <= 0.5 mm"),
-        Figure(f"{prefix}gap MAE at contraction", g_c, "mm", g_c_b, g_c / g_c_b if g_c_b else None,
-               "baseline 'no retraction' (contraction gap = rest gap); goal <= 0.5 mm"),
-        Figure(f"{prefix}classification", acc * 100, "%", majority * 100, acc / majority,
-               f"{n} loops; baseline majority class; errors {wrong}; goal >= 95 %"),
-    ]
-    if false_flags:
-        figs.append(Figure(f"{prefix}false flags on intact muscles", float(flags), "loops", float(len(intact)), None,
-                           f"of {len(intact)} intact loops (baseline column: their number); goal 0"))
-    return figs
+    flags, flags_e, names = 0, 0, []
+    for name, path, mmpp in REAL_INTACT:
+        if not path.exists():
+            continue
+        with msus.load(path) as cine:
+            res = analyze(cine, mm_per_px=mmpp)
+        flags += res.classification != "no_defect"
+        flags_e += res.echo_finding.classification != "no_defect"
+        names.append(f"{name}: {res.classification}")
+    return [Figure("real intact loops: false flags", float(flags), "loops", float(flags_e), None,
+                   "; ".join(names) + "; baseline echo-only; goal 0")]
 
 
 def run() -> list[Figure]:
-    figs = _run_own() if N_CASES > 0 else []
-    if N_FOREIGN > 0:
-        fr = evaluate_foreign()
-        figs += _figures(fr, "foreign: ")
-        figs.append(Figure("foreign: contraction frame error", _mae([r["con_err_frames"] for r in fr]), "frames",
-                           _mae([r["con_base_frames"] for r in fr]), None,
-                           "baseline: the frame most different from frame 0; profiles ramp/twitch/hold/preloaded/double"))
+    figs: list[Figure] = []
+    every: list[dict] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, cases in (("own", own_cases()), ("foreign", foreign_cases(tmp=tmp)), ("physics", physics_cases())):
+            recs = evaluate(cases) if cases is not None else []
+            if name == "physics" and not recs:
+                figs.append(Figure("physics: not available", 0.0, "loops", None, None,
+                                   "tests/physics_set.py or its data is missing"))
+            figs += _figures(recs, f"{name}: ")
+            every += recs
+    figs += _figures(every, "all: ")
+    figs += _real_intact()
     return figs
-
-
-def _run_own() -> list[Figure]:
-    recs = evaluate()
-    tears = [r for r in recs if r["tear"] != "none"]
-    dr = _mae([r.get("drift_mm") for r in tears])
-    dr_b = _mae([r.get("drift_base_mm") for r in tears])
-    fr = _mae([r["rest_err_frames"] for r in recs])
-    fr_b = _mae([r["rest_base_frames"] for r in recs])
-    fc = _mae([r["con_err_frames"] for r in recs])
-    fc_b = _mae([r["con_base_frames"] for r in recs])
-    return _figures(recs, "accuracy: ", false_flags=False) + [
-        Figure("accuracy: tracking drift rest->contraction", dr, "mm", dr_b, dr / dr_b if dr_b else None,
-               "no re-anchoring; baseline 'no motion'; goal <= 0.5 mm"),
-        Figure("accuracy: rest frame error", fr, "frames", fr_b, fr / fr_b if fr_b else None,
-               "baseline: frame 0"),
-        Figure("accuracy: contraction frame error", fc, "frames", fc_b, fc / fc_b if fc_b else None,
-               "baseline: the frame most different from frame 0; the true peak is a held plateau"),
-    ]
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from benchmarks.common import Figure, best_of
 ROOT = Path(__file__).resolve().parents[1]
 VIDEO = ROOT / "tests" / "data" / "p6_isokinetic120_01_push_02.mp4"
 FRAMES = ROOT / "tests" / "data" / "gastroc_jumping_frames"
-SHARED_FRAMES = ROOT.parent / "shared" / "data" / "msk_frames" / "gastroc_lateralis_jumping_GE_E9"
+SHARED_FRAMES = ROOT / "tests" / "data" / "gastroc_jumping_23"  # all 23 frames (tests/data/NOTICE.md)
 
 
 def _real(path: Path, mm_per_px: float, label: str) -> list[Figure]:

@@ -32,6 +32,20 @@ SPATIAL_FORMATS = {0: "none", 1: "2D", 2: "M-mode", 3: "spectral", 4: "waveform"
 UNIT_CM = 3
 
 
+#: mm per px an ultrasound image can have (a 1000 px image from 0.1 mm to 50 m deep); outside it a
+#: calibration is a damaged or hostile value: refused with a warning, lengths stay in px.
+PLAUSIBLE_MM_PER_PX = (1e-4, 50.0)
+
+
+def plausible_mm_per_px(v) -> bool:
+    """True for a finite mm/px inside :data:`PLAUSIBLE_MM_PER_PX`."""
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return False
+    return math.isfinite(v) and PLAUSIBLE_MM_PER_PX[0] <= v <= PLAUSIBLE_MM_PER_PX[1]
+
+
 @dataclass(frozen=True)
 class Region:
     """One ultrasound region, bounds inclusive in 0-based pixel coordinates (x = column).
@@ -56,13 +70,15 @@ class Region:
     def mm_per_px_x(self) -> float | None:
         if self.units_x != UNIT_CM or not self.delta_x:
             return None
-        return abs(float(self.delta_x)) * 10.0
+        v = abs(float(self.delta_x)) * 10.0
+        return v if plausible_mm_per_px(v) else None
 
     @property
     def mm_per_px_y(self) -> float | None:
         if self.units_y != UNIT_CM or not self.delta_y:
             return None
-        return abs(float(self.delta_y)) * 10.0
+        v = abs(float(self.delta_y)) * 10.0
+        return v if plausible_mm_per_px(v) else None
 
     @property
     def is_2d(self) -> bool:
@@ -157,6 +173,10 @@ class Calibration:
     @classmethod
     def manual(cls, mm_per_px_x: float, mm_per_px_y: float | None = None, detail: str = "") -> "Calibration":
         mm_per_px_y = mm_per_px_x if mm_per_px_y is None else mm_per_px_y
+        if not (plausible_mm_per_px(mm_per_px_x) and plausible_mm_per_px(mm_per_px_y)):
+            lo, hi = PLAUSIBLE_MM_PER_PX
+            raise CalibrationError(f"a manual calibration must be between {lo:g} and {hi:g} mm/px, "
+                                   f"got {mm_per_px_x!r} × {mm_per_px_y!r}")
         return cls(
             source="manual",
             mm_per_px_x=float(mm_per_px_x),
@@ -241,6 +261,10 @@ class Calibration:
         """Use a manual mm/px only where the file carries no calibration."""
         if mm_per_px is None or self.calibrated:
             return self
+        if not plausible_mm_per_px(mm_per_px):
+            lo, hi = PLAUSIBLE_MM_PER_PX
+            return replace(self, warnings=tuple(self.warnings) + (
+                f"manual calibration {mm_per_px!r} mm/px ignored: not a number between {lo:g} and {hi:g}; lengths in px",))
         return replace(Calibration.manual(mm_per_px), warnings=self.warnings)
 
     def badge(self, x: float | None = None, y: float | None = None) -> str:
@@ -307,6 +331,12 @@ def regions_from_dataset(ds) -> tuple[tuple[Region, ...], list[str]]:
             if x1 < x0 or y1 < y0:
                 warnings.append(f"ultrasound region #{i + 1} has inverted bounds; ignored")
                 continue
+            for axis in ("X", "Y"):
+                raw = item.get(f"PhysicalDelta{axis}")
+                if raw is not None and int(_num(item.get(f"PhysicalUnits{axis}Direction")) or 0) == UNIT_CM \
+                        and not plausible_mm_per_px(abs(_num(raw) or 0.0) * 10.0):
+                    warnings.append(f"ultrasound region #{i + 1}: PhysicalDelta{axis} {raw!r} cm is not a usable "
+                                    "calibration; lengths there in px")
             regions.append(
                 Region(
                     index=i,

@@ -7,7 +7,9 @@ Frame index is 0-based in code and shown 1-based to users.
 
 from __future__ import annotations
 
+import itertools
 import threading
+import weakref
 from collections import OrderedDict
 from typing import Callable, Iterator, Sequence
 
@@ -18,8 +20,86 @@ from msus.errors import LoadError
 
 #: Frame rate assumed when a source carries no timing at all (documented in README).
 DEFAULT_FPS = 30.0
-#: Frames kept decoded per loop.
+#: Frames kept decoded per loop (at most; the shared byte bound, MSUS_FRAME_CACHE_MB, comes first).
 DEFAULT_CACHE_FRAMES = 64
+
+
+class FrameCache:
+    """Decoded frames of every open loop, least recently used dropped beyond ``max_bytes``.
+
+    One per process (:data:`FRAME_CACHE`), so the memory decoded frames hold is bounded in
+    bytes however many loops are open (``MSUS_FRAME_CACHE_MB``, see :mod:`msus.limits`).
+    Each loop also keeps at most its own ``cache_frames`` frames.  A frame larger than the
+    whole bound is returned but not kept.
+    """
+
+    def __init__(self, max_bytes: int | None = None):
+        self._max_bytes = max_bytes
+        self._items: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
+        self._per_loop: dict[int, OrderedDict[int, None]] = {}
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    @property
+    def max_bytes(self) -> int:
+        if self._max_bytes is not None:
+            return self._max_bytes
+        from msus.limits import limits
+
+        return limits().frame_cache_bytes
+
+    @property
+    def nbytes(self) -> int:
+        return self._bytes
+
+    def get(self, loop: int, i: int):
+        with self._lock:
+            hit = self._items.get((loop, i))
+            if hit is not None:
+                self._items.move_to_end((loop, i))
+                self._per_loop[loop].move_to_end(i)
+            return hit
+
+    def put(self, loop: int, i: int, arr: np.ndarray, max_frames: int) -> None:
+        cap = self.max_bytes
+        if arr.nbytes > cap:
+            return
+        with self._lock:
+            if (loop, i) in self._items:
+                return
+            self._items[(loop, i)] = arr
+            self._bytes += arr.nbytes
+            mine = self._per_loop.setdefault(loop, OrderedDict())
+            mine[i] = None
+            while len(mine) > max_frames:
+                self._pop(loop, next(iter(mine)))
+            while self._bytes > cap and self._items:
+                self._pop(*next(iter(self._items)))
+
+    def _pop(self, loop: int, i: int) -> None:
+        arr = self._items.pop((loop, i))
+        self._bytes -= arr.nbytes
+        mine = self._per_loop.get(loop)
+        if mine is not None:
+            mine.pop(i, None)
+            if not mine:
+                del self._per_loop[loop]
+
+    def drop(self, loop: int) -> None:
+        """Forget every frame of one loop (closed or garbage collected)."""
+        with self._lock:
+            for i in list(self._per_loop.get(loop, ())):
+                self._pop(loop, i)
+
+    def indices(self, loop: int) -> tuple[int, ...]:
+        """Frame indices of one loop held now, least recently used first."""
+        with self._lock:
+            return tuple(self._per_loop.get(loop, ()))
+
+
+#: The process-wide decoded-frame cache.
+FRAME_CACHE = FrameCache()
+_LOOP_IDS = itertools.count(1)
 
 
 class Cine:
@@ -92,9 +172,9 @@ class Cine:
         self.source_name = source_name
         self.uid = uid
         self.warnings = list(warnings)
-        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
         self._cache_frames = max(1, int(cache_frames))
-        self._lock = threading.Lock()
+        self._cache_id = next(_LOOP_IDS)  # this loop's frames in FRAME_CACHE
+        weakref.finalize(self, FRAME_CACHE.drop, self._cache_id)
         self._close = close
 
     # ---- frames ---------------------------------------------------------------------------
@@ -126,22 +206,21 @@ class Cine:
             i += self.n_frames
         if not 0 <= i < self.n_frames:
             raise IndexError(f"frame {i} out of range (loop has {self.n_frames} frames)")
-        with self._lock:
-            hit = self._cache.get(i)
-            if hit is not None:
-                self._cache.move_to_end(i)
-                return hit
+        hit = FRAME_CACHE.get(self._cache_id, i)
+        if hit is not None:
+            return hit
         arr = self._decode(i)
         arr = np.ascontiguousarray(arr, dtype=np.uint8)
         if arr.shape != self.shape:
             raise LoadError(f"frame {i + 1} decoded to shape {arr.shape}, header says {self.shape}")
         arr.flags.writeable = False
-        with self._lock:
-            self._cache[i] = arr
-            self._cache.move_to_end(i)
-            while len(self._cache) > self._cache_frames:
-                self._cache.popitem(last=False)
+        FRAME_CACHE.put(self._cache_id, i, arr, self._cache_frames)
         return arr
+
+    @property
+    def _cache(self) -> tuple[int, ...]:
+        """Indices of this loop's frames held in :data:`FRAME_CACHE` (diagnostics, tests)."""
+        return FRAME_CACHE.indices(self._cache_id)
 
     def __iter__(self) -> Iterator[np.ndarray]:
         for i in range(self.n_frames):
@@ -255,8 +334,7 @@ class Cine:
         if self._close is not None:
             self._close()
             self._close = None
-        with self._lock:
-            self._cache.clear()
+        FRAME_CACHE.drop(self._cache_id)
 
     def __enter__(self) -> "Cine":
         return self

@@ -2,19 +2,23 @@
 
 Each verb lives in its own module under :mod:`msus.commands` exposing ``add_parser(sub)`` and
 ``run(args) -> int``.  Errors: exit status 1 with one line ``msus: error: ...`` on stderr and no
-traceback; usage errors exit 2 (argparse).
+traceback; usage errors exit 2 (argparse).  Tracebacks and library warnings (pydicom, PyAV…)
+go to the standard ``logging`` log — the file ``$MSUS_LOG`` when set, else nowhere — never to
+the terminal.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import logging
+import os
 import sys
 
 from msus import __version__
 from msus.errors import MsusError
 
-VERBS = ("info", "measure", "analyze", "export", "samples", "pacs")
+VERBS = ("info", "measure", "analyze", "export", "samples", "pacs", "batch")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,7 +45,26 @@ def error(message: str) -> int:
     return 1
 
 
+log = logging.getLogger(__name__)
+
+
+def _setup_logging() -> None:
+    """Log to ``$MSUS_LOG`` (or nowhere); library warnings become log records, not stderr noise."""
+    root = logging.getLogger()
+    if not root.handlers:
+        path = os.environ.get("MSUS_LOG")
+        try:
+            handler = logging.FileHandler(path) if path else logging.NullHandler()
+        except OSError:
+            handler = logging.NullHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+        root.setLevel(logging.INFO if path else logging.WARNING)
+    logging.captureWarnings(True)
+
+
 def main(argv: list[str] | None = None) -> int:
+    _setup_logging()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -53,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except Exception as exc:  # last line of defence: never a traceback for the user
-        return error(f"unexpected {type(exc).__name__}: {exc}")
+        log.exception("unexpected error in msus %s", " ".join(sys.argv[1:2]))
+        return error(f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+                     " (details in the log: set MSUS_LOG=FILE)")
 
 
 if __name__ == "__main__":

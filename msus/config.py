@@ -11,6 +11,11 @@ an ``[app]`` table)::
 Environment variables (``MSUS_`` + field name in capitals): ``MSUS_DATA_DIR``,
 ``MSUS_SAMPLES_DIR``, ``MSUS_UPLOAD_LIMIT_MB``, ``MSUS_FRAME_STORE_MB``, ``MSUS_JPEG_QUALITY``,
 ``MSUS_MAX_OPEN_LOOPS``.  A bad value raises :class:`msus.errors.MsusError` with one line.
+
+Memory limits of the library (any caller, not only the app) are environment settings read by
+:mod:`msus.limits`: ``MSUS_MAX_FRAME_MB`` (64, one decoded frame), ``MSUS_MAX_LOOP_MB`` (16384, a
+whole loop decoded), ``MSUS_FRAME_CACHE_MB`` (512, decoded frames kept, shared by all loops) and
+``MSUS_MAX_INFLATE_MB`` (1024, a deflated DICOM inflated); see ``docs/security.md``.
 """
 
 from __future__ import annotations

@@ -6,13 +6,27 @@ traceback.  Library code raises the most specific class; callers catch :class:`M
 
 from __future__ import annotations
 
+import re
+
+# Internals that must not reach a user: object reprs, C/C++ source locations, OpenCV's prefix,
+# and the directories of quoted absolute paths (PyAV quotes the full path of the file).
+_INTERNALS = (
+    (re.compile(r"<[^<>]*? object at 0x[0-9a-fA-F]+>"), "the file"),
+    (re.compile(r"OpenCV\([^)]*\)\s*\S+:\d+:\s*error:\s*\(-?\d+:[^)]*\)\s*"), ""),
+    (re.compile(r"\S+\.(?:cpp|hpp|cc|c|h):\d+:?\s*"), ""),
+    (re.compile(r"'(?:/[^'/]*)+/([^'/]+)'"), r"'\1'"),
+)
+
 
 class MsusError(Exception):
     """Base class. ``str(err)`` is a single line meant for the user."""
 
     def __init__(self, message: str):
-        # Keep it to one line whatever the cause was.
-        super().__init__(" ".join(str(message).split()))
+        # Keep it to one line whatever the cause was, in the user's words.
+        text = " ".join(str(message).split())
+        for pattern, repl in _INTERNALS:
+            text = pattern.sub(repl, text)
+        super().__init__(text)
 
 
 class LoadError(MsusError):
@@ -69,3 +83,7 @@ class PacsRejected(PacsError):
 
 class FindingLocked(StoreError):
     """A signed (final) finding, or one of the calipers it reads, was to be changed: amend it instead."""
+
+
+class BatchError(MsusError):
+    """A batch could not start or finish (no scheduler, no loops, table not written)."""

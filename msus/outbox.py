@@ -121,6 +121,62 @@ def _item(row: OutboxRow) -> OutboxItem:
     )
 
 
+class _SenderLock:
+    """An advisory lock (``fcntl.flock``) a sender holds on one row while it sends it.
+
+    The kernel drops the lock when the sender dies (even ``kill -9``), so a later flush on the
+    same machine that can take the lock knows the ``sending`` row was abandoned and takes it
+    over at once, instead of waiting :data:`STALE_CLAIM_S` (the archive de-duplicates anyway).
+    Lock files live in ``<data dir>/outbox-locks``, named by the store URL and the row id.
+    """
+
+    def __init__(self, engine, row_id: int):
+        import hashlib
+
+        from msus.store.engine import data_dir
+
+        url = str(getattr(engine, "url", ""))
+        tag = hashlib.sha256(url.encode()).hexdigest()[:12]
+        self.path = data_dir() / "outbox-locks" / f"{tag}-{int(row_id)}.lock"
+        self._fh = None
+
+    def acquire(self) -> bool:
+        """Take the lock without waiting; False when a live sender holds it (or locks are unavailable)."""
+        try:
+            import fcntl
+
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fh = open(self.path, "a+b")
+        except (ImportError, OSError):
+            return False
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.close()
+            return False
+        self._fh = fh
+        return True
+
+    def release(self) -> None:
+        if self._fh is not None:
+            self._fh.close()  # closing drops the flock
+            self._fh = None
+            try:
+                self.path.unlink()
+            except OSError:
+                pass
+
+
+def _sender_gone(engine, row_id: int) -> bool:
+    """True when no live process on this machine holds the row's sender lock."""
+    lock = _SenderLock(engine, row_id)
+    if lock.acquire():
+        lock._fh.close()  # only probing: the sender that claims it takes the lock again
+        lock._fh = None
+        return True
+    return False
+
+
 def _stale_before() -> str:
     """Time stamp before which a ``sending`` claim counts as abandoned (:data:`STALE_CLAIM_S` ago)."""
     return (datetime.now(timezone.utc) - timedelta(seconds=STALE_CLAIM_S)).isoformat(timespec="milliseconds")
@@ -265,9 +321,12 @@ class Outbox:
         return self._run(fn, write=True)
 
     # ---- sending --------------------------------------------------------------------------
-    def _claim(self, row_id: int) -> bytes | None:
-        """Atomically take a row for sending; its payload, or None if someone else has it."""
-        stale = _stale_before()
+    def _claim(self, row_id: int, *, takeover: bool = False) -> bytes | None:
+        """Atomically take a row for sending; its payload, or None if someone else has it.
+
+        ``takeover``: the row's sender is known dead (its lock was free), take a ``sending`` row now.
+        """
+        stale = _stale_before() if not takeover else "9999"
 
         def fn(session):
             res = session.execute(
@@ -303,9 +362,27 @@ class Outbox:
 
     def _send_row(self, archive, row_id: int, sop: str, study: str) -> tuple[str, str]:
         """Send one claimed row: (outcome, message) with outcome sent/already/retry/rejected/busy."""
-        payload = self._claim(row_id)
+        lock = _SenderLock(self.engine, row_id)
+        if not lock.acquire():  # a live sender on this machine has it
+            if self._status(row_id) == "sending":
+                return "busy", "another sender has it"
+        payload = self._claim(row_id, takeover=lock._fh is not None)
         if payload is None:
+            lock.release()
             return "busy", "another sender has it"
+        try:
+            return self._post_claimed(archive, row_id, sop, study, payload)
+        finally:
+            lock.release()
+
+    def _status(self, row_id: int) -> str | None:
+        def fn(session):
+            row = session.get(OutboxRow, row_id)
+            return None if row is None else row.status
+
+        return self._run(fn)
+
+    def _post_claimed(self, archive, row_id: int, sop: str, study: str, payload: bytes) -> tuple[str, str]:
         posted = False
         try:
             if archive.has_instance(sop, study or None):
@@ -339,7 +416,7 @@ class Outbox:
         cutoff = _stale_before()
         todo = [
             i for i in self.items(archive_url=url)
-            if i.status == "queued" or (i.status == "sending" and i.updated_at < cutoff)
+            if i.status == "queued" or (i.status == "sending" and (i.updated_at < cutoff or _sender_gone(self.engine, i.id)))
         ]
         if limit is not None:
             todo = todo[: int(limit)]
@@ -424,6 +501,8 @@ def _payload(obj) -> tuple[bytes, str]:
         return buf.getvalue(), str(obj.get("SeriesDescription", "") or "")
     path = Path(obj)
     try:
+        if path.exists() and not path.is_file():
+            raise PacsError(f"cannot send {path.name}: not a regular file (a pipe, device or folder)")
         return path.read_bytes(), path.name
     except OSError as exc:
         raise PacsError(f"cannot read {path.name}: {exc.strerror or exc}") from None

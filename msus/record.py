@@ -202,6 +202,15 @@ def status_text(f: dict) -> str:
     return text
 
 
+_GAP_FREE_PREFIXES = ("echo:", "motion:", "the step spans")
+
+
+def _gap_free(reason: str) -> bool:
+    """A reason of the analysis that does not depend on the gaps (kept when a reader edits one):
+    what the echo and the motion evidence found."""
+    return reason.startswith(_GAP_FREE_PREFIXES) or "darker than the surrounding muscle" in reason
+
+
 def reclassify(finding: dict, values: FindingValues, thresholds: dict | None = None) -> tuple[str, list[str]]:
     """The flag and its reasons for the finding's current values (:func:`msus.findings.classify`).
 
@@ -222,5 +231,5 @@ def reclassify(finding: dict, values: FindingValues, thresholds: dict | None = N
                    gap_rest_px=cols["gap_rest_px"], gap_contraction_px=cols["gap_contraction_px"],
                    contracted=contracted, thresholds=thresholds)
     reasons = list(new.reasons)
-    kept = [r for r in old if "darker than the surrounding muscle" in r]
+    kept = [r for r in old if _gap_free(r)]
     return new.classification, reasons[:1] + kept + reasons[1:]

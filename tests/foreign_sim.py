@@ -97,8 +97,14 @@ def _smooth_noise(n, rng, scale, amp):
     return amp * np.interp(x, np.arange(k), knots)
 
 
-def simulate_foreign(seed: int, tear: str | None = None, *, small: bool = False) -> ForeignLoop:
-    """One foreign loop from ``seed`` (``tear``: full/partial/none, else from the seed)."""
+def simulate_foreign(seed: int, tear: str | None = None, *, small: bool = False,
+                     haematoma: float | None = None) -> ForeignLoop:
+    """One foreign loop from ``seed`` (``tear``: full/partial/none, else from the seed).
+
+    ``haematoma``: when given (0 < a ≤ 1), the defect is filled with a near-isoechoic clot whose
+    scatter amplitude is ``a`` times the muscle's between its fibres (echo ∝ amplitude², uniform
+    speckle, no floating clots); None (default) keeps the anechoic / echogenic-with-clots gap.
+    """
     rng = np.random.default_rng(seed)
     tear = tear or ("full", "partial", "none")[seed % 3]
     H, W = CANVASES[rng.integers(len(CANVASES))] if not small else (360, 480)
@@ -216,7 +222,9 @@ def simulate_foreign(seed: int, tear: str | None = None, *, small: bool = False)
         fluid = (u > L) & (u < R) & (v > vs + fascia_w * 0.3) & (v < vd - fascia_w * 0.3)
     else:
         fluid = np.zeros((hh, ww), bool)
-    if fluid.any():
+    if fluid.any() and haematoma is not None:
+        echo = np.where(fluid, np.float32(muscle_lvl * float(haematoma) ** 2), echo)
+    elif fluid.any():
         if anechoic:
             flv = float(rng.uniform(0.005, 0.03))
             echo = np.where(fluid, flv, echo)
@@ -288,7 +296,7 @@ def simulate_foreign(seed: int, tear: str | None = None, *, small: bool = False)
         params=dict(profile=profile, tilt_deg=float(np.rad2deg(tilt)), fat_mm=fat, thick_mm=thick,
                     side=side if tear == "partial" else None, anechoic=anechoic, fascicles=str(fasc_kind),
                     dr_db=dr_db, gain_db=gain_db, mm_per_px=mmpp, shape=(n_frames, H, W), fps=fps,
-                    slant=slant, retract_mm=retract, g0_mm=g0),
+                    slant=slant, retract_mm=retract, g0_mm=g0, haematoma=haematoma),
     )
 
 

@@ -12,7 +12,10 @@ from msus.cli import main
 
 KEYS = ("rest_frame", "contraction_frame", "gap_rest_mm", "gap_contraction_mm", "retraction_mm",
         "defect_thickness_fraction", "classification", "reasons", "calibration_source", "gap_curve_mm",
-        "gap_rest_px", "gap_contraction_px", "retraction_px", "gap_curve_px")
+        "gap_rest_px", "gap_contraction_px", "retraction_px", "gap_curve_px",
+        "muscle_thickness_mm", "muscle_thickness_px", "muscle_thickness_rest_mm", "muscle_thickness_contraction_mm",
+        "motion_evidence")
+MOTION_KEYS = ("separation_profile_mm", "separating_fraction", "left_displacement_mm", "right_displacement_mm")
 
 
 def analyze_json(capsys, *args):
@@ -22,6 +25,10 @@ def analyze_json(capsys, *args):
     d = json.loads(out)
     for k in KEYS:
         assert k in d, k
+    for k in MOTION_KEYS:
+        assert k in d["motion_evidence"], k
+    n = d["n_frames"]
+    assert len(d["muscle_thickness_mm"]) == n == len(d["muscle_thickness_px"])
     return d
 
 
@@ -49,6 +56,20 @@ def test_full_tear_sample(capsys, samples_dir):
     err = [abs(g - tg) for g, tg in zip(curve, t["gap_mm"]) if g is not None]
     assert len(err) >= 0.8 * len(curve) and float(np.median(err)) < 0.75
     assert d["gap_rest_px"] == pytest.approx(d["gap_rest_mm"] / 0.12, rel=1e-6)
+    # motion evidence: the ends separate across the whole thickness
+    me = d["motion_evidence"]
+    assert me["found"] and me["separating_fraction"] >= 0.85
+    assert me["left_displacement_mm"] < 0 < me["right_displacement_mm"]
+    assert len(me["separation_profile_mm"]) == len(me["depth_fraction"]) > 0
+    assert any(r.startswith("motion: the ends separate") for r in d["reasons"])
+    # muscle thickness on every frame (fascia mid-lines), in mm and px
+    ok = [(a, b) for a, b in zip(d["muscle_thickness_mm"], t["muscle_thickness_mm"]) if a is not None]
+    assert len(ok) >= 0.8 * len(curve)
+    assert float(np.median([abs(a - b) for a, b in ok])) < 1.5
+    assert d["muscle_thickness_rest_mm"] == d["muscle_thickness_mm"][d["rest_frame"]]
+    assert d["muscle_thickness_contraction_mm"] == d["muscle_thickness_mm"][d["contraction_frame"]]
+    mm_px = [(a, b) for a, b in zip(d["muscle_thickness_mm"], d["muscle_thickness_px"]) if a is not None]
+    assert all(a == pytest.approx(b * 0.12, rel=1e-6) for a, b in mm_px)
 
 
 def test_partial_tear_sample(capsys, samples_dir):
@@ -100,6 +121,8 @@ def test_real_intact_gastrocnemius_video(capsys, data_dir):
 def test_real_intact_frames(capsys, data_dir):
     d = analyze_json(capsys, data_dir / "gastroc_jumping_frames", "--mm-per-px", "0.0866")
     assert d["classification"] == "no_defect"
+    assert not d["motion_evidence"]["found"]
+    assert d["muscle_thickness_rest_mm"] is not None
 
 
 def test_text_output(capsys, samples_dir):

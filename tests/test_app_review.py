@@ -39,7 +39,9 @@ def test_caliper_event_on_scanner_caliper_gives_its_mm():
     cine, rv = _review(CX50)
     # the scanner's own caliper crosses, read off the burned-in graphics: 1.06 cm
     n = rv.handle_log(_log("s1", {"type": "caliper_add", "frame": 0, "p1": [459.5, 290.5], "p2": [498.5, 301.5]}))
-    assert n == 1 and not rv.messages
+    # the only message: this file's region ends one past the last column (an exclusive bound)
+    assert n == 1 and [lvl for lvl, _ in rv.messages] == ["warning"]
+    assert "exclusive bound" in rv.messages[0][1]
     (m,) = rv.measurements
     assert m.frame_index == 0
     assert m.length_mm == pytest.approx(10.6, rel=0.01)

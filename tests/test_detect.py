@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from msus.calibration import Calibration
-from msus.detect import check_roi, defect, tissue_roi
+from msus.analysis.detect import check_roi, defect, tissue_roi
 from msus.errors import AnalysisError
 from msus.synth import SynthParams, calibration_for, simulate
 

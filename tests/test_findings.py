@@ -3,7 +3,7 @@
 import pytest
 
 from msus.errors import AnalysisError
-from msus.findings import DISCLAIMER, classify, load_thresholds
+from msus.analysis.classify import DISCLAIMER, classify, load_thresholds
 
 
 def test_full_thickness_with_retraction():

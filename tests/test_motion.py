@@ -6,7 +6,7 @@ import pytest
 
 from msus.cine import Cine
 from msus.errors import AnalysisError
-from msus.motion import analyse_motion, motion, small_frames
+from msus.analysis.motion import analyse_motion, motion, small_frames
 
 
 def texture(h=120, w=160, seed=0):

@@ -162,3 +162,18 @@ def test_migration_0003_keeps_old_findings_open(store_url):
         assert s.latest_finding("lp").id == v2.id and json.loads(json.dumps(v2.to_dict()))["supersedes"] == "f1"
     finally:
         s.close()
+
+
+def test_an_edited_gap_keeps_what_the_echo_and_the_motion_found():
+    from msus.record import reclassify
+
+    motion = ("motion: the ends separate 1.9 mm and 2.4 mm on contraction across 100 % of the thickness; "
+              "the region between them moves with neither")
+    auto = dict(AUTO, reasons=["defect spans 100 % of the muscle thickness", "echo: defect is 60 % darker than "
+                               "the surrounding muscle", "gap widens 4.9 mm on contraction", motion])
+    rest = _caliper(1, 47.2, LABEL_REST)
+    con = _caliper(4, 101.2, LABEL_CONTRACTION)
+    cls, reasons = reclassify(auto, finding_values([rest, con], automatic=auto))
+    assert cls == "suspected_full_thickness"
+    assert motion in reasons and any(r.startswith("echo:") for r in reasons)
+    assert "gap widens 5.4 mm on contraction" in reasons and "gap widens 4.9 mm on contraction" not in reasons

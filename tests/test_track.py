@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from msus.errors import AnalysisError
-from msus.track import track_points
+from msus.analysis.track import track_points
 
 
 def texture(h=160, w=200, seed=1):

@@ -34,6 +34,9 @@ def add_parser(sub):
                    help="output file (bundle: a .zip, or a new folder)")
     p.add_argument("--start", type=int, default=None, metavar="N", help="mp4/gif: first frame (0-based)")
     p.add_argument("--stop", type=int, default=None, metavar="N", help="mp4/gif: stop before this frame (0-based)")
+    p.add_argument("--crop", metavar="X0,Y0,X1,Y1", default=None,
+                   help="bundle: keep only this box (0-based px, inclusive) instead of the 2D tissue regions; "
+                   "for files without a tissue region")
     p.add_argument("--database", metavar="URL", default=None,
                    help="store URL (default: $MSUS_DATABASE_URL, else the SQLite file in $MSUS_DATA_DIR)")
     p.add_argument("--no-store", action="store_true", help="ignore the store; export the automatic analysis")
@@ -46,8 +49,13 @@ def run(args) -> int:
 
     src = Path(args.path)
     out = Path(args.out)
-    if out.resolve() == src.resolve():
+    if _resolved(out, "--out") == _resolved(src, "PATH"):
         raise ExportError("--out must not be the source file (msus never modifies sources)")
+    crop = None
+    if getattr(args, "crop", None):
+        from msus.export.deid import parse_crop
+
+        crop = parse_crop(args.crop)
     if args.format == "dicom-video":  # the loop itself: no findings needed
         from msus.export.dicom_video import write_dicom_video
 
@@ -72,7 +80,7 @@ def run(args) -> int:
             finally:
                 if store is not None:
                     store.close()
-            written = write(args.format, cine, data, src, out, start=args.start, stop=args.stop)
+            written = write(args.format, cine, data, src, out, start=args.start, stop=args.stop, crop=crop)
         finally:
             cine.close()
     origin = "automatic analysis (not reviewed)" if data.automatic else "the store"
@@ -81,7 +89,14 @@ def run(args) -> int:
     return 0
 
 
-def write(fmt: str, cine, data, source: Path, out: Path, *, start=None, stop=None) -> Path:
+def _resolved(p: Path, what: str) -> Path:
+    try:
+        return p.resolve()
+    except (RuntimeError, OSError):  # Python raises RuntimeError on a symlink loop
+        raise ExportError(f"{what} {p.name}: a symbolic link loop (the link points back to itself)") from None
+
+
+def write(fmt: str, cine, data, source: Path, out: Path, *, start=None, stop=None, crop=None) -> Path:
     """Write one export format; returns the path written."""
     if fmt == "json":
         from msus.export.tables import write_json
@@ -114,7 +129,7 @@ def write(fmt: str, cine, data, source: Path, out: Path, *, start=None, stop=Non
 
         if cine.kind != "dicom" or source.is_dir():
             raise ExportError("a de-identified bundle needs a single DICOM file as source")
-        return write_bundle(source, data, out)
+        return write_bundle(source, data, out, crop=crop)
     if fmt == "dicom-video":
         from msus.export.dicom_video import write_dicom_video
 

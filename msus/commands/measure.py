@@ -58,7 +58,7 @@ def run(args) -> int:
         m = make_measurement(cal, args.frame, args.p1, args.p2, shape=(cine.rows, cine.columns))
         dist = m.distance
         warnings = list(dist.warnings)
-        if args.mm_per_px is not None and cal.source != "manual":
+        if args.mm_per_px is not None and cal.source != "manual" and cal.calibrated:
             warnings.append(f"--mm-per-px ignored: the file carries its own calibration ({cal.source})")
         out = {
             "distance_mm": dist.distance_mm,

@@ -3,7 +3,7 @@
 Contents (a folder, or a ``.zip`` when ``out`` ends in ``.zip``):
 
 ``loop.dcm``        the loop de-identified (:mod:`msus.export.deid`): basic-profile header, new
-                    UIDs, pixels outside the ultrasound regions blacked out, RLE Lossless;
+                    UIDs, pixels outside the 2D tissue ultrasound regions blacked out, RLE Lossless;
 ``sr.dcm``          the DICOM SR of the findings, referencing ``loop.dcm`` by its *new* UIDs;
 ``findings.json``, ``findings.csv``
                     the calipers and finding, loop keys replaced by the new UIDs, reviewers
@@ -58,11 +58,18 @@ def pseudonymise(data: ExportData, uid_map: UidMap, loop_uids: tuple[str, str, s
     )
 
 
-def write_bundle(source, data: ExportData, out) -> Path:
-    """Write the de-identified bundle of the DICOM file ``source`` to ``out`` (folder or .zip)."""
+def write_bundle(source, data: ExportData, out, *, crop: tuple[int, int, int, int] | None = None) -> Path:
+    """Write the de-identified bundle of the DICOM file ``source`` to ``out`` (folder or .zip).
+
+    ``crop`` (x0, y0, x1, y1, inclusive px) keeps that box instead of the 2D tissue regions: for
+    files without a tissue region, which are refused otherwise.
+    """
+    from msus.export.atomic import refuse_non_regular
+
     out = Path(out)
+    refuse_non_regular(out, folder_ok=out.suffix.lower() != ".zip")  # before the work, not after
     uid_map = UidMap()
-    ds, cine, mask = deidentify(source, uid_map)
+    ds, cine, mask = deidentify(source, uid_map, crop=crop)
     try:
         work = Path(tempfile.mkdtemp(prefix="msus-bundle-"))
         try:
@@ -86,7 +93,8 @@ def write_bundle(source, data: ExportData, out) -> Path:
                 "deidentification": {
                     "header": "DICOM PS3.15 Basic Application Level Confidentiality Profile (allow-list), "
                     "Clean Pixel Data Option; UIDs replaced, consistent within this bundle",
-                    "pixels": "every pixel outside the ultrasound regions set to 0",
+                    "pixels": ("every pixel outside the crop " + ",".join(map(str, crop)) + " set to 0") if crop else
+                    "every pixel outside the 2D tissue ultrasound regions (spatial format 2D, tissue or colour-flow data) set to 0",
                     "findings": "reviewers renamed, times and source file name removed",
                 },
                 "automatic": clean.automatic,
@@ -103,6 +111,12 @@ def write_bundle(source, data: ExportData, out) -> Path:
 
 
 def _publish(work: Path, files: list[str], out: Path) -> None:
+    from msus.export.atomic import refuse_non_regular
+
+    zipped = out.suffix.lower() == ".zip"
+    refuse_non_regular(out, folder_ok=not zipped)
+    if zipped:
+        refuse_non_regular(out.with_name(out.name + ".part"))
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         if out.suffix.lower() == ".zip":

@@ -11,10 +11,13 @@ of one bundle keep referring to each other.  ``PatientIdentityRemoved`` = YES an
 ``DeidentificationMethodCodeSequence`` name the profile (DCM 113100) and option (113101).
 
 Pixels: the frames are decoded by :func:`msus.load` (display-ready 8-bit grey or RGB), every
-pixel outside the union of the ultrasound regions (0018,6011) is set to 0 (scanners burn names,
+pixel outside the union of the 2D *tissue* ultrasound regions (0018,6011: RegionSpatialFormat 1,
+RegionDataType tissue or colour flow) is set to 0 — regions of other kinds (format "none",
+graphics, waveforms, ECG, grey bars) often span the whole screen, banner included, and are blacked
+out too (scanners burn names,
 dates and IDs into the banner around the image), and the result is written RLE Lossless (8-bit
-grey or RGB; uncompressed Explicit VR Little Endian when no RLE encoder is available).  A file without ultrasound regions is refused: without them the
-burned-in text cannot be told from the image.
+grey or RGB; uncompressed Explicit VR Little Endian when no RLE encoder is available).  A file without a tissue region is refused (unless the
+caller gives an explicit crop): without one the burned-in text cannot be told from the image.
 
 Real archives hold stray delimiter items at the top level (e.g. (FFFE,E0DD)) that make pydicom
 refuse to iterate or save the dataset: :func:`msus.io.repair.strip_stray_elements` removes every
@@ -75,25 +78,61 @@ class UidMap:
         return set(self._map)
 
 
-def region_mask(ds, rows: int, columns: int) -> np.ndarray:
-    """Boolean rows×columns mask: True inside any ultrasound region of ``ds``."""
-    regions = ds.get("SequenceOfUltrasoundRegions") or []
-    if not regions:
-        raise ExportError("the file has no ultrasound regions; cannot tell burned-in text from the image, not de-identifying")
+#: RegionDataType (0018,6014) codes that hold image data: 1 tissue, 2 colour flow.
+TISSUE_DATA_TYPES = frozenset({1, 2})
+
+
+def tissue_regions(ds) -> tuple:
+    """The 2D tissue regions of ``ds``: RegionSpatialFormat 1 and a tissue / colour-flow data type.
+
+    Other regions (spatial format 0 "none", M-mode, spectral, waveform, graphics, or data types
+    such as ECG traces and grey bars) may cover the whole screen, banner included: they are not
+    image data and must not keep their pixels.
+    """
+    from msus.calibration import regions_from_dataset
+
+    regions, _ = regions_from_dataset(ds)
+    return tuple(r for r in regions if r.is_2d and r.data_type in TISSUE_DATA_TYPES)
+
+
+def region_mask(ds, rows: int, columns: int, crop: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """Boolean rows×columns mask: True inside a 2D tissue region of ``ds`` (see :func:`tissue_regions`).
+
+    ``crop`` = (x0, y0, x1, y1), inclusive 0-based pixel bounds, replaces the regions: the
+    reviewer's explicit choice for a file without tissue regions.
+    """
+    if crop is not None:
+        boxes = [tuple(int(v) for v in crop)]
+    else:
+        if not (ds.get("SequenceOfUltrasoundRegions") or []):
+            raise ExportError("the file has no ultrasound regions; cannot tell burned-in text from the image, "
+                              "not de-identifying (give an explicit crop: --crop X0,Y0,X1,Y1)")
+        boxes = [(r.x0, r.y0, r.x1, r.y1) for r in tissue_regions(ds)]
+        if not boxes:
+            raise ExportError("the file has no 2D tissue ultrasound region (spatial format 2D, tissue or colour-flow "
+                              "data); cannot tell burned-in text from the image, not de-identifying "
+                              "(give an explicit crop: --crop X0,Y0,X1,Y1)")
     mask = np.zeros((rows, columns), dtype=bool)
-    for r in regions:
-        try:
-            x0, y0 = int(r.RegionLocationMinX0), int(r.RegionLocationMinY0)
-            x1, y1 = int(r.RegionLocationMaxX1), int(r.RegionLocationMaxY1)
-        except (AttributeError, TypeError, ValueError):
-            continue
+    for x0, y0, x1, y1 in boxes:
         x0, y0 = max(0, x0), max(0, y0)
         x1, y1 = min(columns - 1, x1), min(rows - 1, y1)
         if x1 >= x0 and y1 >= y0:
             mask[y0 : y1 + 1, x0 : x1 + 1] = True
     if not mask.any():
-        raise ExportError("no ultrasound region lies inside the image; not de-identifying")
+        where = "the crop does not lie" if crop is not None else "no 2D tissue region lies"
+        raise ExportError(f"{where} inside the {columns}×{rows} image; not de-identifying")
     return mask
+
+
+def parse_crop(text: str) -> tuple[int, int, int, int]:
+    """``"X0,Y0,X1,Y1"`` (inclusive, 0-based px) → a crop tuple; ExportError when malformed."""
+    try:
+        x0, y0, x1, y1 = (int(v) for v in str(text).split(","))
+    except ValueError:
+        raise ExportError(f"--crop wants X0,Y0,X1,Y1 in pixels (0-based, inclusive), got {text!r}") from None
+    if x1 < x0 or y1 < y0 or min(x0, y0) < 0:
+        raise ExportError(f"--crop X0,Y0,X1,Y1 needs 0 <= X0 <= X1 and 0 <= Y0 <= Y1, got {text!r}")
+    return x0, y0, x1, y1
 
 
 def clean_frame(frame: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -103,7 +142,7 @@ def clean_frame(frame: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def deidentify(source, uid_map: UidMap | None = None):
+def deidentify(source, uid_map: UidMap | None = None, *, crop: tuple[int, int, int, int] | None = None):
     """De-identify the DICOM file ``source``.
 
     Returns
@@ -111,7 +150,7 @@ def deidentify(source, uid_map: UidMap | None = None):
     (dataset, cine, mask)
         The new :class:`pydicom.Dataset` (uncompressed, header from :data:`KEEP`), the loop as
         loaded by :func:`msus.load` (for rendering the bundle's video from cleaned frames), and
-        the region mask (True = kept).
+        the region mask (True = kept: the 2D tissue regions, or ``crop`` when given).
     """
     import pydicom
     from pydicom.dataset import Dataset, FileMetaDataset
@@ -120,13 +159,19 @@ def deidentify(source, uid_map: UidMap | None = None):
     import msus
 
     uid_map = uid_map or UidMap()
+    cine = msus.load(source)  # first: size limits (and a capped inflate) before pydicom reads it whole
     try:
-        src = pydicom.dcmread(str(source), stop_before_pixels=True)
-    except Exception as exc:
-        raise ExportError(f"de-identification needs a DICOM file; cannot read {Path(str(source)).name}: {type(exc).__name__}") from None
-    strip_stray_elements(src)
-    cine = msus.load(source)
-    mask = region_mask(src, cine.rows, cine.columns)
+        if cine.kind != "dicom":
+            raise ExportError(f"de-identification needs a DICOM file; {Path(str(source)).name} is a {cine.kind} source")
+        try:
+            src = pydicom.dcmread(str(source), stop_before_pixels=True)
+        except Exception as exc:
+            raise ExportError(f"de-identification needs a DICOM file; cannot read {Path(str(source)).name}: {type(exc).__name__}") from None
+        strip_stray_elements(src)
+        mask = region_mask(src, cine.rows, cine.columns, crop)
+    except BaseException:
+        cine.close()
+        raise
     ds = Dataset()
     for kw in sorted(KEEP):
         if kw in src:
@@ -192,9 +237,9 @@ def _compress_lossless(ds) -> None:
             continue
 
 
-def deidentify_file(source, out_dir, *, uid_map: UidMap | None = None, name: str = "loop.dcm") -> Path:
+def deidentify_file(source, out_dir, *, uid_map: UidMap | None = None, name: str = "loop.dcm", crop=None) -> Path:
     """Write the de-identified copy of ``source`` into ``out_dir``; the source is never modified."""
-    ds, cine, _ = deidentify(source, uid_map)
+    ds, cine, _ = deidentify(source, uid_map, crop=crop)
     cine.close()
     out = Path(out_dir) / name
     try:

@@ -17,10 +17,12 @@ Kinds:
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 from msus.cine import Cine
+
 from msus.errors import CorruptFile, LoadError, MsusError, TooLarge, UnsupportedFormat
 from msus.io._source import Blob, open_source
 
@@ -111,6 +113,9 @@ def load_blob(blob: Blob, **kwargs) -> Cine:
     raise UnsupportedFormat(f"{blob.name}: not a DICOM file, video or image msus can read")
 
 
+log = logging.getLogger(__name__)
+
+
 def _guard(fn, name: str):
     """Run a reader; anything that is not already an MsusError becomes a one-line LoadError."""
     try:
@@ -122,5 +127,9 @@ def _guard(fn, name: str):
     except RecursionError:
         raise CorruptFile(f"{name}: the file is malformed (nesting too deep)") from None
     except Exception as exc:  # a reader bug or a library error we did not anticipate
+        log.debug("reading %s failed", name, exc_info=True)
         text = " ".join(str(exc).split())[:160]
+        if "is not a transfer syntax" in text:
+            raise UnsupportedFormat(f"{name}: the file names an unknown transfer syntax (how its pixels are "
+                                    "encoded); it is damaged or not standard DICOM") from None
         raise LoadError(f"{name}: cannot be read ({type(exc).__name__}: {text})") from None

@@ -15,6 +15,11 @@ from pathlib import Path
 from msus.errors import LoadError, UnsupportedFormat
 
 
+def shown_name(name: str) -> str:
+    """A file name as valid text: bytes a non-UTF-8 file system gave (surrogate escapes) become U+FFFD."""
+    return str(name).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 class Blob:
     """A read-only byte buffer with a name and a ``close``.
 
@@ -30,7 +35,7 @@ class Blob:
 
     def __init__(self, buf, name: str, path: Path | None = None, closer=None):
         self.buf = buf
-        self.name = name
+        self.name = shown_name(name)
         self.path = path
         self._closer = closer
 
@@ -98,6 +103,8 @@ class _MmapReader(io.RawIOBase):
 def open_file(path: Path) -> Blob:
     """Memory-map a file (an empty file gives an empty bytes buffer)."""
     try:
+        if not path.is_file():
+            raise LoadError(f"{path.name}: not a regular file (a pipe, device or socket); msus reads only files and folders")
         size = path.stat().st_size
         if size == 0:
             return Blob(b"", path.name, path)
@@ -124,6 +131,8 @@ def open_source(source) -> Blob:
     """A :class:`Blob` for a file path, bytes-like object or binary file object."""
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
+        if path.is_symlink() and not path.exists():
+            raise LoadError(f"{path.name}: a broken or looping symbolic link")
         if not path.exists():
             raise LoadError(f"{path.name or str(path)}: no such file or folder")
         return open_file(path)

@@ -319,6 +319,9 @@ def pixel_params(ds, name: str) -> dict:
     out_spp = 3 if (spp == 3 or pi == "PALETTE COLOR") else 1
     if rows * cols * out_spp * nf > MAX_LOOP_BYTES:
         raise TooLarge(f"{name}: {nf} frames of {rows}×{cols} is beyond the {MAX_LOOP_BYTES >> 30} GiB loop limit")
+    from msus.limits import check_frame
+
+    check_frame(name, rows, cols, out_spp, nf)  # the byte limits (MSUS_MAX_FRAME_MB, MSUS_MAX_LOOP_MB)
     return dict(
         rows=rows, columns=cols, samples_per_pixel=spp, bits_allocated=ba, bits_stored=bs,
         pixel_representation=pr, photometric_interpretation=pi, planar_configuration=planar,
@@ -858,11 +861,18 @@ def load_dicom(blob, *, cache_frames: int | None = None, **_ignored) -> Cine:
     """Open a DICOM file held in a :class:`~msus.io._source.Blob` (lazy frames)."""
     name = blob.name
     extra = {} if cache_frames is None else {"cache_frames": cache_frames}
+    from msus.io.inflate import inflate_to_blob, is_deflated
+
+    if is_deflated(blob.buf):  # inflated in a capped stream before pydicom sees it (MSUS_MAX_INFLATE_MB)
+        return load_dicom(inflate_to_blob(blob), **extra)
     ds, pos = read_header(blob)
     ts = transfer_syntax_of(ds)
     if ts.is_deflated:
         return _load_deflated(blob, **extra)
     if pos is None:
+        if _cut_short(ds, blob):  # the last element runs past the end of the file
+            raise CorruptFile(f"{name}: the file is truncated ({len(blob)} bytes): it ends before the pixel data "
+                              "its header describes")
         raise UnsupportedFormat(f"{name}: the DICOM file holds no pixel data (not an image)")
     from msus.io.dicom_video import is_video_syntax, load_dicom_video
 
@@ -879,6 +889,20 @@ def load_dicom(blob, *, cache_frames: int | None = None, **_ignored) -> Cine:
         buf, start = bytes(raw), 0
     fetch = frame_fetcher(buf, start, length, ts, p, name, ds, undefined=length is None)
     return cine_from_dataset(ds, fetch, source_name=name, transfer_syntax=ts, close=blob.close, **extra)
+
+
+def _cut_short(ds, blob) -> bool:
+    """True when the dataset's last element claims more bytes than the file holds (a cut file)."""
+    try:
+        raw = ds.get_item(list(ds.keys())[-1])
+        tell, length = raw.value_tell, raw.length
+    except Exception:
+        return False
+    if tell is None or length is None:
+        return False
+    if length == 0xFFFFFFFF:  # an undefined-length sequence must end with its delimiter
+        return bytes(blob.buf[-8:]) != b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
+    return tell + length > len(blob)
 
 
 def try_headerless_dicom(blob, **kwargs) -> Cine | None:

@@ -589,13 +589,17 @@ class Archive:
         accession_number: str | None = None,
         modality: str | None = "US",
         limit: int = DEFAULT_SEARCH_LIMIT,
+        study_uid: str | None = None,
     ) -> list[StudyInfo]:
         """QIDO-RS study search (ultrasound studies by default).
 
         ``patient_name`` without wildcards matches names that start with it
-        (``"DOE"`` → ``DOE*``); dates are ``YYYYMMDD`` and inclusive.
+        (``"DOE"`` → ``DOE*``); dates are ``YYYYMMDD`` and inclusive; ``study_uid`` matches
+        one study.
         """
         filters: dict[str, str] = {}
+        if study_uid:
+            filters["StudyInstanceUID"] = check_uid(study_uid, "study UID")
         if patient_id:
             filters["PatientID"] = patient_id.strip()
         if patient_name:
@@ -633,10 +637,12 @@ class Archive:
         out.sort(key=lambda s: (s.study_date, s.study_time), reverse=True)
         return out
 
-    def list_series(self, study_uid: str) -> list[SeriesInfo]:
+    def list_series(self, study_uid: str, *, modality: str | None = None, body_part: str | None = None) -> list[SeriesInfo]:
+        """Series of a study, optionally only those of one modality and BodyPartExamined."""
         study_uid = check_uid(study_uid, "study UID")
+        filters = {k: v.strip() for k, v in (("Modality", modality), ("BodyPartExamined", body_part)) if v}
         with self._errors("listing series"):
-            items = self._qido(f"studies/{study_uid}/series", {"includefield": list(SERIES_FIELDS)})
+            items = self._qido(f"studies/{study_uid}/series", {**filters, "includefield": list(SERIES_FIELDS)})
         out = [
             SeriesInfo(
                 study_uid=study_uid,

@@ -110,22 +110,33 @@ def _tm(t: str) -> float | None:
     return int(h) * 3600 + int(mi or 0) * 60 + int(s or 0) + float(frac or 0)
 
 
-def _dicom_folder(folder: Path, paths: list[Path], series, cache_frames) -> Cine:
+def _read_headers(paths: list[Path]) -> list[tuple]:
+    """(path, dataset or None when damaged, pixel data position or None) of each DICOM file."""
     from msus.io._source import open_file
-    from msus.io.dicom import load_dicom, pixel_params, read_header
+    from msus.io.dicom import read_header
 
-    headers = []
+    out = []
     for p in paths:
-        blob = open_file(p)
+        try:
+            blob = open_file(p)
+        except MsusError:
+            out.append((p, None, None))
+            continue
         try:
             ds, pos = read_header(blob)
         except MsusError:
-            continue  # damaged or not an image: ignore in a folder
+            ds, pos = None, None  # damaged or not an image: ignored in a folder
         finally:
             blob.close()
-        if pos is None:
-            continue  # DICOMDIR, SR, presentation states...
-        headers.append((p, ds))
+        out.append((p, ds, pos))  # pos None: DICOMDIR, SR, presentation states...
+    return out
+
+
+def _dicom_folder(folder: Path, paths: list[Path], series, cache_frames) -> Cine:
+    from msus.io._source import open_file
+    from msus.io.dicom import load_dicom, pixel_params
+
+    headers = [(p, ds) for p, ds, pos in _read_headers(paths) if ds is not None and pos is not None]
     if not headers:
         raise UnsupportedFormat(f"{folder.name}: the folder holds no DICOM images")
     groups: dict[str, list] = {}

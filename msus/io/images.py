@@ -72,6 +72,9 @@ def check_size(name: str, width: int, height: int, n_frames: int, spp: int) -> N
         raise TooLarge(f"{name}: a {width}×{height} image is beyond the size limit")
     if n_frames > MAX_FRAMES or width * height * spp * n_frames > MAX_LOOP_BYTES:
         raise TooLarge(f"{name}: {n_frames} frames of {width}×{height} is beyond the loop size limit")
+    from msus.limits import check_frame
+
+    check_frame(name, height, width, spp, n_frames)  # the byte limits (MSUS_MAX_FRAME_MB, MSUS_MAX_LOOP_MB)
 
 
 def _open(blob):

@@ -114,6 +114,9 @@ class VideoReader:
             raise CorruptFile(f"{name}: the video stream has no frame size")
         if self.width * self.height * 3 > MAX_FRAME_SAMPLES:
             raise TooLarge(f"{name}: {self.width}×{self.height} video frames are beyond the size limit")
+        from msus.limits import check_frame
+
+        check_frame(name, self.height, self.width, 3)  # MSUS_MAX_FRAME_MB, before any frame is decoded
         self.pix_fmt = str(getattr(cc, "pix_fmt", "") or "")
         self.grey = self.pix_fmt in _GREY_FORMATS
         self.codec = cc.name
@@ -171,6 +174,9 @@ class VideoReader:
         n = len(pts)
         if n * self.width * self.height * 3 > MAX_LOOP_BYTES:
             raise TooLarge(f"{self.name}: the decoded video would exceed the loop size limit")
+        from msus.limits import check_frame
+
+        check_frame(self.name, self.height, self.width, 3, n)  # MSUS_MAX_LOOP_MB
         self.n = n
         keys[0] = True  # decoding starts at the first packet in any case
         self.keys = np.flatnonzero(np.asarray(keys, dtype=bool))  # decode positions of keyframe packets

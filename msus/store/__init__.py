@@ -26,6 +26,8 @@ from msus.store.values import (
     StoredFinding,
     StoredMeasurement,
     StudyListRow,
+    analysis_finding,
+    finding_origin,
 )
 
 __all__ = [
@@ -40,8 +42,10 @@ __all__ = [
     "StoredMeasurement",
     "StudyListRow",
     "SIGNED",
+    "analysis_finding",
     "content_hash",
     "data_dir",
+    "finding_origin",
     "identify",
     "open_store",
     "resolve_url",

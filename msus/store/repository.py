@@ -42,6 +42,7 @@ from msus.store.values import (
     SIGNED,
     _opt_float,
     finding_columns,
+    finding_origin,
     now_iso,
 )
 
@@ -399,8 +400,14 @@ class Store(Signing):
             raise StoreError(f"frame {int(m.frame_index)} is outside the loop ({ref.n_frames} frames)")
 
     # ---- findings -----------------------------------------------------------------------------
-    def save_finding(self, loop, finding, *, reviewer: str, kind: str = "manual", status: str = "draft") -> StoredFinding:
-        """Save a new finding (the analysis dataclass, or a dict with the same keys)."""
+    def save_finding(self, loop, finding, *, reviewer: str, kind: str = "manual", status: str = "draft",
+                     once_key: str | None = None) -> StoredFinding:
+        """Save a new finding (the analysis dataclass, or a dict with the same keys).
+
+        With ``once_key`` the write is idempotent: the finding's id is derived from the key, and
+        a second save with the same key (a retried batch task, another worker) returns the
+        finding already saved instead of adding another.
+        """
         if kind not in KINDS:
             raise StoreError(f"unknown finding kind {kind!r}")
         if status not in STATUSES[:2]:  # "amended" is given by signing an amendment
@@ -411,7 +418,7 @@ class Store(Signing):
         cols, extra = finding_columns(finding)
         extra["automatic"] = _baseline(cols)
         ts = now_iso()
-        fid = uuid.uuid4().hex
+        fid = once_id(once_key) if once_key else uuid.uuid4().hex
         values = dict(
             cols,
             id=fid,
@@ -428,11 +435,17 @@ class Store(Signing):
         )
         if status == "final":
             values.update(signed_by=who, signed_at=ts)
-        with self._tx() as conn:
-            self._refuse_over_signed(conn, ref.id)
-            values.update(self._computed(conn, ref.id, values, who))
-            conn.execute(insert(FindingRow).values(**values))
-            self._audit(conn, who, "create", "finding", fid, ref.id, None, _f_snapshot(FindingRow(**values)))
+        try:
+            with self._tx() as conn:
+                if not once_key or conn.execute(select(FindingRow.id).where(FindingRow.id == fid)).scalar() is None:
+                    self._refuse_over_signed(conn, ref.id)
+                    values.update(self._computed(conn, ref.id, values, who))
+                    conn.execute(insert(FindingRow).values(**values))
+                    self._audit(conn, who, "create", "finding", fid, ref.id, None, _f_snapshot(FindingRow(**values)))
+        except StoreConflict:
+            if not once_key:
+                raise
+            return self._finding(fid)  # written meanwhile by a concurrent writer with the same key
         return self._finding(fid)
 
     def update_finding(
@@ -634,6 +647,7 @@ class Store(Signing):
                     lp.key, study_key, series_key, lp.source_name, lp.kind, lp.n_frames, n,
                     tuple(sorted(who.get(lp.id, ()))), status, head.classification if head else None, last.get(lp.id),
                     **({} if head is None else {k: getattr(head, k) for k in _LIST_VALUES}),
+                    origin="" if head is None else finding_origin(head.kind, json.loads(head.extra or "{}")),
                 )
             )
         return out
@@ -713,6 +727,13 @@ class _Tx:
         if isinstance(ev, SQLAlchemyError):
             raise StoreError(f"database error: {_short(ev)}") from None
         return False
+
+
+def once_id(once_key: str) -> str:
+    """The finding id of an idempotent write (:meth:`Store.save_finding` ``once_key``)."""
+    import hashlib
+
+    return "once-" + hashlib.sha256(str(once_key).encode()).hexdigest()[:40]
 
 
 def _short(exc) -> str:

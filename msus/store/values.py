@@ -165,6 +165,39 @@ class StudyListRow:
     retraction_mm: float | None = None
     signed_by: str | None = None
     amendment_no: int = 0
+    origin: str = ""  # who or what made the shown finding: "manual", "automatic, batch of 2026-01-31"...
+
+
+def finding_origin(kind: str | None, extra: dict | None) -> str:
+    """How a finding came to be, for lists: its kind, plus the batch date of a batch finding
+    (``"automatic, batch of 2026-01-31"``)."""
+    batch = (extra or {}).get("batch")
+    date = batch.get("date") if isinstance(batch, dict) else None
+    kind = kind or ""
+    return f"{kind}, batch of {date}" if date else kind
+
+
+def analysis_finding(result) -> dict:
+    """The store's finding fields from an analysis result (:class:`msus.analysis.AnalysisResult`),
+    with the defect outlines for the exports."""
+    d = {}
+    for k in ("rest_frame", "contraction_frame", "gap_rest_mm", "gap_contraction_mm", "gap_rest_px",
+              "gap_contraction_px", "retraction_mm", "defect_thickness_fraction", "calibration_source"):
+        d[k] = getattr(result, k, None)
+    fnd = getattr(result, "finding", None)
+    d["classification"] = getattr(result, "classification", None) or getattr(fnd, "classification", None)
+    d["reasons"] = list(getattr(result, "reasons", None) or getattr(fnd, "reasons", ()) or ())
+    outlines = {}
+    for fk, dk in (("rest_frame", "defect_rest"), ("contraction_frame", "defect_contraction")):
+        defect = getattr(result, dk, None)
+        if defect is not None and getattr(defect, "outline_px", None) and getattr(result, "defect_found", True):
+            outlines[str(getattr(result, fk))] = [list(map(float, p)) for p in defect.outline_px]
+    d["outlines_px"] = outlines
+    for k in ("peetrons", "bamic"):
+        v = getattr(fnd, k, None)
+        if v:
+            d[k] = v
+    return d
 
 
 # ---- helpers ---------------------------------------------------------------------------------------

@@ -11,6 +11,8 @@
   adds it as an *automatic* caliper (dragging its ends in the player makes it
   *automatic-edited*), editing a frame re-runs the analysis with the reviewer's frame, rejecting
   hides the suggestion; decisions are kept in ``st.session_state["msus_analysis"]``;
+* the **motion evidence** beside the finding: the displacement overlay on the contraction frame and
+  the separation-across-depth profile (pictures from :func:`msus.analysis.figures.motion_figures`);
 * plots of the gap over time and of the motion energy;
 * overlay shapes for the player (stumps, gap calipers on every tracked frame, the defect outline
   and the fasciae on the rest and contraction frames) go to ``review.extra_shapes`` as plain
@@ -26,8 +28,9 @@ from __future__ import annotations
 import streamlit as st
 
 from msus.errors import MsusError
-from msus.findings import DISCLAIMER
+from msus.analysis.classify import DISCLAIMER
 from msus.ui import clicks
+from msus.ui.text import html, md
 
 STATE_KEY = "msus_analysis"
 COLORS = {"stump": "#ffd54f", "caliper": "#80deea", "outline": "#ef5350", "fascia": "#a5d6a7", "replaced": "#9e9e9e"}
@@ -169,7 +172,7 @@ def render(cine, review):
             except MsusError as e:
                 state["result"], state["error"] = None, str(e)
     if state["error"]:
-        st.error(state["error"])
+        st.error(md(state["error"]))
     result = state["result"]
     if result is None:
         review.extra_shapes = []
@@ -182,9 +185,9 @@ def render(cine, review):
     cls = result.classification
     text = {"suspected_full_thickness": "Suspected full-thickness tear", "partial": "Partial-thickness defect",
             "no_defect": "No defect found"}[cls]
-    body = f"**{text}** — {DISCLAIMER}.\n\n" + "\n".join(f"- {r}" for r in result.reasons)
+    body = f"**{text}** — {DISCLAIMER}.\n\n" + "\n".join(f"- {md(r)}" for r in result.reasons)
     if result.finding.peetrons:
-        body += f"\n\n_{result.finding.peetrons}_" + (f"; _{result.finding.bamic}_" if result.finding.bamic else "")
+        body += f"\n\n_{md(result.finding.peetrons)}_" + (f"; _{md(result.finding.bamic)}_" if result.finding.bamic else "")
     if "flag" in hidden:
         st.info(f"Flag rejected by the reviewer ({text}).")
     elif cls == "suspected_full_thickness":
@@ -193,8 +196,9 @@ def render(cine, review):
         st.warning(body)
     else:
         st.success(body)
-    st.caption(f"Calibration: {result.calibration_badge} · tracking forward–backward error "
+    st.caption(f"Calibration: {md(result.calibration_badge)} · tracking forward–backward error "
                f"{'—' if result.fb_error_px is None else f'{result.fb_error_px:.2f} px'}")
+    _motion_evidence(cine, result)
 
     # --- suggestions with accept / edit / reject
     rows = [
@@ -211,7 +215,7 @@ def render(cine, review):
     for key, label, source in rows:
         a, b, c, d = st.columns([3, 1, 1, 1])
         status = dec.get(key)
-        a.markdown(f"{label}  \n<small>{source}{' · ' + status if status else ''}</small>", unsafe_allow_html=True)
+        a.markdown(f"{html(label)}  \n<small>{html(source)}{' · ' + html(status) if status else ''}</small>", unsafe_allow_html=True)
         scope = review.loop_key
         if clicks.button("Accept", key=f"msus_acc_{key}", container=b, scope=scope, disabled=status == "accepted"):
             with clicks.handled(f"msus_acc_{key}", scope):
@@ -251,7 +255,7 @@ def render(cine, review):
                                        keyframes_from_calipers(result, edited))
                 state["decisions"]["keyframes"] = "user"
             except MsusError as e:
-                st.error(str(e))
+                st.error(md(e))
             st.rerun()
 
     # --- plots
@@ -272,6 +276,26 @@ def render(cine, review):
     return None if "flag" in hidden else result
 
 
+def _motion_evidence(cine, result) -> None:
+    """Why the flag went up: the displacement along the muscle on the contraction frame and the
+    separation of the two sides across the depth (pictures drawn by msus.analysis.figures)."""
+    if result.motion_defect is None:
+        st.caption("Motion evidence: not assessed (the fasciae bounding the muscle were not found).")
+        return
+    from msus.analysis.figures import motion_figures
+
+    overlay, profile = motion_figures(cine.frame(result.contraction_frame), result)
+    st.markdown("Motion evidence (rest → contraction)")
+    left, right = st.columns([3, 2])
+    left.image(overlay, width="stretch",
+               caption=f"Displacement along the muscle, frame {result.contraction_frame + 1} "
+                       "(blue: towards the left, red: towards the right; arrows exaggerated)")
+    right.image(profile, width="stretch", caption="Separation of the two sides across the depth")
+    thick = result.muscle_thickness_rest_mm, result.muscle_thickness_contraction_mm
+    if all(v is not None for v in thick):
+        st.caption(f"Muscle thickness (fascia mid-lines): {thick[0]:.1f} mm at rest, {thick[1]:.1f} mm at contraction")
+
+
 def _edit(cine, review, state, result, key: str) -> None:
     """Editing: frames get a number box and re-run the analysis; gaps are dragged in the player."""
     if key in ("rest_frame", "contraction_frame"):
@@ -285,7 +309,7 @@ def _edit(cine, review, state, result, key: str) -> None:
                 state["result"] = _run(cine, review, rest, con)
                 state["decisions"] = {key: "edited"}
             except MsusError as e:
-                st.error(str(e))
+                st.error(md(e))
             st.session_state[f"msus_editing_{key}"] = False
             st.rerun()
     elif key in ("gap_rest", "gap_contraction"):
@@ -294,7 +318,7 @@ def _edit(cine, review, state, result, key: str) -> None:
                 _accept_gap(review, result, "rest" if key == "gap_rest" else "contraction")
                 state["decisions"][key] = "accepted"
             except MsusError as e:
-                st.error(str(e))
+                st.error(md(e))
         st.caption("The caliper is placed: drag its ends in the player; it is then recorded as automatic-edited.")
         st.session_state[f"msus_editing_{key}"] = False
     else:

@@ -15,6 +15,7 @@ import streamlit as st
 
 from msus.errors import MsusError
 from msus.ui import clicks
+from msus.ui.text import md
 
 LABELS = {
     "json": "JSON (measurements + finding)",
@@ -58,7 +59,8 @@ def build(fmt: str, cine, source, *, start=None, stop=None) -> tuple[bytes, str,
             store = None
         data = gather(cine, store)
     stem = Path(getattr(source, "name", "") or "loop").stem or "loop"
-    name = f"{stem}-{'deid-bundle' if fmt == 'bundle' else fmt}{SUFFIX[fmt]}"
+    # a de-identified bundle never carries the source's name (names often hold the patient's)
+    name = "deid-bundle.zip" if fmt == "bundle" else f"{stem}-{fmt}{SUFFIX[fmt]}"
     with tempfile.TemporaryDirectory(prefix="msus-export-") as d:
         tmp = Path(d)
         src = _source_file(source, tmp)
@@ -78,7 +80,7 @@ def render(cine, source, container=None) -> None:
         a, b = box.slider("Frames (A–B, 1-based)", 1, cine.n_frames, (1, cine.n_frames), key="msus_export_range")
         start, stop = a - 1, b
     if fmt == "bundle":
-        box.caption("Header PHI removed (DICOM basic profile), pixels outside the ultrasound regions blacked out, "
+        box.caption("Header PHI removed (DICOM basic profile), pixels outside the 2D tissue regions blacked out, "
                     "reviewers renamed. Check the video before sharing.")
     # a click survives a player rerun that interrupts its run (msus.ui.clicks)
     if clicks.button("Prepare export", key="msus_export_go", container=box):
@@ -88,10 +90,10 @@ def render(cine, source, container=None) -> None:
                     blob, name, automatic = build(fmt, cine, source, start=start, stop=stop)
                 st.session_state["msus_export_ready"] = (fmt, name, blob, automatic)
             except MsusError as e:
-                box.error(str(e))
+                box.error(md(e))
     ready = st.session_state.get("msus_export_ready")
     if ready and ready[0] == fmt:
         _, name, blob, automatic = ready
         if automatic:
             box.info("Nothing saved for this loop yet: this export holds the automatic analysis (not reviewed).")
-        box.download_button(f"Download {name}", blob, file_name=name, mime=MIME[fmt], key="msus_export_dl")
+        box.download_button(f"Download {md(name)}", blob, file_name=name, mime=MIME[fmt], key="msus_export_dl")

@@ -9,6 +9,15 @@ Security and memory:
 * ``token`` is ``secrets.token_urlsafe(24)``, minted per (browser session, loop); the route
   answers 404 for any token it does not hold, so a URL cannot be guessed or reused across
   sessions once evicted.
+* A token is bound to the browser that opened the session: the digest of Streamlit's own
+  ``_streamlit_xsrf`` cookie (read with the public ``st.context.cookies``) is kept with it and
+  the route answers 404 to a request without the same cookie — the URL alone, copied into
+  another browser, shows nothing.  (With XSRF protection turned off there is no such cookie
+  and the token is a bearer token again.)
+* A token expires with its Streamlit session: a lease object lives in the session's
+  ``st.session_state``; when Streamlit drops the session (its tab closed, after
+  ``server.disconnectedSessionTTL``), the lease is garbage collected and every token of the
+  session is revoked.
 * The :class:`FrameStore` is bounded twice: at most ``max_tokens`` registrations, and at most
   ``max_bytes`` of encoded JPEG kept across loops; the least recently used loops are evicted.
   An evicted frame is simply encoded again on the next request while its token is alive.
@@ -19,14 +28,24 @@ Streamlit script) and the script runs.
 
 from __future__ import annotations
 
+import gc
+import hashlib
+import itertools
 import secrets
 import threading
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
 
 ROUTE_PREFIX = "/msus/frames"
+#: Streamlit's XSRF cookie: set per browser by the Streamlit server, sent with every same-origin request.
+BROWSER_COOKIE = "_streamlit_xsrf"
+
+
+def _digest(cookie: str | None) -> str | None:
+    return hashlib.sha256(cookie.encode()).hexdigest() if isinstance(cookie, str) and cookie else None
 
 
 def encode_jpeg(frame: np.ndarray, quality: int = 90) -> bytes:
@@ -69,19 +88,25 @@ class FrameStore:
         self.max_tokens = int(max_tokens)
         self.max_loops = max(1, int(max_loops))
         self._tokens: OrderedDict[str, int] = OrderedDict()  # token -> loop key
+        self._bound: dict[str, tuple[str | None, int | None]] = {}  # token -> (browser digest, session)
         self._loops: OrderedDict[int, _Loop] = OrderedDict()  # id(cine) -> loop, LRU order
         self._bytes = 0
         self._lock = threading.Lock()
 
     # ---- registration ---------------------------------------------------------------------
-    def register(self, cine, quality: int = 90, token: str | None = None) -> str:
+    def register(self, cine, quality: int = 90, token: str | None = None, *, browser: str | None = None,
+                 session: int | None = None) -> str:
         """Make ``cine`` fetchable; returns the (new or reused) token for it.
 
         Pass the token a session already holds for this loop to keep its URLs stable.
+        ``browser`` (the browser's cookie value) and ``session`` (a session id) bind the token:
+        see :meth:`jpeg` and :meth:`revoke_session`.
         """
         key = id(cine)
+        bound = (_digest(browser), session)
         with self._lock:
-            if token is not None and self._tokens.get(token) == key and key in self._loops:
+            if (token is not None and self._tokens.get(token) == key and key in self._loops
+                    and self._bound.get(token, (None, None)) == bound):
                 self._tokens.move_to_end(token)
                 self._loops.move_to_end(key)
                 return token
@@ -90,12 +115,14 @@ class FrameStore:
             self._loops.move_to_end(key)
             token = secrets.token_urlsafe(24)
             self._tokens[token] = key
+            self._bound[token] = bound
             while len(self._tokens) > self.max_tokens:
-                self._tokens.popitem(last=False)
+                self._bound.pop(self._tokens.popitem(last=False)[0], None)
             while len(self._loops) > self.max_loops:
                 old = next(iter(self._loops))
                 for t in [t for t, k in self._tokens.items() if k == old]:
                     del self._tokens[t]
+                    self._bound.pop(t, None)
                 self._bytes -= self._loops.pop(old).nbytes
             self._drop_orphans()
             return token
@@ -103,6 +130,15 @@ class FrameStore:
     def revoke(self, token: str) -> None:
         with self._lock:
             self._tokens.pop(token, None)
+            self._bound.pop(token, None)
+            self._drop_orphans()
+
+    def revoke_session(self, session: int) -> None:
+        """Revoke every token registered for ``session`` (the session ended)."""
+        with self._lock:
+            for t in [t for t, (_b, s) in self._bound.items() if s == session]:
+                self._tokens.pop(t, None)
+                del self._bound[t]
             self._drop_orphans()
 
     def _drop_orphans(self) -> None:
@@ -111,9 +147,13 @@ class FrameStore:
             self._bytes -= self._loops.pop(key).nbytes
 
     # ---- serving --------------------------------------------------------------------------
-    def jpeg(self, token: str, index: int) -> bytes | None:
-        """Encoded frame ``index`` of the loop behind ``token``; None if unknown or out of range."""
+    def jpeg(self, token: str, index: int, browser: str | None = None) -> bytes | None:
+        """Encoded frame ``index`` of the loop behind ``token``; None if unknown, out of range, or
+        asked by another browser than the one the token was minted for (``browser``: its cookie)."""
         with self._lock:
+            want = self._bound.get(token, (None, None))[0]
+            if want is not None and _digest(browser) != want:
+                return None
             key = self._tokens.get(token)
             loop = self._loops.get(key) if key is not None else None
             if loop is None:
@@ -179,6 +219,50 @@ def store() -> FrameStore:
         return _STORE
 
 
+class _Lease:
+    """Lives in one session's ``st.session_state``; its collection revokes the session's tokens."""
+
+    def __init__(self, ident: int):
+        self.id = ident
+
+
+_LEASE_KEY = "msus_frame_lease"
+_LEASE_IDS = itertools.count(1)
+
+
+_ENDED: list[int] = []  # sessions whose lease was collected; their tokens are revoked on the next run
+
+
+def _session_ended(ident: int) -> None:
+    # runs inside the garbage collector, possibly while this thread holds a store lock: only note it
+    _ENDED.append(ident)
+
+
+def _revoke_ended() -> None:
+    while _ENDED:
+        ident = _ENDED.pop()
+        if _STORE is not None:
+            _STORE.revoke_session(ident)
+
+
+def session_binding() -> dict:
+    """``register`` keywords binding a token to this browser and this Streamlit session."""
+    import streamlit as st
+
+    lease = st.session_state.get(_LEASE_KEY)
+    if lease is None:
+        lease = _Lease(next(_LEASE_IDS))
+        weakref.finalize(lease, _session_ended, lease.id)
+        st.session_state[_LEASE_KEY] = lease
+        gc.collect(0)  # sessions that ended since: their leases go (and their tokens with them)
+    _revoke_ended()
+    try:
+        browser = st.context.cookies.get(BROWSER_COOKIE)
+    except Exception:  # no browser (bare script runs, AppTest)
+        browser = None
+    return {"browser": browser, "session": lease.id}
+
+
 def frame_url_base(token: str, base_url_path: str = "") -> str:
     """URL prefix the player appends ``<index>.jpg`` to."""
     base = "/" + base_url_path.strip("/") if base_url_path.strip("/") else ""
@@ -209,7 +293,7 @@ def routes(base_url_path: str | None = None):
         except ValueError:
             return Response(status_code=404)
         try:
-            data = store().jpeg(token, index)
+            data = store().jpeg(token, index, browser=request.cookies.get(BROWSER_COOKIE))
         except Exception:  # a frame that cannot be decoded: the player skips it and says so
             return Response(status_code=422)
         if data is None:

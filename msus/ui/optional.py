@@ -13,6 +13,7 @@ import importlib.util
 import streamlit as st
 
 from msus.errors import MsusError
+from msus.ui.text import md
 
 
 def available(module: str) -> bool:
@@ -33,7 +34,7 @@ def call(module: str, function: str, *args, **kwargs):
             return None
         return fn(*args, **kwargs)
     except MsusError as e:
-        st.error(str(e))
+        st.error(md(e))
     except Exception as e:  # an optional panel's bug: one line, never a traceback
         st.error(f"The {module.replace('_', ' ')} could not be shown ({type(e).__name__}).")
     return None

@@ -17,6 +17,7 @@ import streamlit as st
 
 from msus.errors import MsusError, PacsError
 from msus.pacs_config import configured, load_config
+from msus.ui.text import md
 
 RESULTS_KEY = "msus_pacs_results"
 INSTANCES_KEY = "msus_pacs_instances"
@@ -48,9 +49,9 @@ def search_panel(container=None):
     try:
         cfg = load_config()
     except PacsError as e:
-        c.error(str(e))
+        c.error(md(e))
         return None
-    c.caption(f"Archive: {cfg.describe()}")
+    c.caption(f"Archive: {md(cfg.describe())}")
     with c.form("msus_pacs_search", border=False):
         pid = st.text_input("Patient ID", key="msus_pacs_pid")
         name = st.text_input("Patient name (start of)", key="msus_pacs_name")
@@ -69,7 +70,7 @@ def search_panel(container=None):
             st.session_state[RESULTS_KEY] = [s.to_dict() for s in studies]
             st.session_state[INSTANCES_KEY] = {}
         except MsusError as e:
-            c.error(str(e))
+            c.error(md(e))
             return _current_choice()
         _flush_quietly()
     studies = st.session_state.get(RESULTS_KEY)
@@ -118,7 +119,7 @@ def _instances(study_uid: str, c) -> list[dict]:
                 series = {s.series_uid: s for s in a.list_series(study_uid)}
                 insts = [i for i in a.list_instances(study_uid) if i.is_image]
         except MsusError as e:
-            c.error(str(e))
+            c.error(md(e))
             return []
         cache[study_uid] = [
             dict(i.to_dict(), series_number=getattr(series.get(i.series_uid), "series_number", None)) for i in insts
@@ -194,16 +195,16 @@ def send_to_pacs_button(
         with _archive() as a, st.spinner("Sending to the archive…"):
             res = send(obj, a, kind=kind)
     except MsusError as e:
-        c.error(str(e))
+        c.error(md(e))
         return None
     if res.status == "sent":
-        c.success(f"Sent to the archive ({res.message}).")
+        c.success(f"Sent to the archive ({md(res.message)}).")
     elif res.status == "already_in_archive":
         c.info("The archive already holds it; not sent again.")
     elif res.status == "queued":
-        c.warning(f"Not sent yet — {res.message}")
+        c.warning(f"Not sent yet — {md(res.message)}")
     else:
-        c.error(res.message)
+        c.error(md(res.message))
     return res
 
 
@@ -260,7 +261,7 @@ def outbox_status(container=None) -> int:
         ob = Outbox()
         n = ob.pending(cfg.url)
     except MsusError as e:
-        c.caption(f"Outbox: {e}")
+        c.caption(f"Outbox: {md(e)}")
         return 0
     if n == 0:
         return 0
@@ -270,11 +271,11 @@ def outbox_status(container=None) -> int:
             with _archive() as a:
                 r = ob.flush(a)
             if r.retry_later:
-                c.warning(r.retry_later[0][1])
+                c.warning(md(r.retry_later[0][1]))
             else:
                 c.success(f"Sent {len(r.sent) + len(r.already_in_archive)}.")
             n = r.remaining
         except MsusError as e:
-            c.error(str(e))
+            c.error(md(e))
     return n
 

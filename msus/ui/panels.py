@@ -12,6 +12,7 @@ from msus.errors import MsusError
 from msus.measure import LABEL_CONTRACTION, LABEL_REST, LABEL_THICKNESS, ROLE_OTHER
 from msus.ui import sources
 from msus.ui.review import Review
+from msus.ui.text import md
 
 NO_LABEL = "—"  # shown for a caliper of role "other" (an empty cell would read "None")
 LABEL_CHOICES = [NO_LABEL, LABEL_REST, LABEL_CONTRACTION, LABEL_THICKNESS]
@@ -57,7 +58,12 @@ def open_panel(settings: Settings) -> sources.Source | None:
             st.sidebar.info("No bundled samples found; upload a file or open a server path.")
             return None
         names = [str(p.relative_to(settings.samples_dir)) for p in samples]
-        name = st.sidebar.selectbox("Sample loop", names, index=sources.default_sample_index(names), key="msus_sample")
+        if st.session_state.get("msus_sample") in names:  # chosen before (or by the worklist): no default
+            name = st.sidebar.selectbox("Sample loop", names, key="msus_sample")
+        else:
+            st.session_state.pop("msus_sample", None)
+            name = st.sidebar.selectbox("Sample loop", names, index=sources.default_sample_index(names),
+                                        key="msus_sample")
         return sources.path_source("sample", settings.samples_dir / name)
     if kind == "Upload":
         up = st.sidebar.file_uploader(
@@ -69,7 +75,7 @@ def open_panel(settings: Settings) -> sources.Source | None:
         if up is None:
             return None
         return sources.upload_source(up, settings.upload_limit_mb)
-    st.sidebar.caption(f"Data folder: `{settings.data_dir}`")
+    st.sidebar.caption(f"Data folder: {md(settings.data_dir)}")
     listed = [str(p.relative_to(settings.data_dir)) for p in sources.list_loops(settings.data_dir)]
     if listed:
         pick = st.sidebar.selectbox("Files in the data folder", [""] + listed, key="msus_path_pick")
@@ -90,7 +96,7 @@ def _scanner(meta: dict) -> str:
 
 _STYLE = """
 <style>
-.block-container { padding-top: 1.2rem; padding-bottom: 1rem; }
+.block-container { padding-top: 3.2rem; padding-bottom: 1rem; }
 .msus-study { display: flex; flex-wrap: wrap; gap: 6px 8px; align-items: center; font-size: 0.95rem; }
 .msus-chip { padding: 2px 10px; border-radius: 4px; background: #151a20; border: 1px solid #252c34; color: #cfd8dc; }
 .msus-name { font-weight: 700; color: #fff; background: none; border: none; padding-left: 0; font-size: 1.05rem; }
@@ -134,11 +140,11 @@ def study_header(cine, review: Review, name: str) -> None:
     c[0].markdown(f'<div class="msus-study">{"".join(chips)}</div>', unsafe_allow_html=True)
     show = c[1].toggle("Patient fields", value=False, key="msus_show_phi")
     for w in getattr(cine, "warnings", []) or []:
-        st.caption(f"⚠ {w}")
+        st.caption(f"⚠ {md(w)}")
     if show:
         phi = [k for k in meta.get("phi_keys", []) if k in meta]
         if phi:
-            st.table({"field": phi, "value": [str(meta[k]) for k in phi]})
+            st.table({"field": [md(k) for k in phi], "value": [md(meta[k]) for k in phi]})
         else:
             st.caption("No patient fields in this file.")
 
@@ -168,8 +174,9 @@ def view_controls(review: Review) -> None:
         if g[1].button("Go to contraction", disabled=k is None, key="msus_go_con", width="stretch"):
             review.view = "single"
             review.seek(k)
+    hint = st.empty()  # always there, so the player below keeps its place in the page
     if review.view == "pair" and (r is None or k is None):
-        st.caption("Mark the rest and contraction frames in the player (buttons or R / C keys) to choose the pair.")
+        hint.caption("Mark the rest and contraction frames in the player (buttons or R / C keys) to choose the pair.")
 
 
 # ---- measurements -------------------------------------------------------------------------
@@ -198,7 +205,7 @@ def retraction_card(review: Review) -> None:
     if not mm:
         st.caption("uncalibrated — px, not mm")
     fr = lambda i: "" if i is None else f" (frame {int(i) + 1})"  # noqa: E731
-    st.caption(f"rest {rest[0]}{fr(rest[1])} → contraction {con[0]}{fr(con[1])} — {whose}")
+    st.caption(f"rest {md(rest[0])}{fr(rest[1])} → contraction {md(con[0])}{fr(con[1])} — {md(whose)}")
 
 
 def measurements_table(review: Review) -> None:
@@ -287,7 +294,7 @@ def calibration_panel(review: Review) -> None:
     """Two points clicked with the Calibrate tool + a typed distance → manual calibration."""
     file_cal = review.file_calibration
     st.caption(
-        "File calibration: " + (f"{file_cal.badge()} ({file_cal.source})" if file_cal.calibrated else "none")
+        "File calibration: " + (f"{md(file_cal.badge())} ({md(file_cal.source)})" if file_cal.calibrated else "none")
     )
     pts = review.calib_points
     if pts:
@@ -310,7 +317,7 @@ def calibration_panel(review: Review) -> None:
         review.set_override(override)
     if review.manual_calibration is not None:
         active = review.calibration_for(review.frame_index).source == "manual"
-        st.info(f"Manual calibration {review.manual_calibration.detail} — "
+        st.info(f"Manual calibration {md(review.manual_calibration.detail)} — "
                 + ("**in use** (source manual)" if active else "not used here: the file's calibration applies"))
         if st.button("Remove manual calibration", key="msus_cal_clear"):
             review.clear_manual_calibration()

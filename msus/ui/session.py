@@ -40,7 +40,7 @@ def current_review() -> Review | None:
 def frame_url(cine, loop_key: str, quality: int) -> tuple[str, str]:
     """(URL prefix for the player's frame requests, token) for this session and loop."""
     tokens: dict = st.session_state.setdefault("msus_tokens", {})
-    token = frames.store().register(cine, quality=quality, token=tokens.get(loop_key))
+    token = frames.store().register(cine, quality=quality, token=tokens.get(loop_key), **frames.session_binding())
     tokens[loop_key] = token
     base = st.get_option("server.baseUrlPath") or ""
     return frames.frame_url_base(token, base), token

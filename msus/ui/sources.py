@@ -88,9 +88,12 @@ def resolve_under(folder: Path, user_path: str) -> Path:
         raise LoadError("type a path inside the data folder")
     if "\x00" in text:
         raise LoadError("that path contains a NUL character")
-    root = Path(folder).expanduser().resolve()
-    p = Path(text).expanduser()
-    p = (p if p.is_absolute() else root / p).resolve()
+    try:
+        root = Path(folder).expanduser().resolve()
+        p = Path(text).expanduser()
+        p = (p if p.is_absolute() else root / p).resolve()
+    except (RuntimeError, OSError):  # Python raises RuntimeError on a symlink loop
+        raise LoadError(f"{text}: a symbolic link loop (the link points back to itself)") from None
     if p != root and root not in p.parents:
         raise LoadError(f"refused: {text} is outside the data folder {root}")
     if not p.exists():
@@ -126,14 +129,53 @@ def _load_cached(key: str, _path: str | None, _upload, name: str):
     return msus.load(data)
 
 
+# ---- a session's loops are released when it ends ---------------------------------------------
+_HOLDERS: dict[tuple, set[int]] = {}  # cache arguments -> ids of live sessions that opened the loop
+_ENDED: list[int] = []  # sessions collected since the last run (noted by the garbage collector)
+_HOLDER_KEY = "msus_loop_holder"
+_HOLDER_IDS = iter(range(1, 1 << 62))
+
+
+class _Holder:
+    """Lives in one session's ``st.session_state``; when Streamlit drops the session it is collected."""
+
+    def __init__(self, ident: int):
+        self.id = ident
+
+
+def _hold(args: tuple) -> None:
+    import weakref
+
+    h = st.session_state.get(_HOLDER_KEY)
+    if h is None:
+        h = _Holder(next(_HOLDER_IDS))
+        weakref.finalize(h, _ENDED.append, h.id)
+        st.session_state[_HOLDER_KEY] = h
+    _HOLDERS.setdefault(args, set()).add(h.id)
+    while _ENDED:  # loops no live session holds leave the cache (and their memory with them)
+        gone = _ENDED.pop()
+        for a in [a for a, ids in _HOLDERS.items() if gone in ids]:
+            _HOLDERS[a].discard(gone)
+            if not _HOLDERS[a]:
+                del _HOLDERS[a]
+                _load_cached.clear(*a)
+
+
 def open_source(src: Source):
-    """The :class:`msus.Cine` for ``src`` (cached across reruns and sessions)."""
+    """The :class:`msus.Cine` for ``src`` (cached across reruns and sessions; released from the
+    cache once no live session holds it)."""
     if src.kind == "pacs":  # the archive's own cached, on-demand loader
         from msus.ui import pacs_panel
 
         return pacs_panel.open_source(src)
     try:
-        return _load_cached(src.key, str(src.path) if src.path else None, src.upload, src.name)
+        args = (src.key, str(src.path) if src.path else None, src.upload, src.name)
+        cine = _load_cached(*args)
+        try:
+            _hold(args)
+        except Exception:  # outside a Streamlit session (bare calls): nothing to release later
+            pass
+        return cine
     except MsusError:
         raise
     except (ImportError, AttributeError) as e:  # the io package not installed/complete

@@ -26,6 +26,7 @@ import streamlit as st
 
 from msus.errors import MsusError, StoreError
 from msus.ui import clicks
+from msus.ui.text import md
 
 _KEY_REVIEWER = "msus_reviewer"
 _KEY_LINKS = "msus_store_links"
@@ -52,7 +53,7 @@ def _store_or_none():
     try:
         return get_store()
     except MsusError as e:
-        st.sidebar.error(f"Findings store unavailable: {e}")
+        st.sidebar.error(f"Findings store unavailable: {md(e)}")
         return None
 
 
@@ -74,7 +75,7 @@ def reviewer_chooser(container=None) -> str | None:
     user = logged_in_user()
     if user:
         st.session_state[_KEY_REVIEWER] = user
-        box.caption(f"Reviewer: **{user}** (logged in)")
+        box.caption(f"Reviewer: **{md(user)}** (logged in)")
         return user
     store = _store_or_none()
     known = store.reviewers() if store is not None else []
@@ -86,7 +87,7 @@ def reviewer_chooser(container=None) -> str | None:
     typed_now = " ".join(str(st.session_state.get("msus_reviewer_typed") or "").split())
     pick_now = st.session_state.get("msus_reviewer_pick")
     shown = typed_now or (pick_now if pick_now not in (None, "—") else "") or current  # this run's name
-    with box.expander(f"Reviewer: {shown}" if shown else "Reviewer", expanded=not current):
+    with box.expander(f"Reviewer: {md(shown)}" if shown else "Reviewer", expanded=not current):
         choice = st.selectbox("Known reviewers", ["—"] + known, index=(known.index(current) + 1) if current in known else 0,
                               key="msus_reviewer_pick")
         typed = st.text_input("…or your name", value="" if current in known else current, key="msus_reviewer_typed",
@@ -159,7 +160,7 @@ def connect(cine, review, reviewer: str | None) -> None:
         ref = store.register_loop(cine)
         saved = store.measurements(ref, reviewer=reviewer)
     except MsusError as e:
-        st.error(f"Findings store: {e}")
+        st.error(f"Findings store: {md(e)}")
         return
     versions = {s.id: s.version for s in saved}
     have = {m.id for m in review.measurements}
@@ -261,7 +262,7 @@ def finding_panel(cine, review=None, reviewer: str | None = None, analysis_resul
         f = store.latest_finding(ref)
         ms = store.measurements(ref) if f is not None else []
     except MsusError as e:
-        st.error(f"Findings store: {e}")
+        st.error(f"Findings store: {md(e)}")
         return
     if f is None:
         st.caption("No finding saved for this loop yet.")
@@ -275,9 +276,11 @@ def finding_panel(cine, review=None, reviewer: str | None = None, analysis_resul
 
 def _finding_summary(f, ms) -> None:
     from msus.record import finding_values, headline, length_text, status_text
+    from msus.store import finding_origin
 
     icon = "🔒" if f.signed else "✎"
-    st.markdown(plain(f"{icon} {f.classification.replace('_', ' ')} — {status_text(f.to_dict())}, {f.kind}, "
+    st.markdown(plain(f"{icon} {f.classification.replace('_', ' ')} — {status_text(f.to_dict())}, "
+                      f"{finding_origin(f.kind, f.extra)}, "
                       f"by {f.reviewer} (updated {f.updated_at[:16].replace('T', ' ')} UTC)"))
     line = headline(f.to_dict())
     if line:
@@ -291,15 +294,13 @@ def _finding_summary(f, ms) -> None:
         st.markdown("- " + plain(r))
     second = [m for m in finding_values(ms, reader=f.reviewer).second_reads if m.role != "other"]
     if second:
-        st.caption("Second reads (for agreement, not in the finding): " + "; ".join(
-            f"{m.reviewer}: {m.role} {length_text(m.length_mm, m.length_px)} (frame {m.frame_index + 1})" for m in second))
+        st.caption("Second reads (for agreement, not in the finding): " + md("; ".join(
+            f"{m.reviewer}: {m.role} {length_text(m.length_mm, m.length_px)} (frame {m.frame_index + 1})" for m in second)))
 
 
 def plain(text: str) -> str:
-    """``text`` for st.markdown shown as typed (Markdown and HTML characters escaped)."""
-    import re
-
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$])", r"\\\1", str(text))
+    """``text`` for st.markdown shown as typed: :func:`msus.ui.text.md` (one escaping for the app)."""
+    return md(text)
 
 
 def _sign_step(store, f, reviewer) -> None:
@@ -314,7 +315,7 @@ def _sign_step(store, f, reviewer) -> None:
     if st.session_state.get(key) != f.id or not reviewer:
         return
     box = st.container(border=True)
-    box.warning(f"Sign this finding as {reviewer}, now? It says: {headline(f.to_dict()) or f.classification}. "
+    box.warning(f"Sign this finding as {md(reviewer)}, now? It says: {md(headline(f.to_dict()) or f.classification)}. "
                 "Once signed, the finding and its calipers are locked; a change needs an amendment with a reason.")
     c = box.columns(2)
     if clicks.button("Sign as final", key="msus_finalize_confirm", scope=f.id, container=c[0], type="primary"):
@@ -324,7 +325,7 @@ def _sign_step(store, f, reviewer) -> None:
                 store.finalize_finding(f.id, expected_version=f.version, reviewer=reviewer)
                 done = True
             except MsusError as e:
-                box.error(str(e))
+                box.error(md(e))
         if done:
             st.session_state.pop(key, None)
             st.rerun()
@@ -385,32 +386,17 @@ def save_analysis(cine, reviewer: str | None, analysis_result) -> bool:
         d["analysis_digest"] = digest
         store.save_finding(ref, d, reviewer=reviewer, kind="automatic")
     except MsusError as e:
-        st.error(f"Saving the finding failed: {e}")
+        st.error(f"Saving the finding failed: {md(e)}")
         return False
     done.add(digest)
     return True
 
 
 def _finding_dict(result) -> dict:
-    """The store's finding fields from an analysis result (with outlines for the exports)."""
-    d = {}
-    for k in ("rest_frame", "contraction_frame", "gap_rest_mm", "gap_contraction_mm", "gap_rest_px",
-              "gap_contraction_px", "retraction_mm", "defect_thickness_fraction", "calibration_source"):
-        d[k] = getattr(result, k, None)
-    fnd = getattr(result, "finding", None)
-    d["classification"] = getattr(result, "classification", None) or getattr(fnd, "classification", None)
-    d["reasons"] = list(getattr(result, "reasons", None) or getattr(fnd, "reasons", ()) or ())
-    outlines = {}
-    for fk, dk in (("rest_frame", "defect_rest"), ("contraction_frame", "defect_contraction")):
-        defect = getattr(result, dk, None)
-        if defect is not None and getattr(defect, "outline_px", None) and getattr(result, "defect_found", True):
-            outlines[str(getattr(result, fk))] = [list(map(float, p)) for p in defect.outline_px]
-    d["outlines_px"] = outlines
-    for k in ("peetrons", "bamic"):
-        v = getattr(fnd, k, None)
-        if v:
-            d[k] = v
-    return d
+    """The store's finding fields from an analysis result (:func:`msus.store.analysis_finding`)."""
+    from msus.store import analysis_finding
+
+    return analysis_finding(result)
 
 
 # ---- agreement and study list -------------------------------------------------------------------------
@@ -425,7 +411,7 @@ def agreement_panel(cine) -> None:
         ref = store.register_loop(cine)
         ms = store.measurements(ref)
     except MsusError as e:
-        st.error(f"Findings store: {e}")
+        st.error(f"Findings store: {md(e)}")
         return
     ag = rater_agreement(ms)
     st.markdown("##### Rater agreement")
@@ -443,7 +429,7 @@ def agreement_panel(cine) -> None:
     icc = "—" if ag.icc_2_1 is None else f"{ag.icc_2_1:.3f}"
     st.caption(f"ICC(2,1), absolute agreement: {icc} over {ag.n_complete_items} item(s) measured by everyone.")
     for n in ag.notes:
-        st.caption(n)
+        st.caption(md(n))
     pts = [{"mean (mm)": d.mean_mm, "difference (mm)": d.difference_mm, "pair": f"{d.rater_b} − {d.rater_a}",
             "item": d.item} for d in ag.differences]
     try:
@@ -467,24 +453,29 @@ def agreement_panel(cine) -> None:
         st.scatter_chart(pts, x="mean (mm)", y="difference (mm)")
 
 
-def study_list(container=None, settings=None) -> None:
+def study_list(container=None, settings=None, rows=None, tz: str | None = None) -> None:
     """Table of every loop in the store: measurements, reviewers, finding status, last change.
 
     With ``settings`` (:class:`msus.config.Settings`), an "Open" action opens a listed loop whose
-    file is found by name in the samples or the data folder (the sidebar switches to it);
-    otherwise it says in one line where the loop could not be found.
+    file is found by name in the samples or the data folder (the sidebar switches to it, and the
+    Worklist page goes to Review); otherwise it says in one line where the loop could not be found.
+    ``rows`` (default: the whole store) are the rows to show, e.g. the worklist's filtered ones;
+    times are shown in the time zone ``tz`` (the browser's; UTC when None).
     """
+    from msus.worklist import local_time, zone_name
+
     box = container or st
     store = _store_or_none()
     if store is None:
         return
-    try:
-        rows = store.study_list()
-    except MsusError as e:
-        box.error(f"Findings store: {e}")
-        return
+    if rows is None:
+        try:
+            rows = store.study_list()
+        except MsusError as e:
+            box.error(f"Findings store: {md(e)}")
+            return
     if not rows:
-        box.caption("Nothing measured yet.")
+        box.caption("Nothing measured yet." if tz is None else "No loop matches these filters.")
         return
     names = [r.source_name or r.loop_key[:20] for r in rows]
     box.dataframe(
@@ -496,8 +487,9 @@ def study_list(container=None, settings=None) -> None:
                 "status": r.status + (f" (signed by {r.signed_by})" if r.signed_by else ""),
                 "flag": (r.classification or "").replace("_", " "),
                 "Δgap (mm)": None if r.retraction_mm is None else round(r.retraction_mm, 2),
+                "finding": r.origin,
                 "reviewers": ", ".join(r.reviewers),
-                "last change (UTC)": (r.last_change_at or "")[:16].replace("T", " "),
+                f"last change ({zone_name(tz)})": local_time(r.last_change_at, tz),
             }
             for r, name in zip(rows, names)
         ],
@@ -510,11 +502,11 @@ def study_list(container=None, settings=None) -> None:
     k = c1.selectbox("Loop", list(range(len(rows))), format_func=lambda i: f"{i + 1}. {names[i]}",
                      key="msus_study_pick")
     # the click is handled in its callback, before the page script: a player rerun cannot lose it
-    c2.button("Open", key="msus_study_open", on_click=_open_listed, args=(rows[k].source_name, settings),
+    c2.button("Open in Review", key="msus_study_open", on_click=_open_listed, args=(rows[k].source_name, settings),
               help="Open this loop (found by its file name in the samples or the data folder)")
     note = st.session_state.pop("msus_study_note", None)
     if note:
-        box.info(note)
+        box.info(md(note))
 
 
 def find_listed_source(source_name: str, settings) -> tuple[str, str] | None:
@@ -550,6 +542,7 @@ def _open_listed(source_name: str, settings) -> None:
             f"{shown} is not in the samples or the data folder; open it from the sidebar (upload or PACS).")
         return
     kind, rel = found
+    st.session_state["msus_goto_review"] = True  # the Worklist page switches to Review
     st.session_state["msus_open_kind"] = kind
     if kind == "Sample":
         st.session_state["msus_sample"] = rel

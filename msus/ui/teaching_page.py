@@ -30,6 +30,7 @@ import streamlit as st
 
 from msus import teaching as T
 from msus.errors import MsusError
+from msus.ui.text import md, md_rows
 
 KEY = "teach_session"
 PRESENT = "teach_presentation"
@@ -196,14 +197,14 @@ def _player(cine, review_key: str, *, shapes=(), setup=None, controls=None):
     if controls is not None:  # widgets that change what the player shows go first
         controls(rv)
     tokens: dict = st.session_state.setdefault(TOKENS, {})
-    token = frames.store().register(cine, quality=90, token=tokens.get(review_key))
+    token = frames.store().register(cine, quality=90, token=tokens.get(review_key), **frames.session_binding())
     tokens[review_key] = token
     url = frames.frame_url_base(token, st.get_option("server.baseUrlPath") or "")
     data = player.player_data(cine, rv, url, loop_id=token, shapes=list(shapes))
     data["max_height_frac"] = 0.5  # leave room for the learner's answer below the image
     player.render(data, on_log=_apply_log)
     for _level, text in rv.take_messages():
-        st.warning(text)
+        st.warning(md(text))
     return rv
 
 
@@ -256,7 +257,7 @@ def _set(session: T.Session | None) -> None:
 
 
 def _error(exc: Exception) -> None:
-    st.error(str(exc) if isinstance(exc, MsusError) else f"{type(exc).__name__}: {exc}")
+    st.error(md(exc) if isinstance(exc, MsusError) else f"{type(exc).__name__}: {md(exc)}")
 
 
 def _picker(cases: list[T.Case]) -> None:
@@ -264,7 +265,10 @@ def _picker(cases: list[T.Case]) -> None:
     if not cases:
         st.info("No teaching cases yet: the bundled samples appear here once `samples/` holds them.")
         return
-    labels = {c.id: f"{c.title} · {c.region}" for c in cases}
+    reveal = st.toggle("Show case titles (teacher only)", value=False, key="teach_show_titles",
+                       help="Off on the projector: titles give the answer away; each case shows its title at the reveal.")
+    labels = {c.id: (f"{c.title} · {c.region}" if reveal else f"Case {k + 1} · {c.region}")
+              for k, c in enumerate(cases)}  # neutral until the reveal
     learner = st.text_input("Learner (or the room)", key="teach_learner", placeholder="e.g. Thursday group")
     chosen = st.multiselect(
         "Cases, in order", options=[c.id for c in cases], default=[c.id for c in cases[:3]],
@@ -289,11 +293,11 @@ def _teacher_panel(library: T.CaseLibrary) -> None:
 
             folder = load_settings().data_dir
         except (ImportError, MsusError) as exc:
-            st.info(f"Adding cases needs the app's data folder settings ({exc}).")
+            st.info(f"Adding cases needs the app's data folder settings ({md(exc)}).")
             return
         loops = list_loops(folder)
         names = [str(p.relative_to(folder)) for p in loops]
-        pick = st.selectbox(f"Loop in the data folder ({folder})", names, index=None, key="teach_add_loop",
+        pick = st.selectbox(f"Loop in the data folder ({md(folder)})", names, index=None, key="teach_add_loop",
                             placeholder="choose a loop" if names else "no loops in the data folder")
         title = st.text_input("Title", key="teach_add_title")
         region = st.text_input("Region (anatomy)", key="teach_add_region", placeholder="e.g. rectus femoris, longitudinal")
@@ -308,7 +312,7 @@ def _teacher_panel(library: T.CaseLibrary) -> None:
                                                  region=region, teaching_point=point)
                 finally:
                     store.close()
-                st.success(f"Added “{case.title}” ({case.id}), de-identified.")
+                st.success(f"Added “{md(case.title)}” ({md(case.id)}), de-identified.")
             except MsusError as exc:
                 _error(exc)
 
@@ -354,8 +358,8 @@ def _gap_widget(key: str, what: str, caliper: T.Caliper | None) -> tuple[float |
 def _header(s: T.Session) -> None:
     c = s.case
     step = {T.STATIC: "1 · static frame", T.LOOP: "2 · the loop", T.REVEAL: "3 · reveal"}[s.stage]
-    st.markdown(f"### Case {s.index + 1} of {len(s.cases)} — {c.region or 'region not given'}")
-    st.caption(f"Step {step}" + (f" · {c.title}" if s.stage == T.REVEAL else ""))
+    st.markdown(f"### Case {s.index + 1} of {len(s.cases)} — {md(c.region or 'region not given')}")
+    st.caption(f"Step {step}" + (f" · {md(c.title)}" if s.stage == T.REVEAL else ""))
 
 
 def _rkey(s: T.Session, stage: str) -> str:
@@ -492,15 +496,15 @@ def _reveal_step(s: T.Session, cine) -> None:
     if sc.contraction_frame_index is not None and sc.expert_gap_contraction_mm is not None:
         rows.append({"gap": f"at contraction (frame {sc.contraction_frame_index + 1})", "you": _mm(sc.learner_gap_contraction_mm),
                      "expert": _mm(sc.expert_gap_contraction_mm), "difference": _mm(sc.gap_contraction_error_mm)})
-    st.table(rows)
+    st.table(md_rows(rows))
     if c.answer.reasons:
-        st.markdown("**Reasons for the flag**\n" + "\n".join(f"- {r}" for r in c.answer.reasons))
+        st.markdown("**Reasons for the flag**\n" + "\n".join(f"- {md(r)}" for r in c.answer.reasons))
     lr = s.static_answer.caliper or _line_caliper(c.static_frame_index, sc.learner_gap_static_mm, c.answer.rest_caliper)
     lk = s.final_answer.caliper or _line_caliper(sc.contraction_frame_index, sc.learner_gap_contraction_mm, c.answer.contraction_caliper)
     st.caption("Calipers: **green** expert, **orange** yours.")
     diff = st.toggle("Difference view", value=False, key=f"teach_{s.index}_rdiff")
     _side_by_side(c, cine, show_diff=diff, learner=(lr, lk), expert=(c.answer.rest_caliper, c.answer.contraction_caliper))
-    st.markdown(f"**Teaching point.** {c.teaching_point}")
+    st.markdown(f"**Teaching point.** {md(c.teaching_point)}")
     with st.expander("Score breakdown"):
         st.table([{"item": k, "points": f"{v:g}"} for k, v in sc.breakdown])
     _handouts(c, cine, s)
@@ -583,19 +587,19 @@ def _export_buttons(c: T.Case, cine, key: str) -> None:
 
 def _summary(s: T.Session) -> None:
     t = s.summary()
-    st.subheader("Session summary" + (f" — {t.learner}" if t.learner else ""))
+    st.subheader("Session summary" + (f" — {md(t.learner)}" if t.learner else ""))
     m = st.columns(5)
     m[0].metric("Score", f"{t.points:g} / {t.max_points:g}")
     m[1].metric("Percent", f"{t.percent:.0f} %")
     m[2].metric("Final calls right", f"{t.n_final_correct} / {t.n_cases}")
     m[3].metric("Caught on the loop", str(t.n_caught_on_loop), help="static call wrong, final call right")
     m[4].metric("Mean gap error", _mm(t.mean_abs_gap_error_mm))
-    st.table([
+    st.table(md_rows([
         {"case": sc.title, "expert": T.CALL_LABELS[sc.expert_classification],
          "static call": T.CALL_LABELS[sc.static_call], "final call": T.CALL_LABELS[sc.final_call],
          "points": f"{sc.points:g} / {sc.max_points:g}"}
         for sc in s.scores
-    ])
+    ]))
     st.download_button(
         "Download session results (CSV)", s.results_csv().encode("utf-8"),
         file_name="teaching_session_results.csv", mime="text/csv", key="teach_csv",
@@ -639,7 +643,7 @@ def _page(samples_dir, library_dir) -> None:
         problems: list[str] = []
         cases = T.all_cases(samples_dir or _default_samples_dir(), T.CaseLibrary(library_dir), problems)
         for text in problems:
-            st.warning(f"Skipped a sample: {text}")
+            st.warning(f"Skipped a sample: {md(text)}")
         _picker(cases)
         _teacher_panel(T.CaseLibrary(library_dir))
         return

@@ -1,0 +1,253 @@
+"""Following points (the stump ends) through a loop.
+
+Each point to follow is represented by a small patch of texture points around it (a grid of
+``patch_points`` points within ``patch_radius_px``, optionally shifted away from the defect onto
+the stump's tissue, where there is texture to track).  Every frame step tracks the patch points
+with pyramidal Lucas–Kanade (``cv2.calcOpticalFlowPyrLK``) forward and then backward; a patch
+point whose backward track misses its start by more than ``max_fb_error_px`` is unreliable on
+that step.  The followed point moves by the median displacement of its reliable patch points;
+a frame where fewer than ``min_reliable_share`` of a point's patch is reliable is marked
+unreliable (and the point coasts on the reliable rest, or stays put).
+
+Keyframes (frames where the positions are known: the anchor, user corrections, detections)
+re-anchor the track: between two keyframes the forward track from the earlier one and the
+backward track from the later one are blended linearly in time, so the track passes exactly
+through every keyframe and drift cannot accumulate across them.
+
+Tracking runs on a crop of the frames around the points (plus a margin for motion), which keeps
+it fast on large frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from msus.errors import AnalysisError
+
+LK_WIN = (13, 13)
+LK_LEVELS = 2
+LK_PARAMS = dict(
+    winSize=LK_WIN,
+    maxLevel=LK_LEVELS,
+    criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.02),
+)
+
+
+@dataclass(frozen=True)
+class Track:
+    """Positions of K points over N frames.
+
+    Attributes
+    ----------
+    points_px
+        N×K×2 float array (x, y) in full-frame px (read-only).
+    reliable
+        N×K bool: the forward–backward check passed on the step into this frame (keyframes True).
+    fb_error_px
+        N×K float: median forward–backward error of the point's patch on the step into this
+        frame, px (0 on keyframes).
+    keyframes
+        Frame indices the track was anchored on.
+    """
+
+    points_px: np.ndarray
+    reliable: np.ndarray
+    fb_error_px: np.ndarray
+    keyframes: tuple[int, ...]
+
+    @property
+    def n_frames(self) -> int:
+        return self.points_px.shape[0]
+
+    @property
+    def median_fb_error_px(self) -> float:
+        """Median forward–backward error over all tracked (non-key) frames and points, px."""
+        mask = np.isfinite(self.points_px[..., 0])
+        mask[list(self.keyframes)] = False
+        v = self.fb_error_px[mask]
+        return float(np.median(v)) if v.size else 0.0
+
+    @property
+    def unreliable_frames(self) -> tuple[int, ...]:
+        return tuple(int(i) for i in np.flatnonzero(~self.reliable.all(axis=1)))
+
+
+def _patch(point, radius: float, n_side: int, offset=(0.0, 0.0)) -> np.ndarray:
+    g = np.linspace(-radius, radius, n_side)
+    xx, yy = np.meshgrid(g, g)
+    p = np.stack([xx.ravel(), yy.ravel()], 1) + np.asarray(point, float) + np.asarray(offset, float)
+    return p.astype(np.float32)
+
+
+def _grey(f: np.ndarray) -> np.ndarray:
+    return f if f.ndim == 2 else cv2.cvtColor(f, cv2.COLOR_RGB2GRAY)
+
+
+def track_points(
+    frames,
+    points,
+    keyframes: dict[int, "np.ndarray"] | None = None,
+    *,
+    anchor_frame: int = 0,
+    patch_radius_px: float = 6.0,
+    patch_side: int = 3,
+    patch_offsets_px=None,
+    max_fb_error_px: float = 1.5,
+    min_reliable_share: float = 0.5,
+    margin_px: int = 48,
+    span: tuple[int, int] | None = None,
+    run_cache: dict | None = None,
+) -> Track:
+    """Follow points through a loop.
+
+    Parameters
+    ----------
+    frames
+        Sequence of N frames (H×W or H×W×3 uint8) supporting ``len`` and indexing, or an
+        N×H×W array.
+    points
+        K×2 (x, y) full-frame px on ``anchor_frame``.
+    keyframes
+        Optional {frame_index: K×2 positions} that re-anchor the track (user corrections).
+    patch_radius_px, patch_side
+        Half-size of the square patch of texture points and points per side.
+    patch_offsets_px
+        K×2 shift of each point's patch centre (e.g. onto the stump tissue), px.
+    max_fb_error_px
+        Forward–backward error above which a patch point is unreliable on a step, px.
+    min_reliable_share
+        Share of reliable patch points needed for the point to count as tracked on a frame.
+    margin_px
+        Margin around the points' bounding box that tracking looks within, px.
+    span
+        (first, last) frames to track; frames outside are NaN (default: the whole loop).
+    run_cache
+        A dict shared between calls on the same frames with the same patch settings: a run
+        from one frame towards another starting at the same positions is reused, not redone
+        (the analysis checks a detection with a short track, then tracks the whole loop).
+    """
+    n = len(frames)
+    lo_f, hi_f = (0, n - 1) if span is None else (max(0, int(span[0])), min(n - 1, int(span[1])))
+    pts0 = np.asarray(points, float).reshape(-1, 2)
+    k = pts0.shape[0]
+    if k == 0:
+        raise AnalysisError("no points to track")
+    if not 0 <= anchor_frame < n:
+        raise AnalysisError(f"anchor frame {anchor_frame} is outside the loop (0..{n - 1})")
+    keys = {int(anchor_frame): pts0}
+    for f, p in (keyframes or {}).items():
+        f = int(f)
+        if not 0 <= f < n:
+            raise AnalysisError(f"keyframe {f} is outside the loop (0..{n - 1})")
+        p = np.asarray(p, float).reshape(-1, 2)
+        if p.shape != pts0.shape:
+            raise AnalysisError("a keyframe must give the same number of points as the anchor")
+        keys[f] = p
+    offsets = np.zeros((k, 2)) if patch_offsets_px is None else np.asarray(patch_offsets_px, float).reshape(k, 2)
+
+    first = np.asarray(frames[0])
+    hh, ww = first.shape[:2]
+    allp = np.concatenate(list(keys.values()))
+    ext = patch_radius_px + np.abs(offsets).max() + margin_px
+    cx0 = int(max(0, np.floor(allp[:, 0].min() - ext)))
+    cx1 = int(min(ww, np.ceil(allp[:, 0].max() + ext) + 1))
+    cy0 = int(max(0, np.floor(allp[:, 1].min() - ext)))
+    cy1 = int(min(hh, np.ceil(allp[:, 1].max() + ext) + 1))
+    origin = np.array([cx0, cy0], float)
+    cache: dict[int, np.ndarray] = {}
+
+    def crop(i: int) -> np.ndarray:
+        c = cache.get(i)
+        if c is None:
+            c = np.ascontiguousarray(_grey(np.asarray(frames[i]))[cy0:cy1, cx0:cx1])
+            cache[i] = c
+        return c
+
+    def run(start: int, stop: int, p_start: np.ndarray):
+        """Track from start towards stop (exclusive of start). Returns positions, ok, fb."""
+        key = (start, stop, np.round(p_start, 6).tobytes(), patch_radius_px, patch_side,
+               offsets.tobytes(), max_fb_error_px, min_reliable_share)
+        if run_cache is not None and key in run_cache:
+            idx, pos, ok, fb = run_cache[key]
+            return idx, pos.copy(), ok.copy(), fb.copy()
+        out = _run(start, stop, p_start)
+        if run_cache is not None:
+            run_cache[key] = out
+        return out
+
+    def _run(start: int, stop: int, p_start: np.ndarray):
+        step = 1 if stop > start else -1
+        idx = list(range(start + step, stop + step, step))
+        pos = np.zeros((len(idx), k, 2))
+        ok = np.zeros((len(idx), k), bool)
+        fb = np.zeros((len(idx), k))
+        cur = p_start.copy()
+        for j, i in enumerate(idx):
+            a, b = crop(i - step), crop(i)
+            patches = np.concatenate(
+                [_patch(cur[q] - origin, patch_radius_px, patch_side, offsets[q]) for q in range(k)]
+            ).reshape(-1, 1, 2)
+            nxt, st1, _ = cv2.calcOpticalFlowPyrLK(a, b, patches, None, **LK_PARAMS)
+            back, st2, _ = cv2.calcOpticalFlowPyrLK(b, a, nxt, None, **LK_PARAMS)
+            err = np.linalg.norm((back - patches).reshape(-1, 2), axis=1)
+            good = (st1.ravel() == 1) & (st2.ravel() == 1) & (err <= max_fb_error_px)
+            disp = (nxt - patches).reshape(k, -1, 2)
+            good = good.reshape(k, -1)
+            err = err.reshape(k, -1)
+            for q in range(k):
+                g = good[q]
+                share = g.mean()
+                if g.any():
+                    cur[q] = cur[q] + np.median(disp[q][g], axis=0)
+                else:
+                    # coast: move with the other points' reliable motion, else stay
+                    others = disp[good]
+                    if others.size:
+                        cur[q] = cur[q] + np.median(others, axis=0)
+                ok[j, q] = share >= min_reliable_share
+                fb[j, q] = float(np.median(err[q]))
+            pos[j] = cur
+            # keep the crop cache small
+            cache.pop(i - 2 * step, None)
+        return idx, pos, ok, fb
+
+    positions = np.full((n, k, 2), np.nan)
+    reliable = np.ones((n, k), bool)
+    fberr = np.zeros((n, k))
+    ks = sorted(keys)
+    for f in ks:
+        positions[f] = keys[f]
+    # before the first keyframe: backward only
+    if ks[0] > lo_f:
+        idx, pos, ok, fb = run(ks[0], lo_f, keys[ks[0]])
+        positions[idx], reliable[idx], fberr[idx] = pos, ok, fb
+    # after the last keyframe: forward only
+    if ks[-1] < hi_f:
+        cache.clear()
+        idx, pos, ok, fb = run(ks[-1], hi_f, keys[ks[-1]])
+        positions[idx], reliable[idx], fberr[idx] = pos, ok, fb
+    # between keyframes: blend forward and backward tracks
+    for a, b in zip(ks[:-1], ks[1:]):
+        if b - a < 2:
+            continue
+        cache.clear()
+        idx_f, pos_f, ok_f, fb_f = run(a, b, keys[a])
+        cache.clear()
+        idx_b, pos_b, ok_b, fb_b = run(b, a, keys[b])
+        inner = list(range(a + 1, b))
+        pf = pos_f[: len(inner)]
+        okf, fbf = ok_f[: len(inner)], fb_f[: len(inner)]
+        # backward run visits b-1, b-2, ..., a: reverse to align with inner
+        pb = pos_b[: len(inner)][::-1]
+        okb, fbb = ok_b[: len(inner)][::-1], fb_b[: len(inner)][::-1]
+        w = ((np.array(inner) - a) / (b - a))[:, None, None]
+        positions[inner] = (1 - w) * pf + w * pb
+        reliable[inner] = okf & okb
+        fberr[inner] = np.maximum(fbf, fbb)
+    positions.flags.writeable = False
+    reliable.flags.writeable = False
+    fberr.flags.writeable = False
+    return Track(positions, reliable, fberr, tuple(ks))
