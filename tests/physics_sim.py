@@ -3,7 +3,7 @@
 This is a *test-data generator* (never imported by ``msus``).  It uses PyMUST (PyPI ``pymust``,
 LGPL-3.0, the Python port of the MUST toolbox by D. Garcia) to simulate what a linear-array
 transducer records: point scatterers with random reflection coefficients, an L11-5v probe
-(128 elements, 7.6 MHz, ``pymust.getparam``), steered plane-wave transmits simulated with
+(7.6 MHz, ``pymust.getparam``; its central 104 of 128 elements), steered plane-wave transmits with
 ``pymust.simus`` (2-D, no elevation), I/Q demodulation (``rf2iq``), delay-and-sum beamforming
 (``dasmtx``), coherent compounding of the steered transmits, envelope and log compression to a
 uint8 grey B-mode image.
