@@ -97,7 +97,13 @@ def export(pg, option, path):
     if not pg.locator(".st-key-msus_export_format").is_visible():
         pg.get_by_text("Export", exact=True).first.click()
         expect(pg.locator(".st-key-msus_export_format")).to_be_visible()
-    choose(pg, "msus_export_format", option)
+    fmt = pg.locator(".st-key-msus_export_format")  # a radio: the first format starting with ``option``
+    settle(pg)
+    radio = fmt.get_by_role("radio", name=re.compile("^" + re.escape(option))).first
+    if not radio.is_checked():  # a click on the chosen one starts no run
+        with rerun(pg):
+            fmt.get_by_text(re.compile("^" + re.escape(option))).first.click()
+    expect(radio).to_be_checked()
     click_button(pg, pg.locator(".st-key-msus_export_go button"))
     with pg.expect_download() as dl:
         pg.locator(".st-key-msus_export_dl button").click()
