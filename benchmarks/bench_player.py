@@ -30,131 +30,13 @@ import numpy as np
 from benchmarks.common import Figure
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"  # Debian chromium
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]
+# the loop writer, server launcher and Chromium launch are the browser tests' own helpers
+from tests.browser import (  # noqa: E402
+    CHROMIUM, CHROMIUM_ARGS, free_port, loop_frames, open_player, streamlit_server, write_loop_dicom,
+)
 
-
-# ---- a test loop on disk ----------------------------------------------------------------------
-def loop_frames(n: int, rows: int, cols: int) -> np.ndarray:
-    """Grey frames with a moving bar and an index-coded 40×40 patch at x = 20…59, y = 100…139.
-
-    The patch's grey level is ``(2 * i) % 256`` so a test can tell frame ``i`` from its pixels.
-    """
-    y, x = np.mgrid[0:rows, 0:cols]
-    base = (40 + 60 * (y / rows)).astype(np.uint8)
-    out = np.empty((n, rows, cols), np.uint8)
-    for i in range(n):
-        f = base.copy()
-        c = int((i / max(1, n)) * cols)
-        f[:, max(0, c - 6): c + 6] = 220
-        f[rows // 2 - 3: rows // 2 + 3, :] = 150
-        f[100:140, 20:60] = (2 * i) % 256
-        out[i] = f
-    return out
-
-
-def write_loop_dicom(path, n: int = 600, rows: int = 600, cols: int = 800, fps: float = 30.0,
-                     mm_per_px: float = 0.1, quality: int = 92) -> Path:
-    """Write a JPEG-baseline US multi-frame DICOM with a US region calibration and FrameTime."""
-    import cv2
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.encaps import encapsulate
-    from pydicom.uid import JPEGBaseline8Bit, generate_uid
-
-    frames = loop_frames(n, rows, cols)
-    blobs = [cv2.imencode(".jpg", f, [int(cv2.IMWRITE_JPEG_QUALITY), quality])[1].tobytes() for f in frames]
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.3.1"
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = JPEGBaseline8Bit
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = meta.MediaStorageSOPClassUID
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
-    ds.Modality = "US"
-    ds.Manufacturer = "msus benchmark"
-    ds.PatientName = "BENCH^LOOP"
-    ds.Rows, ds.Columns, ds.NumberOfFrames = rows, cols, n
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
-    ds.FrameTime = f"{1000.0 / fps:.4f}"
-    ds.FrameIncrementPointer = 0x00181063
-    r = Dataset()
-    r.RegionSpatialFormat, r.RegionDataType, r.RegionFlags = 1, 1, 0
-    r.RegionLocationMinX0, r.RegionLocationMinY0 = 0, 0
-    r.RegionLocationMaxX1, r.RegionLocationMaxY1 = cols - 1, rows - 1
-    r.PhysicalUnitsXDirection = r.PhysicalUnitsYDirection = 3
-    r.PhysicalDeltaX = r.PhysicalDeltaY = mm_per_px / 10.0
-    ds.SequenceOfUltrasoundRegions = [r]
-    ds.PixelData = encapsulate(blobs)
-    ds["PixelData"].VR = "OB"
-    ds.set_original_encoding(False, True)
-    path = Path(path)
-    ds.save_as(path, enforce_file_format=True)
-    return path
-
-
-# ---- a server ---------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def streamlit_server(samples_dir, data_dir=None, timeout_s: float = 60.0, env: dict | None = None, script=None):
-    """``streamlit run SCRIPT`` (default the app, ``app.py``) on a free loopback port; yields the base URL.
-
-    Raises RuntimeError with the end of the server's log when it does not answer within ``timeout_s``.
-    """
-    import urllib.request
-
-    port = free_port()
-    e = dict(os.environ, MSUS_SAMPLES_DIR=str(samples_dir), MSUS_DATA_DIR=str(data_dir or samples_dir))
-    e.update(env or {})
-    cmd = [sys.executable, "-m", "streamlit", "run", str(script or ROOT / "app.py"), "--server.port", str(port),
-           "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-           "--server.fileWatcherType", "none"]
-    log = tempfile.TemporaryFile()
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=e, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                raise RuntimeError("streamlit did not start: " + log.read().decode(errors="replace")[-2000:])
-            time.sleep(0.25)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-
-
-def open_player(browser, url: str, width: int = 1400, height: int = 1000):
-    """A page on ``url`` with the player's frames all loaded."""
-    page = browser.new_page(viewport={"width": width, "height": height})
-    page.goto(url)
-    page.wait_for_function(
-        "window.__msusPlayer && window.__msusPlayer.n > 0 && window.__msusPlayer.loaded === window.__msusPlayer.n"
-        " && window.__msusPlayer.drawn[0] === window.__msusPlayer.frame",
-        timeout=60_000,
-    )
-    return page
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "free_port", "loop_frames", "open_player", "streamlit_server",
+           "write_loop_dicom", "measure_playback", "rerun_times", "run"]
 
 
 def measure_playback(page, speed: float, seconds: float) -> dict:

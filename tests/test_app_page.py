@@ -128,8 +128,11 @@ def test_teaching_mode_switch_and_back(folders):
     at = _app().run()
     if not optional.available("teaching_page"):
         pytest.skip("teaching page not installed")
-    at.button_group(key="msus_mode").set_value("Teaching").run()
+    from msus.ui import navigation
+
+    at.switch_page(navigation.TEACHING).run()  # the navigation's Teaching page
     assert not at.exception
     assert all("traceback" not in e.value.lower() for e in at.error)
-    at.button_group(key="msus_mode").set_value("Review").run()
+    assert [t.value for t in at.title] == ["Teaching mode"]
+    at.switch_page(navigation.REVIEW).run()
     assert not at.exception and "2 frames" in _study(at)

@@ -77,17 +77,22 @@ def test_the_study_list_opens_a_listed_loop(tmp_path, monkeypatch):
     at.text_input(key="msus_reviewer_typed").input("Dr Eve").run()  # registers a.dcm
     at.selectbox(key="msus_sample").select("b.dcm").run()  # registers b.dcm
     assert not at.exception and not [e.value for e in at.error]
+    from msus.ui import navigation
+
+    at.switch_page(navigation.WORKLIST).run()  # the worklist is its own page
+    assert not at.exception and not [e.value for e in at.error]
     pick = at.selectbox(key="msus_study_pick")
     names = list(pick.options)  # as shown: "1. a.dcm"
     assert sorted(n.split(". ", 1)[1] for n in names) == ["a.dcm", "b.dcm"]
     row_a = next(i for i, n in enumerate(names) if n.endswith("a.dcm"))
     pick.set_value(row_a).run()
-    at.button(key="msus_study_open").click().run()
+    at.button(key="msus_study_open").click().run()  # opens it on the Review page
     assert not at.exception and not [e.value for e in at.error]
     assert at.session_state["msus_sample"] == "a.dcm"
     assert at.session_state["msus_source"].name == "a.dcm"  # the loop on screen is now a.dcm
     # a listed loop whose file is gone: one line, nothing else changes
     (samples / "b.dcm").unlink()
+    at.switch_page(navigation.WORKLIST).run()
     row_b = next(i for i, n in enumerate(names) if n.endswith("b.dcm"))
     at.selectbox(key="msus_study_pick").set_value(row_b).run()
     at.button(key="msus_study_open").click().run()

@@ -1,10 +1,11 @@
 """The app in a real browser: Debian Chromium (Playwright) against `streamlit run app.py`.
 
 One Streamlit server for the module.  Samples: a generated 120-frame 600×800 loop whose frames
-carry their index in a pixel patch (``benchmarks.bench_player.loop_frames``) and a real scanner
-file with a known region calibration.  Screenshots go to ``artifacts/`` for a human to look at.
-Timing is not asserted here (see ``benchmarks/bench_player.py``); playback is checked to advance
-frame by frame.
+carry their index in a pixel patch (``tests/browser.py: loop_frames``) and a real scanner
+file with a known region calibration.  Each test has its own page (a fresh Streamlit session), so
+one failure never cascades; waits are on state (``tests/browser.py``), never on time.
+Screenshots go to ``artifacts/`` for a human to look at.  Timing is not asserted here (see
+``benchmarks/bench_player.py``); playback is checked to advance frame by frame.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import shutil
 import pydicom
 import pytest
 
+from browser import chromium, choose, open_player, settle, streamlit_server, write_loop_dicom
 from conftest import DATA, ROOT, require_binary
 
 pytestmark = pytest.mark.browser
@@ -27,8 +29,6 @@ ART = ROOT / "artifacts"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     require_binary("chromium")
-    from benchmarks.bench_player import streamlit_server, write_loop_dicom
-
     samples = tmp_path_factory.mktemp("samples")
     write_loop_dicom(samples / "a_loop.dcm", n=120, fps=30, mm_per_px=0.1)
     shutil.copy(CX50, samples / "b_cx50.dcm")
@@ -38,20 +38,12 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(server):
-    from playwright.sync_api import sync_playwright
-
-    from benchmarks.bench_player import CHROMIUM_ARGS
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def page(browser, server):
-    from benchmarks.bench_player import open_player
-
     pg = open_player(browser, server, 1440, 1000)
     ART.mkdir(exist_ok=True)
     yield pg
@@ -67,8 +59,28 @@ def focus_player(page):
 
 
 def wait_python(page):
-    """Until every event the player sent is acknowledged by a rerun."""
-    page.wait_for_function("window.__msusPlayer.pendingEvents === 0", timeout=30_000)
+    """Until every event the player sent is acknowledged by a rerun (and that run is over)."""
+    settle(page)
+
+
+def play_until(page, speed: float, displayed: int) -> dict:
+    """Play from frame 1 at ``speed`` until ``displayed`` frames were shown; the player's stats."""
+    page.evaluate("(s) => { const p = window.__msusPlayer; p.pause(); p.seek(0); p.setMode('loop');"
+                  " p.setSpeed(s); p.play(); }", speed)
+    page.wait_for_function(f"window.__msusPlayer.stats.displayed >= {displayed}", timeout=30_000)
+    return page.evaluate("() => { const p = window.__msusPlayer; const s = p.stats; p.pause(); return s; }")
+
+
+def frames_seen(page, until: list[int], max_ticks: int = 900) -> set[int]:
+    """Frames on screen, sampled every animation frame, until each of ``until`` was seen."""
+    return set(page.evaluate("""([want, limit]) => new Promise((done) => {
+      const seen = new Set(); let k = 0;
+      const tick = () => {
+        seen.add(window.__msusPlayer.frame);
+        if (want.every((f) => seen.has(f)) || ++k > limit) done([...seen]); else requestAnimationFrame(tick);
+      };
+      tick();
+    })""", [until, max_ticks]))
 
 
 def wait_drawn(page, frames: list[int]):
@@ -109,18 +121,16 @@ def test_keyboard_steps_exactly(page):
     assert hud.startswith("Frame 11 / 120") and f"{10 * 1000 / 30:.1f} ms" in hud
     # Space plays and pauses; keys never reach Streamlit (no rerun shortcut): still one app
     page.keyboard.press("Space")
-    page.wait_for_timeout(700)
+    page.wait_for_function("window.__msusPlayer.frame > 11")
     page.keyboard.press("Space")
     assert frame(page) > 11 and not page.evaluate("window.__msusPlayer.playing")
 
 
 def test_playback_shows_frames_in_order(page):
-    from benchmarks.bench_player import measure_playback
-
-    s = measure_playback(page, 1.0, 2.0)
-    assert s["displayed"] > 10 and s["target_fps"] == pytest.approx(30, rel=1e-3)
+    s = play_until(page, 1.0, 30)
+    assert s["displayed"] >= 30 and s["target_fps"] == pytest.approx(30, rel=1e-3)
     (ART / "browser_playback.json").write_text(json.dumps(s, indent=1))
-    s2 = measure_playback(page, 0.5, 1.0)
+    s2 = play_until(page, 0.5, 8)
     assert s2["target_fps"] == pytest.approx(15, rel=1e-3)
     # A–B sub-range, ping-pong: playback stays inside frames 10..20 and turns at both ends
     focus_player(page)
@@ -129,10 +139,7 @@ def test_playback_shows_frames_in_order(page):
     page.evaluate("window.__msusPlayer.seek(20)")
     page.keyboard.press("b")
     page.evaluate("window.__msusPlayer.setMode('pingpong'); window.__msusPlayer.setSpeed(2); window.__msusPlayer.play()")
-    seen = set()
-    for _ in range(30):
-        seen.add(frame(page))
-        page.wait_for_timeout(40)
+    seen = frames_seen(page, [10, 20, 11])  # both ends and back: it turned
     page.evaluate("window.__msusPlayer.pause(); window.__msusPlayer.setMode('loop'); window.__msusPlayer.setSpeed(1)")
     assert seen <= set(range(10, 21)) and len(seen) > 5
     page.keyboard.press("Home")
@@ -151,7 +158,6 @@ def test_side_by_side_shows_the_marked_frames(page):
     assert page.locator("[role=dialog]").count() == 0
     page.get_by_role("radio", name="Rest | Contraction").click()
     page.wait_for_function("window.__msusPlayer.data.view === 'pair'", timeout=20_000)
-    page.wait_for_timeout(200)
     panels = page.evaluate("window.__msusPlayer.panelFrames()")
     assert [p["frame"] for p in panels] == [5, 60]
     wait_drawn(page, [5, 60])
@@ -167,13 +173,12 @@ def test_side_by_side_shows_the_marked_frames(page):
 
 
 def _select_sample(page, name):
-    page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").filter(has_text="Sample loop").click()
-    page.get_by_role("option", name=name).click()
+    choose(page, "msus_sample", name)
     page.wait_for_function(
         "window.__msusPlayer && window.__msusPlayer.n === 2 && window.__msusPlayer.loaded === 2", timeout=30_000
     )
     wait_drawn(page, [0])
-    page.wait_for_timeout(300)  # let the rerun that switched loops finish
+    settle(page)
 
 
 def test_two_clicks_make_the_right_mm_and_ends_drag(page):
@@ -211,3 +216,38 @@ def test_two_clicks_make_the_right_mm_and_ends_drag(page):
     assert cal2["text"] == f"{math.hypot((u2 - u1) * mx, (v2 - v1) * my):.2f} mm"
     body = page.locator("body").inner_text()
     assert "Traceback" not in body
+
+
+def test_keys_work_page_wide_and_question_mark_shows_the_shortcuts(page):
+    # focus outside the player (the page body): Space plays without scrolling the page, ← steps
+    page.locator("[data-testid=stMain] h5").first.click()
+    y0 = page.evaluate("document.querySelector('[data-testid=stMain]').scrollTop + window.scrollY")
+    page.keyboard.press("Space")
+    page.wait_for_function("window.__msusPlayer.playing")
+    page.keyboard.press("Space")
+    assert not page.evaluate("window.__msusPlayer.playing")
+    assert page.evaluate("document.querySelector('[data-testid=stMain]').scrollTop + window.scrollY") == y0
+    at = frame(page)
+    page.keyboard.press("ArrowRight")
+    assert frame(page) == at + 1
+    # … but typing in a text field never moves the player
+    box = page.locator("section[data-testid=stSidebar]").get_by_role("textbox", name="…or your name")
+    box.click()
+    page.keyboard.type("rc ")
+    assert box.input_value() == "rc " and frame(page) == at + 1
+    assert page.evaluate("window.__msusPlayer.data.marks") == {"rest": None, "contraction": None}
+    assert not page.evaluate("window.__msusPlayer.playing")
+    box.fill("")
+    page.locator("[data-testid=stMain] h5").first.click()
+    # "?" opens the shortcuts overlay (and the bar shows the hint), Esc closes it
+    assert "? keys" in page.locator(".mp-hint").inner_text()
+    page.keyboard.press("?")
+    page.wait_for_function("window.__msusPlayer.helpShown")
+    assert "mark rest / contraction" in page.locator(".mp-help").inner_text()
+    page.evaluate("document.querySelector('[data-testid=stMain]').scrollTo(0, 0)")
+    page.screenshot(path=str(ART / "app_shortcuts.png"))
+    page.keyboard.press("Escape")
+    page.wait_for_function("!window.__msusPlayer.helpShown")
+    settle(page)
+    sidebar = page.locator("section[data-testid=stSidebar]")
+    assert sidebar.count() == 1

@@ -17,7 +17,8 @@ import pytest
 from playwright.sync_api import expect
 
 from conftest import ROOT, SAMPLES, require_binary
-from test_browser_walks import PLAYER_READY, calipers, export, idle, main_text, no_traceback, screen, set_reviewer
+from browser import chromium, main_text, new_page, no_traceback, rerun, screen, settle, streamlit_server
+from test_browser_walks import calipers, click_button, export, set_reviewer
 
 pytestmark = pytest.mark.browser
 
@@ -26,24 +27,18 @@ HEADLINE = re.compile(r"Gap (\d+\.\d\d) mm at rest \(frame (\d+)\) → (\d+\.\d\
                       r"Δgap ([+-]\d+\.\d\d) mm")
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
+@pytest.fixture
+def site(tmp_path):
     require_binary("chromium")
-    from benchmarks.bench_player import CHROMIUM_ARGS, streamlit_server
-    from playwright.sync_api import sync_playwright
-
-    samples = tmp_path_factory.mktemp("sign_samples")
+    samples, data = tmp_path / "sign_samples", tmp_path / "sign_data"
+    samples.mkdir()
+    data.mkdir()
     shutil.copy(SAMPLES / "phantom_full_tear.dcm", samples / "phantom_full_tear.dcm")
-    data = tmp_path_factory.mktemp("sign_data")
     ART.mkdir(parents=True, exist_ok=True)
-    with streamlit_server(samples, data) as url, sync_playwright() as p:
-        b = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
-        pg = b.new_page(viewport={"width": 1440, "height": 1000}, accept_downloads=True)
-        pg.set_default_timeout(30_000)
-        pg.goto(url)
-        pg.wait_for_function(PLAYER_READY, timeout=60_000)
+    with streamlit_server(samples, data) as url, chromium() as b:
+        pg = new_page(b, url)
         yield pg, data
-        b.close()
+        pg.close()
 
 
 def shot(pg, name, at=None):
@@ -61,7 +56,7 @@ def drag_end(pg, cal, dx):
     pg.mouse.move((x + x2) / 2, y, steps=3)
     pg.mouse.move(x2, y2, steps=3)
     pg.mouse.up()
-    idle(pg)
+    settle(pg)  # the player's events are acknowledged by the run they started
 
 
 def contraction_caliper(pg):
@@ -97,20 +92,17 @@ def sr_values(path) -> dict:
 
 
 def test_edit_then_the_same_gaps_in_finding_card_pdf_and_sr(site, tmp_path):
-    pg, _ = site
+    pg, data = site
     set_reviewer(pg, "Ana Sono")
-    pg.get_by_role("button", name="Analyze").click()
+    with rerun(pg, timeout_ms=120_000):
+        pg.get_by_role("button", name="Analyze").click()
     expect(pg.locator("[data-testid=stMain]")).to_contain_text("Flag: suspected full thickness", timeout=90_000)
-    idle(pg, started=True)
     for key in ("rest_frame", "contraction_frame"):  # the suggested frames become the pair
-        pg.locator(f".st-key-msus_acc_{key} button").click()
-        idle(pg)
+        click_button(pg, pg.locator(f".st-key-msus_acc_{key} button"))
     for k, key in enumerate(("gap_rest", "gap_contraction")):
-        pg.locator(f".st-key-msus_acc_{key} button").click()
+        click_button(pg, pg.locator(f".st-key-msus_acc_{key} button"))
         pg.wait_for_function(f"window.__msusPlayer.data.calipers.length === {k + 1}")
-        idle(pg)
-    pg.get_by_text("Rest | Contraction", exact=True).click()
-    idle(pg)
+    click_button(pg, pg.get_by_text("Rest | Contraction", exact=True))
     assert [p["frame"] for p in pg.evaluate("window.__msusPlayer.panelFrames()")][:2] == [
         next(c["frame"] for c in calipers(pg) if c["role"] == r) for r in ("gap at rest", "gap at contraction")]
     before = contraction_caliper(pg)
@@ -138,18 +130,16 @@ def test_edit_then_the_same_gaps_in_finding_card_pdf_and_sr(site, tmp_path):
     assert round(values["Muscle gap at contraction"], 2) == float(h[3])
     assert round(values["Gap retraction on contraction"], 2) == delta and sr.VerificationFlag == "UNVERIFIED"
     no_traceback(pg)
+    signed_is_locked_and_changes_only_by_amendment(pg, data, tmp_path)
 
 
-def test_signed_finding_is_locked_and_changes_only_by_amendment(site, tmp_path):
+def signed_is_locked_and_changes_only_by_amendment(pg, data, tmp_path):
     from msus.store import open_store
 
-    pg, data = site
     signed = headline(pg)
-    pg.get_by_role("button", name="Mark final").click()
-    idle(pg)
+    click_button(pg, pg.get_by_role("button", name="Mark final"))
     expect(pg.locator("[data-testid=stMain]")).to_contain_text("Sign this finding as Ana Sono")
-    pg.get_by_role("button", name="Sign as final").click()
-    idle(pg)
+    click_button(pg, pg.get_by_role("button", name="Sign as final"))
     expect(pg.locator("[data-testid=stMain]")).to_contain_text(re.compile(r"final \(signed by Ana Sono, [\d-]+ [\d:]+ UTC\)"))
     con = contraction_caliper(pg)
     drag_end(pg, con, -4.0)
@@ -159,23 +149,19 @@ def test_signed_finding_is_locked_and_changes_only_by_amendment(site, tmp_path):
     export(pg, "One-page PDF", tmp_path / "final.pdf")
     text = pdf_text(tmp_path / "final.pdf")
     assert signed[0] in text and "FINAL (signed by Ana Sono" in text
-    pg.get_by_text("Amend this finding", exact=True).click()
-    idle(pg)
+    pg.get_by_text("Amend this finding", exact=True).click()  # an expander: opens without a run
     box = pg.get_by_role("textbox", name="Reason for the amendment")
-    box.fill("contraction end on the last intact fibre")
-    box.press("Enter")
-    idle(pg)
-    pg.get_by_role("button", name="Amend", exact=True).click()
-    idle(pg)
+    with rerun(pg):
+        box.fill("contraction end on the last intact fibre")
+        box.press("Enter")
+    click_button(pg, pg.get_by_role("button", name="Amend", exact=True))
     expect(pg.locator("[data-testid=stMain]")).to_contain_text(
         "draft — version 2, amends version 1: contraction end on the last intact fibre")
     drag_end(pg, contraction_caliper(pg), -4.0)
     amended = headline(pg)
     assert float(amended[3]) == float(contraction_caliper(pg)["text"].split()[0]) != float(signed[3])
-    pg.get_by_role("button", name="Mark final").click()
-    idle(pg)
-    pg.get_by_role("button", name="Sign as final").click()
-    idle(pg)
+    click_button(pg, pg.get_by_role("button", name="Mark final"))
+    click_button(pg, pg.get_by_role("button", name="Sign as final"))
     expect(pg.locator("[data-testid=stMain]")).to_contain_text(re.compile(r"amended \(signed by Ana Sono"))
     assert delta_card(pg) == amended[5] + " mm"
     shot(pg, "s03_amended", at="Finding")

@@ -103,7 +103,7 @@ def test_autosave_restore_study_list_and_agreement():
     assert (store.findings(key)[0].status, store.findings(key)[0].signed_by) == ("final", "Dr Ada")
     assert [e.action for e in store.audit(key) if e.entity == "finding"] == ["create", "finalize"]
     # the export panel prepares a JSON from the store
-    at2.selectbox(key="msus_export_format").select("json").run()
+    at2.radio(key="msus_export_format").set_value("json").run()
     at2.button(key="msus_export_go").click().run()
     assert not at2.exception and not at2.error, [e.value for e in at2.error]
 

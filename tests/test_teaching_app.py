@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import csv
 import io
 from pathlib import Path
@@ -43,6 +45,8 @@ def test_learner_walks_three_cases(teaching_samples, monkeypatch):
     at = AppTest.from_file(SCRIPT, default_timeout=60).run()
     assert not at.exception
     assert at.multiselect(key="teach_pick").value == [f"sample-{n}" for n in THREE]
+    shown = list(at.multiselect(key="teach_pick").options)  # as the room sees them
+    assert all(re.fullmatch(r"Case \d+ · .+", o) for o in shown), shown  # blinded: no "tear", no gap
     at.text_input(key="teach_learner").input("Learner A")
     at.button(key="teach_start").click().run()
 
@@ -140,6 +144,9 @@ def test_teacher_adds_a_saved_finding_as_a_case(teaching_samples, monkeypatch, t
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert "de-identified" in at.success[0].value
     at.run()
+    options = at.multiselect(key="teach_pick").options
+    assert not any("Missed on the static exam" in o for o in options)  # neutral titles for the room
+    at.toggle(key="teach_show_titles").set_value(True).run()
     options = at.multiselect(key="teach_pick").options
     assert any("Missed on the static exam" in o for o in options)
     (case,) = __import__("msus.teaching", fromlist=["CaseLibrary"]).CaseLibrary().cases()

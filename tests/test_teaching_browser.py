@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.bench_player import CHROMIUM_ARGS
+from browser import CHROMIUM_ARGS
 from conftest import ROOT, require, require_binary
 from teaching_helpers import THREE, three_samples
 from teaching_helpers import truth as sample_truth
@@ -32,7 +32,7 @@ def samples(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(samples, tmp_path_factory):
-    from benchmarks.bench_player import streamlit_server
+    from browser import streamlit_server
 
     require_binary("chromium")  # before paying for a server start
     data = tmp_path_factory.mktemp("teach_data")

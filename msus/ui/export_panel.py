@@ -74,7 +74,9 @@ def render(cine, source, container=None) -> None:
     Draws into ``container`` (default: the page); the app places it inside its own expander.
     """
     box = container or st
-    fmt = box.selectbox("Format", list(LABELS), format_func=LABELS.get, key="msus_export_format")
+    # every format in sight, one click: a radio (unlike a drop-down list) has no open state that a
+    # rerun of the page (the player's, a signing's) can close under the user's pointer
+    fmt = box.radio("Format", list(LABELS), format_func=LABELS.get, key="msus_export_format", horizontal=True)
     start = stop = None
     if fmt in ("mp4", "gif") and cine.n_frames > 1:
         a, b = box.slider("Frames (A–B, 1-based)", 1, cine.n_frames, (1, cine.n_frames), key="msus_export_range")

@@ -58,7 +58,12 @@ def open_panel(settings: Settings) -> sources.Source | None:
             st.sidebar.info("No bundled samples found; upload a file or open a server path.")
             return None
         names = [str(p.relative_to(settings.samples_dir)) for p in samples]
-        name = st.sidebar.selectbox("Sample loop", names, index=sources.default_sample_index(names), key="msus_sample")
+        if st.session_state.get("msus_sample") in names:  # chosen before (or by the worklist): no default
+            name = st.sidebar.selectbox("Sample loop", names, key="msus_sample")
+        else:
+            st.session_state.pop("msus_sample", None)
+            name = st.sidebar.selectbox("Sample loop", names, index=sources.default_sample_index(names),
+                                        key="msus_sample")
         return sources.path_source("sample", settings.samples_dir / name)
     if kind == "Upload":
         up = st.sidebar.file_uploader(
@@ -91,7 +96,7 @@ def _scanner(meta: dict) -> str:
 
 _STYLE = """
 <style>
-.block-container { padding-top: 1.2rem; padding-bottom: 1rem; }
+.block-container { padding-top: 3.2rem; padding-bottom: 1rem; }
 .msus-study { display: flex; flex-wrap: wrap; gap: 6px 8px; align-items: center; font-size: 0.95rem; }
 .msus-chip { padding: 2px 10px; border-radius: 4px; background: #151a20; border: 1px solid #252c34; color: #cfd8dc; }
 .msus-name { font-weight: 700; color: #fff; background: none; border: none; padding-left: 0; font-size: 1.05rem; }
@@ -169,8 +174,9 @@ def view_controls(review: Review) -> None:
         if g[1].button("Go to contraction", disabled=k is None, key="msus_go_con", width="stretch"):
             review.view = "single"
             review.seek(k)
+    hint = st.empty()  # always there, so the player below keeps its place in the page
     if review.view == "pair" and (r is None or k is None):
-        st.caption("Mark the rest and contraction frames in the player (buttons or R / C keys) to choose the pair.")
+        hint.caption("Mark the rest and contraction frames in the player (buttons or R / C keys) to choose the pair.")
 
 
 # ---- measurements -------------------------------------------------------------------------

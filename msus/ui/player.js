@@ -16,6 +16,29 @@ const SPEEDS = [0.1, 0.25, 0.5, 1, 1.5, 2];
 const HIT_PX = 9;
 const WINDOW = 30; // frames decoded ahead of the playhead (ImageBitmaps, decoded off the main thread)
 const PAIR_CAPTION_STRIP = 36; // px under side-by-side panels for the HUD lines (see panels())
+const SHORTCUTS = [
+  ["Space", "play / pause"], ["← → ↑ ↓", "one frame back / forward (Shift: 10)"], ["Home  End", "first / last frame"],
+  ["R  C", "mark rest / contraction"], ["A  B", "set the A–B range"], ["[  ]", "slower / faster"],
+  ["M  P  W  K", "caliper · pan · window/level · calibrate"], ["+  −  F", "zoom in · out · fit (wheel zooms too)"],
+  ["Esc", "cancel a half-drawn caliper · close this help"], ["?", "show / hide this help"],
+];
+// Keys reach the player anywhere on the page while no text field, list or button has focus.
+let ACTIVE = null; // the player the page-wide keys go to (the last one updated)
+function typingIn(t) {
+  if (!t || !t.tagName) return false;
+  if (t.isContentEditable || ["INPUT", "TEXTAREA", "SELECT", "BUTTON"].includes(t.tagName)) return true;
+  const role = t.getAttribute && t.getAttribute("role");
+  return ["combobox", "textbox", "listbox", "option", "grid", "gridcell", "slider", "button", "tab", "switch"].includes(role);
+}
+document.addEventListener("keydown", (e) => {
+  const p = ACTIVE;
+  if (!p || !p.root.isConnected || e.ctrlKey || e.metaKey || e.altKey) return;
+  const path = e.composedPath ? e.composedPath() : [e.target];
+  if (path.includes(p.root)) return; // the player's own listener has it
+  if (typingIn(path[0]) || path.some((n) => n && n.getAttribute && n.getAttribute("role") === "dialog")) return;
+  p.onKey(e);
+}, true);
+const PAIR_TITLE_STRIP = 32; // px above side-by-side panels for their titles: no title covers the image top
 
 function el(tag, cls, parent, text) {
   const e = document.createElement(tag);
@@ -161,6 +184,15 @@ class Player {
     this.cSlider = this.range(g6, 0.2, 3, 0.05, 1, (v) => { this.contrast = v; this.draw(); });
     button(g6, "Reset", "Reset window/level", () => this.setWL(1, 1));
     this.hudHint = el("span", "mp-hint", bar2);
+    this.helpBtn = button(bar2, "?", "Keyboard shortcuts (?)", () => this.toggleHelp(), "mp-help-btn");
+    this.help = el("div", "mp-help", stage);
+    el("div", "mp-help-title", this.help, "Keyboard shortcuts (anywhere on the page, outside text fields)");
+    for (const [keys, what] of SHORTCUTS) {
+      const row = el("div", "mp-help-row", this.help);
+      el("span", "mp-help-keys", row, keys);
+      el("span", "mp-help-what", row, what);
+    }
+    this.help.style.display = "none";
 
     // input
     const c = this.canvas;
@@ -193,11 +225,19 @@ class Player {
     this.playing = false;
     this.ro && this.ro.disconnect();
     clearTimeout(this.frameTimer);
+    this.settling = false;
     if (window.__msusPlayer && window.__msusPlayer._player === this) delete window.__msusPlayer;
+    if (ACTIVE === this) ACTIVE = null;
   }
 
   // ---------------------------------------------------------------- data from Python
+  toggleHelp(show) {
+    const on = show === undefined ? this.help.style.display === "none" : show;
+    this.help.style.display = on ? "" : "none";
+  }
+
   update(data, setStateValue) {
+    ACTIVE = this;
     this.setStateValue = setStateValue;
     this.data = data || {};
     const d = this.data;
@@ -332,7 +372,9 @@ class Player {
 
   frameSettled() {
     clearTimeout(this.frameTimer);
+    this.settling = true;  // a frame report is due (counted in pendingEvents)
     this.frameTimer = setTimeout(() => {
+      this.settling = false;
       if (!this.playing && this.frame !== this.lastSentFrame) {
         this.lastSentFrame = this.frame;
         this.emit("frame", { frame: this.frame });
@@ -506,7 +548,7 @@ class Player {
     const cols = panels.length;
     const aspect = this.h / this.w || 0.75;
     const maxH = Math.max(240, Math.floor((window.innerHeight || 900) * (this.data.max_height_frac || 0.64)));
-    const strip = cols > 1 ? PAIR_CAPTION_STRIP : 0;
+    const strip = PAIR_CAPTION_STRIP + PAIR_TITLE_STRIP;  // HUD lines below, frame line / titles above
     const cssH = Math.min(maxH, Math.max(200, Math.round((cssW / cols) * aspect) + strip));
     const dpr = window.devicePixelRatio || 1;
     if (this.cssW !== cssW || this.cssH !== cssH || this.dpr !== dpr) {
@@ -541,13 +583,16 @@ class Player {
     const pw = this.cssW / list.length;
     // side by side, the image fits above a caption strip that holds the HUD lines (state, the
     // calibration badge), so they cover no image content (unless the user zooms into it)
-    const strip = list.length > 1 ? PAIR_CAPTION_STRIP : 0;
+    // the frame line (single) or the panel titles (side by side) sit in a strip above the image,
+    // the HUD lines in one below it: no overlay covers the image data (logo, patient ID corners)
+    const strip = PAIR_CAPTION_STRIP;
+    const top = PAIR_TITLE_STRIP;
     return list.map((p, k) => {
       const x0 = k * pw, y0 = 0, w = pw, h = this.cssH;
-      const fit = Math.min(w / this.w, (h - strip) / this.h);
+      const fit = Math.min(w / this.w, (h - strip - top) / this.h);
       const s = fit * this.zoom;
       const ox = x0 + (w - this.w * s) / 2 + this.panX * s;
-      const oy = y0 + (h - strip - this.h * s) / 2 + this.panY * s;
+      const oy = y0 + top + (h - strip - top - this.h * s) / 2 + this.panY * s;
       return Object.assign({}, p, { x0, y0, w, h, s, ox, oy, frame: p.frame === null && p.kind === "image" ? this.frame : p.frame });
     });
   }
@@ -714,7 +759,8 @@ class Player {
     else if (k === "Home") { this.pause(); this.seek(this.rangeLo()); }
     else if (k === "End") { this.pause(); this.seek(this.rangeHi()); }
     else if (k === " " || k === "Spacebar") this.toggle();
-    else if (k === "Escape") { this.anchor = null; this.draw(); }
+    else if (k === "?") this.toggleHelp();
+    else if (k === "Escape") { this.anchor = null; this.toggleHelp(false); this.draw(); }
     else if (k === "+" || k === "=") this.zoomBy(1.25);
     else if (k === "-" || k === "_") this.zoomBy(1 / 1.25);
     else if (k === "f" || k === "F" || k === "0") this.fit();
@@ -812,9 +858,9 @@ class Player {
     ctx.font = "700 14px system-ui, sans-serif";
     const w = ctx.measureText(P.title).width + 14;
     ctx.fillStyle = "rgba(0,0,0,0.8)";
-    ctx.fillRect(P.x0 + 8, P.y0 + 8, w, 24);
+    ctx.fillRect(P.x0 + 8, P.y0 + 4, w, 24);
     ctx.fillStyle = P.color || "#ddd";
-    ctx.fillText(P.title, P.x0 + 15, P.y0 + 25);
+    ctx.fillText(P.title, P.x0 + 15, P.y0 + 21);
   }
 
   drawAnnotations(ctx, P) {
@@ -946,7 +992,7 @@ class Player {
       const [x, y] = this.hover.p;
       text = `x ${x.toFixed(1)}  y ${y.toFixed(1)} px · ` + text;
     }
-    this.hudHint.textContent = text;
+    this.hudHint.textContent = text + " · ? keys";
   }
 
   updateHud() {
@@ -985,7 +1031,8 @@ class Player {
       get data() { return p.data; },
       get drawn() { return p.drawn.slice(); },
       get decoded() { return p.bitmaps.size; },
-      get pendingEvents() { return p.outbox.length; },
+      get helpShown() { return p.help.style.display !== "none"; },
+      get pendingEvents() { return p.outbox.length + (p.settling ? 1 : 0); },  // sent, not yet acknowledged, or due
       get stats() {
         const s = p.stats;
         const el = (s.tLast - s.t0) / 1000;

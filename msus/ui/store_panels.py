@@ -453,24 +453,29 @@ def agreement_panel(cine) -> None:
         st.scatter_chart(pts, x="mean (mm)", y="difference (mm)")
 
 
-def study_list(container=None, settings=None) -> None:
+def study_list(container=None, settings=None, rows=None, tz: str | None = None) -> None:
     """Table of every loop in the store: measurements, reviewers, finding status, last change.
 
     With ``settings`` (:class:`msus.config.Settings`), an "Open" action opens a listed loop whose
-    file is found by name in the samples or the data folder (the sidebar switches to it);
-    otherwise it says in one line where the loop could not be found.
+    file is found by name in the samples or the data folder (the sidebar switches to it, and the
+    Worklist page goes to Review); otherwise it says in one line where the loop could not be found.
+    ``rows`` (default: the whole store) are the rows to show, e.g. the worklist's filtered ones;
+    times are shown in the time zone ``tz`` (the browser's; UTC when None).
     """
+    from msus.worklist import local_time, zone_name
+
     box = container or st
     store = _store_or_none()
     if store is None:
         return
-    try:
-        rows = store.study_list()
-    except MsusError as e:
-        box.error(f"Findings store: {md(e)}")
-        return
+    if rows is None:
+        try:
+            rows = store.study_list()
+        except MsusError as e:
+            box.error(f"Findings store: {md(e)}")
+            return
     if not rows:
-        box.caption("Nothing measured yet.")
+        box.caption("Nothing measured yet." if tz is None else "No loop matches these filters.")
         return
     names = [r.source_name or r.loop_key[:20] for r in rows]
     box.dataframe(
@@ -484,7 +489,7 @@ def study_list(container=None, settings=None) -> None:
                 "Δgap (mm)": None if r.retraction_mm is None else round(r.retraction_mm, 2),
                 "finding": r.origin,
                 "reviewers": ", ".join(r.reviewers),
-                "last change (UTC)": (r.last_change_at or "")[:16].replace("T", " "),
+                f"last change ({zone_name(tz)})": local_time(r.last_change_at, tz),
             }
             for r, name in zip(rows, names)
         ],
@@ -497,7 +502,7 @@ def study_list(container=None, settings=None) -> None:
     k = c1.selectbox("Loop", list(range(len(rows))), format_func=lambda i: f"{i + 1}. {names[i]}",
                      key="msus_study_pick")
     # the click is handled in its callback, before the page script: a player rerun cannot lose it
-    c2.button("Open", key="msus_study_open", on_click=_open_listed, args=(rows[k].source_name, settings),
+    c2.button("Open in Review", key="msus_study_open", on_click=_open_listed, args=(rows[k].source_name, settings),
               help="Open this loop (found by its file name in the samples or the data folder)")
     note = st.session_state.pop("msus_study_note", None)
     if note:
@@ -537,6 +542,7 @@ def _open_listed(source_name: str, settings) -> None:
             f"{shown} is not in the samples or the data folder; open it from the sidebar (upload or PACS).")
         return
     kind, rel = found
+    st.session_state["msus_goto_review"] = True  # the Worklist page switches to Review
     st.session_state["msus_open_kind"] = kind
     if kind == "Sample":
         st.session_state["msus_sample"] = rel

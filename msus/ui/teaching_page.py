@@ -265,7 +265,10 @@ def _picker(cases: list[T.Case]) -> None:
     if not cases:
         st.info("No teaching cases yet: the bundled samples appear here once `samples/` holds them.")
         return
-    labels = {c.id: f"{c.title} · {c.region}" for c in cases}
+    reveal = st.toggle("Show case titles (teacher only)", value=False, key="teach_show_titles",
+                       help="Off on the projector: titles give the answer away; each case shows its title at the reveal.")
+    labels = {c.id: (f"{c.title} · {c.region}" if reveal else f"Case {k + 1} · {c.region}")
+              for k, c in enumerate(cases)}  # neutral until the reveal
     learner = st.text_input("Learner (or the room)", key="teach_learner", placeholder="e.g. Thursday group")
     chosen = st.multiselect(
         "Cases, in order", options=[c.id for c in cases], default=[c.id for c in cases[:3]],

@@ -1,0 +1,69 @@
+"""The Review page: open a loop (sidebar), play and measure it, analyse, save the finding, export.
+
+Reads top to bottom: settings → open panel → `msus.load` (cached) → study bar → view controls →
+the cine player → measurements, Δgap, manual calibration → analysis → finding → agreement →
+export.  Every ``MsusError`` becomes one ``st.error`` line; anything else is caught by a last-resort
+handler that still prints one line (never a traceback).
+"""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+
+def render() -> None:
+    from msus.config import load_settings
+    from msus.errors import MsusError
+    from msus.ui import optional, panels, player, session, sources
+    from msus.ui.text import md
+
+    t0 = time.perf_counter()
+    try:
+        settings = load_settings()
+        source = panels.open_panel(settings) or st.session_state.get("msus_source")  # keep the open loop
+        reviewer = optional.call("store_panels", "reviewer_chooser")
+        optional.call("pacs_panel", "outbox_status", st.sidebar)
+        if source is None:
+            st.info("Open a loop from the sidebar: a bundled sample, an upload, or a file in the data folder.")
+            return
+        cine = sources.open_source(source)
+        st.session_state["msus_source"] = source
+        review = session.review_for(cine, source.key)
+        optional.call("store_panels", "connect", cine, review, reviewer)  # autosave, restore calipers
+        url, token = session.frame_url(cine, source.key, settings.jpeg_quality)
+
+        with st.container():  # one slot: the patient fields opening never shifts the player below
+            panels.study_header(cine, review, source.name)
+        viewer = st.container()  # filled after the analysis panel, so its overlays show at once
+        result = optional.call("analysis_panel", "render", cine, review)  # tear analysis
+        with viewer:
+            with st.container():  # messages have their own slot, so the player keeps its place
+                for level, text in review.take_messages():
+                    {"error": st.error, "info": st.info, "success": st.success}.get(level, st.warning)(md(text))
+            with st.container():  # other readers' calipers and the saved outline (fixed slot)
+                optional.call("others", "render", cine, review, reviewer, result)
+            panels.view_controls(review)
+            player.render(player.player_data(cine, review, url, loop_id=token), on_log=session.on_player_log)
+            left, right = st.columns([5, 2], gap="large")
+            with left:
+                st.markdown("##### Measurements")
+                panels.measurements_table(review)
+            with right:
+                panels.retraction_card(review)
+                with st.expander("Manual calibration", expanded=not review.file_calibration.calibrated):
+                    panels.calibration_panel(review)
+        optional.call("store_panels", "finding_panel", cine, review, reviewer, result)
+        optional.call("store_panels", "agreement_panel", cine)
+        with st.expander("Export"):
+            optional.call("export_panel", "render", cine, source)
+    except MsusError as e:
+        st.error(md(e))
+    except Exception as e:  # last resort: one line, never a traceback (the log keeps it)
+        import logging
+
+        logging.getLogger("msus.app").exception("unexpected error on the page")
+        st.error(f"Unexpected problem ({type(e).__name__}); the loop could not be shown. Try another file.")
+    finally:
+        st.session_state["msus_run_ms"] = (time.perf_counter() - t0) * 1000  # server time of this run
