@@ -123,6 +123,20 @@ def test_manual_calibration_on_an_uncalibrated_file(folders):
     assert "source manual" in _study(at)
 
 
+def test_manual_calibration_by_a_typed_scale(folders):
+    # a loop with no depth scale to click on: the known mm/px typed, as the CLI's --mm-per-px
+    at = _app().run()
+    at.sidebar.radio(key="msus_open_kind").set_value("Server path").run()
+    at.sidebar.text_input(key="msus_path_").set_value(NOCAL).run()
+    at = _events(at, {"type": "caliper_add", "frame": 0, "p1": [100, 100], "p2": [200, 100]})
+    at.number_input(key="msus_cal_mmpp").set_value(0.075).run()
+    at.button(key="msus_cal_apply_mmpp").click().run()
+    assert not at.exception and not at.error
+    (m,) = _review(at).measurements
+    assert m.length_mm == pytest.approx(7.5) and m.calibration_source == "manual"
+    assert "source manual" in _study(at)
+
+
 def test_teaching_mode_switch_and_back(folders):
     from msus.ui import optional
 

@@ -313,8 +313,17 @@ def calibration_panel(review: Review) -> None:
         "Use instead of the file's calibration", value=review.manual_override, key="msus_cal_override",
         help="Off: the manual calibration is used only where the file has none.",
     )
+    c2 = st.columns([3, 2], vertical_alignment="bottom")  # or a known scale, typed (a video without a depth scale)
+    mmpp = c2[0].number_input("…or a known scale (mm/px)", min_value=0.0, value=0.0, step=0.01, format="%.4f",
+                              key="msus_cal_mmpp")
     if c[1].button("Apply", key="msus_cal_apply", disabled=not pts, width="stretch"):
         review.set_manual_calibration(mm, override=override)
+        st.rerun()
+    elif c2[1].button("Apply scale", key="msus_cal_apply_mmpp", disabled=not mmpp, width="stretch"):
+        try:
+            review.set_manual_mm_per_px(mmpp, override=override)
+        except MsusError as e:
+            review.messages.append(("error", str(e)))
         st.rerun()
     elif review.manual_calibration is not None:
         review.set_override(override)
