@@ -126,15 +126,17 @@ def rater_agreement(measurements: Iterable) -> Agreement:
 
     ``measurements`` are :class:`msus.measure.Measurement` or
     :class:`msus.store.StoredMeasurement` (whose ``loop_key`` then separates items of several
-    loops).  For each (loop, label) and reviewer the latest caliper counts.
+    loops; items of a single loop are named by their label alone).  For each (loop, label) and reviewer the latest caliper counts.
     """
     latest: dict[tuple[str, str], tuple[str, float]] = {}
     notes: list[str] = []
     order: list[str] = []
     raters: list[str] = []
+    measurements = list(measurements)
+    one_loop = len({getattr(obj, "loop_key", None) for obj in measurements}) <= 1  # items named by label alone
     for obj in measurements:
         m = getattr(obj, "measurement", obj)
-        loop_key = getattr(obj, "loop_key", None)
+        loop_key = None if one_loop else getattr(obj, "loop_key", None)
         who = m.reviewer or "(unnamed)"
         item = _item_name(m, loop_key)
         if m.length_mm is None:

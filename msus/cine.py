@@ -52,7 +52,7 @@ class FrameCache:
     def nbytes(self) -> int:
         return self._bytes
 
-    def get(self, loop: int, i: int):
+    def get(self, loop: int, i):  # i: a frame index, or ("grey", index) for a luma plane
         with self._lock:
             hit = self._items.get((loop, i))
             if hit is not None:
@@ -94,7 +94,7 @@ class FrameCache:
     def indices(self, loop: int) -> tuple[int, ...]:
         """Frame indices of one loop held now, least recently used first."""
         with self._lock:
-            return tuple(self._per_loop.get(loop, ()))
+            return tuple(k for k in self._per_loop.get(loop, ()) if isinstance(k, int))  # not the luma planes
 
 
 #: The process-wide decoded-frame cache.
@@ -252,25 +252,20 @@ class Cine:
             raise IndexError(f"frame {i} out of range (loop has {self.n_frames} frames)")
         if self._decode_grey is None:
             return self.grey(i)
-        key = ("grey", i)
-        with self._lock:
-            hit = self._cache.get(key)
-            if hit is None and i in self._cache:
-                hit = self._cache[i]
+        key = ("grey", i)  # beside the colour frames in FRAME_CACHE, under the same byte bound
+        hit = FRAME_CACHE.get(self._cache_id, key)
         if hit is not None:
-            if hit.ndim == 3:
-                import cv2
-
-                return cv2.cvtColor(hit, cv2.COLOR_RGB2GRAY)
             return hit
+        colour = FRAME_CACHE.get(self._cache_id, i)
+        if colour is not None:
+            import cv2
+
+            return cv2.cvtColor(colour, cv2.COLOR_RGB2GRAY)
         arr = np.ascontiguousarray(self._decode_grey(i), dtype=np.uint8)
         if arr.shape != (self.rows, self.columns):
             raise LoadError(f"frame {i + 1} decoded to shape {arr.shape}, header says {(self.rows, self.columns)}")
         arr.flags.writeable = False
-        with self._lock:
-            self._cache[key] = arr
-            while len(self._cache) > self._cache_frames:
-                self._cache.popitem(last=False)
+        FRAME_CACHE.put(self._cache_id, key, arr, self._cache_frames)
         return arr
 
     # ---- timing ---------------------------------------------------------------------------

@@ -56,6 +56,10 @@ def _plain(value):
         return float(value) if math.isfinite(value) else None
     if isinstance(value, str):
         return value[:MAX_VALUE_CHARS]
+    from pydicom.valuerep import PersonName
+
+    if isinstance(value, PersonName):  # iterable (by character): the name as DICOM writes it
+        return str(value)[:MAX_VALUE_CHARS]
     if hasattr(value, "__iter__"):
         out = []
         for v in list(value)[:64]:
@@ -129,3 +133,45 @@ def without_phi(meta: dict) -> dict:
     """A copy of ``meta`` without the keys listed in ``phi_keys`` (safe to show or log)."""
     drop = set(meta.get("phi_keys", ())) | {k for k in meta if k in PHI_KEYWORDS}
     return {k: v for k, v in meta.items() if k not in drop}
+
+
+# ---- patient fields, for a person to read ------------------------------------------------------------
+_FIELD_LABELS = {"PatientName": "name", "PatientID": "ID", "PatientBirthDate": "born", "PatientSex": "sex",
+                 "PatientAge": "age", "StudyDate": "study date", "StudyTime": "study time",
+                 "AccessionNumber": "accession", "InstitutionName": "institution",
+                 "ReferringPhysicianName": "referrer", "OperatorsName": "operator"}
+
+
+def person_name(value) -> str:
+    """A DICOM person name (``Family^Given^Middle^Prefix^Suffix``) as "Prefix Given Middle Family Suffix"
+    joined naturally: ``"PHANTOM^RECTUS"`` → ``"RECTUS PHANTOM"``; ``"OB^^^^"`` → ``"OB"``."""
+    family, given, middle, prefix, suffix = (str(value).split("=")[0].split("^") + [""] * 5)[:5]
+    return " ".join(p for p in (prefix, given, middle, family, suffix) if p.strip())
+
+
+def dicom_date(value) -> str:
+    """``"20080718"`` → ``"2008-07-18"``; anything else unchanged."""
+    v = str(value).strip()
+    return f"{v[:4]}-{v[4:6]}-{v[6:8]}" if len(v) == 8 and v.isdigit() else v
+
+
+def dicom_time(value) -> str:
+    """``"142825.000000"`` → ``"14:28:25"``; anything else unchanged."""
+    v = str(value).strip().split(".")[0]
+    return ":".join(v[i:i + 2] for i in range(0, len(v), 2)) if v.isdigit() and len(v) in (4, 6) else str(value)
+
+
+def patient_fields(meta: dict) -> list[tuple[str, str]]:
+    """The identifying fields a reviewer checks (name, ID, birth date, sex, age, study date…), formatted
+    for reading (names as names, dates as dates), in that order; only those the file has."""
+    out = []
+    for key, label in _FIELD_LABELS.items():
+        v = meta.get(key)
+        if v in (None, "", []):
+            continue
+        if isinstance(v, list):
+            v = ", ".join(str(x) for x in v)
+        text = person_name(v) if key.endswith("Name") and key != "InstitutionName" else (
+            dicom_date(v) if key.endswith("Date") else dicom_time(v) if key.endswith("Time") else str(v))
+        out.append((label, text))
+    return out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -59,3 +61,18 @@ def test_latest_caliper_per_reviewer_counts_and_single_reviewer_notes():
     assert ag.values_mm == ((6.0, 5.5),)
     assert ag.icc_2_1 is None and ag.n_complete_items == 1
     assert rater_agreement([c]).notes
+
+
+def test_items_of_one_stored_loop_are_named_by_label(tmp_path):
+    """In the app's panel (one loop), items read "gap at rest", not a UID prefix."""
+    from types import SimpleNamespace
+
+    from msus.calibration import Calibration
+    from msus.measure import LABEL_REST, make_measurement
+
+    cal = Calibration.manual(0.1)
+    ms = [SimpleNamespace(loop_key="1.2.840.99999.1.2.3.4.5.6.7", measurement=dataclasses.replace(
+        make_measurement(cal, 0, (0, 0), (n, 0), role=LABEL_REST), reviewer=who)) for who, n in (("A", 50), ("B", 52))]
+    assert rater_agreement(ms).items == (LABEL_REST,)
+    two = ms + [SimpleNamespace(loop_key="other-loop", measurement=m.measurement) for m in ms]
+    assert all("…" in it for it in rater_agreement(two).items)  # several loops: the loop tells items apart

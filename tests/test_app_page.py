@@ -8,7 +8,8 @@ import shutil
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import DATA, ROOT
+import msus
+from conftest import DATA, ROOT, SAMPLES
 
 CX50 = "pydicomdata_OBXXXX1A_rle_2frame_cx50.dcm"
 DUAL = "pydicomdata_gdcm-US-ALOKA-16_dualregion.dcm"
@@ -122,6 +123,20 @@ def test_manual_calibration_on_an_uncalibrated_file(folders):
     assert "source manual" in _study(at)
 
 
+def test_manual_calibration_by_a_typed_scale(folders):
+    # a loop with no depth scale to click on: the known mm/px typed, as the CLI's --mm-per-px
+    at = _app().run()
+    at.sidebar.radio(key="msus_open_kind").set_value("Server path").run()
+    at.sidebar.text_input(key="msus_path_").set_value(NOCAL).run()
+    at = _events(at, {"type": "caliper_add", "frame": 0, "p1": [100, 100], "p2": [200, 100]})
+    at.number_input(key="msus_cal_mmpp").set_value(0.075).run()
+    at.button(key="msus_cal_apply_mmpp").click().run()
+    assert not at.exception and not at.error
+    (m,) = _review(at).measurements
+    assert m.length_mm == pytest.approx(7.5) and m.calibration_source == "manual"
+    assert "source manual" in _study(at)
+
+
 def test_teaching_mode_switch_and_back(folders):
     from msus.ui import optional
 
@@ -136,3 +151,22 @@ def test_teaching_mode_switch_and_back(folders):
     assert [t.value for t in at.title] == ["Teaching mode"]
     at.switch_page(navigation.REVIEW).run()
     assert not at.exception and "2 frames" in _study(at)
+
+
+def test_patient_fields_read_as_names_and_dates():
+    from msus.meta import patient_fields
+
+    cine = msus.load(SAMPLES / "pydicomdata_OBXXXX1A_rle_2frame_cx50.dcm")
+    fields = dict(patient_fields(cine.meta))
+    assert fields["name"] == "OB" and fields["study date"] == "2011-05-25" and fields["study time"] == "14:28:25"
+    assert cine.meta["PatientName"] == "OB^^^^"  # a name, not a list of characters
+    ph = dict(patient_fields(msus.load(SAMPLES / "phantom_full_tear.dcm").meta))
+    assert ph["name"] == "RECTUS PHANTOM" and ph["sex"] == "O"
+
+
+def test_rest_and_contraction_on_one_frame_is_warned(folders):
+    at = _app().run()
+    at = _events(at, {"type": "mark", "which": "rest", "frame": 1}, {"type": "mark", "which": "contraction", "frame": 1})
+    assert any("same frame (2)" in w.value for w in at.warning)
+    at = _events(at, {"type": "mark", "which": "rest", "frame": 0})
+    assert not any("same frame" in w.value for w in at.warning)

@@ -121,6 +121,17 @@ def test_uncalibrated_then_manual_calibration_from_two_points():
         rv.set_manual_calibration(-1)
 
 
+def test_manual_calibration_from_a_typed_scale():
+    cine, rv = _review(NOCAL)
+    rv.add_caliper(0, (100, 100), (200, 100))
+    cal = rv.set_manual_mm_per_px(0.075)
+    assert cal.source == "manual" and "0.075 mm/px typed" in cal.detail
+    assert rv.measurements[0].length_mm == pytest.approx(7.5)
+    for bad in (0, -1, float("nan"), 1e308, "x"):
+        with pytest.raises(MsusError):
+            rv.set_manual_mm_per_px(bad)
+
+
 def test_manual_calibration_is_fallback_unless_override():
     cine, rv = _review(CX50)
     m = rv.add_caliper(0, (400, 300), (500, 300))

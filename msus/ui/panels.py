@@ -10,6 +10,7 @@ import streamlit as st
 from msus.config import Settings
 from msus.errors import MsusError
 from msus.measure import LABEL_CONTRACTION, LABEL_REST, LABEL_THICKNESS, ROLE_OTHER
+from msus.meta import patient_fields
 from msus.ui import sources
 from msus.ui.review import Review
 from msus.ui.text import md
@@ -141,10 +142,10 @@ def study_header(cine, review: Review, name: str) -> None:
     show = c[1].toggle("Patient fields", value=False, key="msus_show_phi")
     for w in getattr(cine, "warnings", []) or []:
         st.caption(f"⚠ {md(w)}")
-    if show:
-        phi = [k for k in meta.get("phi_keys", []) if k in meta]
-        if phi:
-            st.table({"field": [md(k) for k in phi], "value": [md(meta[k]) for k in phi]})
+    if show:  # one compact line, formatted for reading (the player stays where it is)
+        fields = patient_fields(meta)
+        if fields:  # one row: a column per field
+            st.table({md(label): [md(text)] for label, text in fields})
         else:
             st.caption("No patient fields in this file.")
 
@@ -177,6 +178,8 @@ def view_controls(review: Review) -> None:
     hint = st.empty()  # always there, so the player below keeps its place in the page
     if review.view == "pair" and (r is None or k is None):
         hint.caption("Mark the rest and contraction frames in the player (buttons or R / C keys) to choose the pair.")
+    elif r is not None and r == k:  # a pair of one frame measures no retraction
+        hint.warning(f"Rest and contraction are the same frame ({r + 1}): mark the other one on another frame.")
 
 
 # ---- measurements -------------------------------------------------------------------------
@@ -310,8 +313,17 @@ def calibration_panel(review: Review) -> None:
         "Use instead of the file's calibration", value=review.manual_override, key="msus_cal_override",
         help="Off: the manual calibration is used only where the file has none.",
     )
+    c2 = st.columns([3, 2], vertical_alignment="bottom")  # or a known scale, typed (a video without a depth scale)
+    mmpp = c2[0].number_input("…or a known scale (mm/px)", min_value=0.0, value=0.0, step=0.01, format="%.4f",
+                              key="msus_cal_mmpp")
     if c[1].button("Apply", key="msus_cal_apply", disabled=not pts, width="stretch"):
         review.set_manual_calibration(mm, override=override)
+        st.rerun()
+    elif c2[1].button("Apply scale", key="msus_cal_apply_mmpp", disabled=not mmpp, width="stretch"):
+        try:
+            review.set_manual_mm_per_px(mmpp, override=override)
+        except MsusError as e:
+            review.messages.append(("error", str(e)))
         st.rerun()
     elif review.manual_calibration is not None:
         review.set_override(override)

@@ -122,6 +122,20 @@ class Review:
         self._recalibrate()
         return cal
 
+    def set_manual_mm_per_px(self, mm_per_px: float, override: bool | None = None) -> Calibration:
+        """Manual calibration from a known scale (mm per pixel, square pixels), as ``--mm-per-px``:
+        for a loop with no depth scale to click on."""
+        try:
+            v = float(mm_per_px)
+        except (TypeError, ValueError):
+            raise CalibrationError("the scale must be a number of mm per pixel") from None
+        cal = Calibration.manual(v, detail=f"manual: {v:g} mm/px typed")
+        self.manual_calibration = cal
+        if override is not None:
+            self.manual_override = bool(override)
+        self._recalibrate()
+        return cal
+
     def set_override(self, override: bool) -> None:
         if bool(override) != self.manual_override:
             self.manual_override = bool(override)

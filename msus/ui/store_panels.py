@@ -418,11 +418,15 @@ def agreement_panel(cine) -> None:
     if len(ag.raters) < 2 or not ag.items:
         st.caption("Agreement appears when two or more reviewers have measured the same labelled gaps on this loop.")
         return
-    st.dataframe(ag.table(), hide_index=True, width="stretch")
+    def mm(v) -> str:  # lengths as the app shows them: 2 decimals, "—" where undefined
+        return "—" if v is None else f"{v:.2f}"
+
+    # st.dataframe shows cells as plain text (no Markdown), so names go in as they are
+    st.dataframe([{"item": r.pop("item"), **{k: mm(v) for k, v in r.items()}} for r in ag.table()],
+                 hide_index=True, width="stretch")
     rows = [
-        {"pair": f"{b.rater_b} − {b.rater_a}", "n": b.n, "bias (mm)": round(b.bias_mm, 3),
-         "LoA low (mm)": None if b.loa_low_mm is None else round(b.loa_low_mm, 3),
-         "LoA high (mm)": None if b.loa_high_mm is None else round(b.loa_high_mm, 3)}
+        {"pair": f"{b.rater_b} − {b.rater_a}", "n": b.n, "bias (mm)": mm(b.bias_mm),
+         "LoA low (mm)": mm(b.loa_low_mm), "LoA high (mm)": mm(b.loa_high_mm)}
         for b in ag.bland_altman
     ]
     st.dataframe(rows, hide_index=True, width="stretch")
@@ -437,8 +441,10 @@ def agreement_panel(cine) -> None:
         import pandas as pd
 
         df = pd.DataFrame(pts)
+        pad = alt.Scale(zero=False, nice=True, padding=24)  # a single point sits inside the plot, not on its edge
         chart = alt.Chart(df).mark_circle(size=70).encode(
-            x="mean (mm):Q", y="difference (mm):Q", color="pair:N", tooltip=["item", "pair", "mean (mm)", "difference (mm)"]
+            x=alt.X("mean (mm):Q", scale=pad), y=alt.Y("difference (mm):Q", scale=pad), color="pair:N",
+            tooltip=["item", "pair", "mean (mm)", "difference (mm)"]
         )
         lines = []
         for b in ag.bland_altman:

@@ -487,11 +487,17 @@ def _reveal_step(s: T.Session, cine) -> None:
     st.caption("A flag for review, never a diagnosis.")
     m = st.columns(3)
     m[0].metric("Case score", f"{sc.points:g} / {sc.max_points:g}")
-    m[1].metric("Expert Δgap", _mm(c.answer.retraction_mm))
-    m[2].metric("Caught on the loop", "yes" if sc.caught_on_loop else "no")
+    intact = sc.expert_classification == "no_defect"  # no defect: the expert's gap is none, not 0.0 mm
+    m[1].metric("Expert Δgap", "none" if intact else _mm(c.answer.retraction_mm))
+    if sc.static_correct:  # nothing to catch: the static call was already right
+        m[2].metric("Static call", "right", help="right on the static frame already; the loop confirmed it"
+                    if sc.final_correct else "right on the static frame; changed after the loop")
+    else:
+        m[2].metric("Caught on the loop", "yes" if sc.caught_on_loop else "no",
+                    help="static call wrong, final call right" if sc.caught_on_loop else "wrong before and after the loop")
     rows = [
         {"gap": "on the static frame", "you": _mm(sc.learner_gap_static_mm),
-         "expert": _mm(sc.expert_gap_static_mm), "difference": _mm(sc.gap_static_error_mm)},
+         "expert": "none" if intact else _mm(sc.expert_gap_static_mm), "difference": _mm(sc.gap_static_error_mm)},
     ]
     if sc.contraction_frame_index is not None and sc.expert_gap_contraction_mm is not None:
         rows.append({"gap": f"at contraction (frame {sc.contraction_frame_index + 1})", "you": _mm(sc.learner_gap_contraction_mm),
