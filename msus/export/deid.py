@@ -191,7 +191,7 @@ def deidentify(source, uid_map: UidMap | None = None, *, crop: tuple[int, int, i
             setattr(ds, kw, uid_map.new())
     ds.PatientIdentityRemoved = "YES"
     ds.BurnedInAnnotation = "NO"
-    ds.DeidentificationMethod = "DICOM PS3.15 basic profile, clean pixel data option (msus allow-list)"
+    ds.DeidentificationMethod = "PS3.15 basic profile + clean pixel data (msus)"  # LO: ≤ 64 chars
     codes = []
     for value, meaning in (("113100", "Basic Application Confidentiality Profile"), ("113101", "Clean Pixel Data Option")):
         c = Dataset()
