@@ -103,6 +103,7 @@ def test_edit_then_the_same_gaps_in_finding_card_pdf_and_sr(site, tmp_path):
         click_button(pg, pg.locator(f".st-key-msus_acc_{key} button"))
         pg.wait_for_function(f"window.__msusPlayer.data.calipers.length === {k + 1}")
     click_button(pg, pg.get_by_text("Rest | Contraction", exact=True))
+    pg.wait_for_function("window.__msusPlayer.panelFrames().length >= 2")  # the player has drawn the pair
     assert [p["frame"] for p in pg.evaluate("window.__msusPlayer.panelFrames()")][:2] == [
         next(c["frame"] for c in calipers(pg) if c["role"] == r) for r in ("gap at rest", "gap at contraction")]
     before = contraction_caliper(pg)

@@ -161,6 +161,7 @@ def test_sonographer_marks_analyzes_drags_reloads_and_exports(page, tmp_path):
     assert 3.5 < rest_mm < 6.5 and 8.5 < con_mm < 11.5  # phantom truth 5 -> 10 mm
     with rerun(sono):
         sono.get_by_text("Rest | Contraction", exact=True).click()
+    sono.wait_for_function("window.__msusPlayer.panelFrames().length >= 2")  # the player has drawn the pair
     assert [p["frame"] for p in sono.evaluate("window.__msusPlayer.panelFrames()")] == [4, 20]
     sono.locator(".mp-canvas").scroll_into_view_if_needed()
     shot(sono, "a03_analyzed_pair")
@@ -294,6 +295,7 @@ def test_physician_opens_from_the_worklist_adds_a_caliper_and_signs(browser, see
             doctor.get_by_text("Rest | Contraction", exact=True).click()
         with rerun(doctor):
             doctor.get_by_text("Difference", exact=True).click()
+        doctor.wait_for_function("window.__msusPlayer.panelFrames().length >= 3")  # the pair and the difference drawn
         panels = doctor.evaluate("window.__msusPlayer.panelFrames()")
         assert [p["frame"] for p in panels[:2]] == [4, 20] and panels[2]["kind"] == "difference"  # the saved pair
         doctor.locator(".mp-canvas").scroll_into_view_if_needed()
