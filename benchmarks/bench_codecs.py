@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import Figure
+from benchmarks.common import Figure, best_of
 from msus.cine import DEFAULT_CACHE_FRAMES
 
 ROWS, COLS = 480, 640
@@ -60,12 +60,7 @@ def _frames() -> list[np.ndarray]:
 
 def _best(fn) -> float:
     fn()  # warm
-    best = float("inf")
-    for _ in range(REPEAT):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+    return best_of(fn, REPEAT)
 
 
 def _interleaved(*fns) -> list[float]:
