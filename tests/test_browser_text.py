@@ -58,7 +58,7 @@ def payloads(port: int) -> dict:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, listener):
     require_binary("chromium")
-    from benchmarks.bench_player import streamlit_server
+    from browser import streamlit_server
     import msus
     from msus.calibration import Calibration
     from msus.measure import make_measurement
@@ -92,7 +92,7 @@ def server(tmp_path_factory, listener):
 def browser(server):
     from playwright.sync_api import sync_playwright
 
-    from benchmarks.bench_player import CHROMIUM_ARGS
+    from browser import CHROMIUM_ARGS
 
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
