@@ -18,7 +18,6 @@ Figures:
 
 from __future__ import annotations
 
-import io
 import tempfile
 import time
 import tracemalloc
@@ -51,35 +50,19 @@ def _frames(n: int, seed: int = 0) -> list[np.ndarray]:
 
 
 def _jpeg(frame: np.ndarray) -> bytes:
-    from PIL import Image
+    from msus.synth.dicom import encode_jpeg
 
-    b = io.BytesIO()
-    Image.fromarray(frame).save(b, format="JPEG", quality=90, subsampling=1)  # 1 = 4:2:2
-    return b.getvalue()
+    return encode_jpeg(frame, 90, "422")
 
 
 def _write_loop(path: Path, jpegs: list[bytes], n: int) -> None:
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.encaps import encapsulate
-    from pydicom.uid import JPEGBaseline8Bit, generate_uid
+    from pydicom.uid import JPEGBaseline8Bit
 
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
-    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.3.1"
-    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID
-    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
-    ds.Modality = "US"
-    ds.Rows, ds.Columns, ds.SamplesPerPixel = ROWS, COLS, 3
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
-    ds.PhotometricInterpretation, ds.PlanarConfiguration = "YBR_FULL_422", 0
-    ds.NumberOfFrames = n
-    ds.FrameTime = 33.333
-    ds.FrameIncrementPointer = 0x00181063
-    ds.PixelData = encapsulate([jpegs[i % len(jpegs)] for i in range(n)], has_bot=False)
-    ds["PixelData"].VR = "OB"
-    ds.save_as(path, enforce_file_format=True)
+    from msus.synth.dicom import us_multiframe_dataset, write_dicom
+
+    write_dicom(us_multiframe_dataset(fragments=[jpegs[i % len(jpegs)] for i in range(n)], fps=30.0,
+                                      transfer_syntax=JPEGBaseline8Bit, shape=(n, ROWS, COLS, 3),
+                                      photometric="YBR_FULL_422", offset_table=False), path)
 
 
 def run() -> list[Figure]:

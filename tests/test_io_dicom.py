@@ -76,15 +76,10 @@ def save(ds: Dataset, path: Path) -> Path:
     return path
 
 
-def jpeg_frames(frames: np.ndarray, subsampling=1, quality=90) -> list[bytes]:
-    from PIL import Image
+def jpeg_frames(frames: np.ndarray, subsampling="422", quality=90) -> list[bytes]:
+    from msus.synth.dicom import encode_jpeg
 
-    out = []
-    for f in frames:
-        b = io.BytesIO()
-        Image.fromarray(f).save(b, format="JPEG", quality=quality, subsampling=subsampling)
-        out.append(b.getvalue())
-    return out
+    return [encode_jpeg(f, quality, subsampling) for f in frames]
 
 
 def gradient_frames(n=4, rows=32, cols=48, rgb=False, dtype=np.uint8, seed=0) -> np.ndarray:
