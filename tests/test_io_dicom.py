@@ -482,9 +482,9 @@ def test_12bit_jpeg_extended_decodes_with_imagecodecs():
 def test_12bit_jpeg_without_imagecodecs_names_the_package(monkeypatch):
     from pydicom.data import get_testdata_file
 
-    import msus.io.dicom as dicom
+    import msus.io.dicom.decode as decode
 
-    monkeypatch.setattr(dicom, "_imagecodecs_jpeg", lambda: None)
+    monkeypatch.setattr(decode, "imagecodecs_jpeg", lambda: None)
     with pytest.raises(MissingDecoder, match="12-bit|imagecodecs"):
         msus.load(get_testdata_file("JPGExtended.dcm")).frame(0)
 
