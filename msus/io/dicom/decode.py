@@ -33,6 +33,7 @@ from pydicom.uid import (
     RLELossless,
 )
 
+from msus.cine import to_grey
 from msus.errors import CorruptFile, MissingDecoder, MsusError, TooLarge, UnsupportedFormat
 from msus.io.dicom.header import header_window, palette_dataset, short
 from msus.io.dicom.jpeg import SOF_FOR_SYNTAX, WIDE_JPEG, imagecodecs_jpeg, jpeg_header, libjpeg_keeps_rgb
@@ -162,7 +163,7 @@ class FrameDecoder:
         img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION)
         if img is not None and img.shape == (self.p["rows"], self.p["columns"]):
             return img
-        return cv2.cvtColor(self(data, index), cv2.COLOR_RGB2GRAY)
+        return to_grey(self(data, index))
 
     def _plugins(self, dec) -> list[str]:
         """Plugins to try, GDCM last and only when needed.
