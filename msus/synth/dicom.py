@@ -120,19 +120,15 @@ def us_multiframe_dataset(
         Further attributes by keyword, set last (they may replace the ones above).
     """
     from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.encaps import encapsulate
     from pydicom.uid import ExplicitVRLittleEndian, JPEGBaseline8Bit, UltrasoundMultiFrameImageStorage, generate_uid
 
     if fragments is None:
         frames = np.ascontiguousarray(frames, dtype=np.uint8)
-        n, rows, cols = frames.shape[:3]
-        spp = 1 if frames.ndim == 3 else frames.shape[3]
+        shape = (*frames.shape[:3], 1 if frames.ndim == 3 else frames.shape[3])
         if jpeg:
             fragments = [encode_jpeg(f, quality, subsampling) for f in frames]
             transfer_syntax = JPEGBaseline8Bit
-        photometric = photometric or ("MONOCHROME2" if spp == 1 else ("YBR_FULL_422" if jpeg else "RGB"))
-    else:
-        n, rows, cols, spp = shape
+        photometric = photometric or ("MONOCHROME2" if shape[3] == 1 else ("YBR_FULL_422" if jpeg else "RGB"))
     ids = dict(uids or {})
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = UltrasoundMultiFrameImageStorage
@@ -148,11 +144,23 @@ def us_multiframe_dataset(
     ds.SeriesInstanceUID = ids.get("series") or generate_uid()
     ds.Modality = "US"
     ds.PatientName = patient
-    ds.NumberOfFrames = n
     ds.FrameIncrementPointer = 0x00181063
     ds.FrameTime = frame_time(fps)
     if region is not None:
         ds.SequenceOfUltrasoundRegions = [region.item()]
+    _set_pixels(ds, shape, photometric, frames if jpeg or fragments is None else None, fragments, offset_table)
+    for keyword, value in (elements or {}).items():
+        setattr(ds, keyword, value)
+    return ds
+
+
+def _set_pixels(ds, shape, photometric: str, frames, fragments, offset_table: bool) -> None:
+    """The Image Pixel module: native ``frames`` when there are no ``fragments``; JPEG
+    ``fragments`` encoded here from ``frames`` are flagged lossy with their ratio."""
+    from pydicom.encaps import encapsulate
+
+    n, rows, cols, spp = shape
+    ds.NumberOfFrames = n
     ds.Rows, ds.Columns, ds.SamplesPerPixel = rows, cols, spp
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
     ds.PhotometricInterpretation = photometric
@@ -162,16 +170,13 @@ def us_multiframe_dataset(
         ds.LossyImageCompression = "00"
         ds.PixelData = frames.tobytes()
     else:
-        if jpeg:
+        if frames is not None:
             ds.LossyImageCompression = "01"
             ds.LossyImageCompressionMethod = "ISO_10918_1"
             ds.LossyImageCompressionRatio = f"{frames.size / sum(len(f) for f in fragments):.2f}"
         ds.PixelData = encapsulate(list(fragments), has_bot=offset_table)
         ds["PixelData"].is_undefined_length = True
     ds["PixelData"].VR = "OB"
-    for keyword, value in (elements or {}).items():
-        setattr(ds, keyword, value)
-    return ds
 
 
 def dicom_bytes(ds) -> bytes:

@@ -171,19 +171,7 @@ class Scene:
         alpha[fat] = 0.30
         ms[fat] = 0.15
         if fat.any():
-            fat_top = 2.0 / s
-            fat_bot = (p.muscle_depth_mm - 0.8) / s
-            n_septa = int(rng.integers(3, 6))
-            sep = np.zeros(int(fat.sum()))
-            xf, yf = x[fat], y[fat]
-            for k in range(n_septa):
-                yk = fat_top + (k + 0.5 + rng.uniform(-0.3, 0.3)) * (fat_bot - fat_top) / n_septa
-                slope = rng.uniform(-0.12, 0.12)
-                a, lam, ph = rng.uniform(0.2, 0.8) / s, rng.uniform(8, 25) / s, rng.uniform(0, 6.3)
-                yline = yk + slope * (xf - self.cx) + a * np.sin(2 * np.pi * xf / lam + ph)
-                seg = np.sin(2 * np.pi * xf / rng.uniform(6, 15) * s + rng.uniform(0, 6.3)) > -0.4
-                sep = np.maximum(sep, np.exp(-0.5 * ((yf - yline) / (0.12 / s)) ** 2) * seg)
-            amp[fat] *= 1 + 6.0 * sep
+            amp[fat] *= 1 + 6.0 * self._septa(rng, x[fat], y[fat])
         # fascia: bright, speckled, slightly varying along its length
         along = self._smooth_field(rng, x, y, corr_mm=4.0, x0=x0, y0=y0, x1=x1, y1=y1)
         amp[fsup] *= 20.0 * np.exp(0.25 * along[fsup])
@@ -210,15 +198,7 @@ class Scene:
 
         # defect: muscle scatterers inside the torn region belong to the haematoma instead
         if self.has_defect:
-            tor = mus & (w >= self.w0) & (w <= self.w1)
-            uL = np.interp(w[tor], self.wgrid, self.uL0)
-            uR = np.interp(w[tor], self.wgrid, self.uR0)
-            inside = (u[tor] > uL) & (u[tor] < uR)
-            idx = np.flatnonzero(tor)
-            keep[idx[inside]] = False
-            if self.R_peak > 0:
-                side = np.where(u[tor] < self.uc, -0.5, 0.5)
-                rf[idx] = side * self._retract_weight(u[tor])
+            self._carve_defect(mus & (w >= self.w0) & (w <= self.w1), w, u, keep, rf)
         sel = keep
         self.u, self.v = u[sel], v[sel]
         self.amp, self.alpha = amp[sel], alpha[sel]
@@ -227,6 +207,34 @@ class Scene:
         self.density = density
         if self.has_defect:
             self._build_haematoma(rng)
+
+    def _septa(self, rng, xf, yf):
+        """Subcutaneous fat septa: a few bright wavy, broken lines; weight in [0, 1] at (xf, yf)."""
+        p, s = self.p, self.p.mm_per_px
+        fat_top = 2.0 / s
+        fat_bot = (p.muscle_depth_mm - 0.8) / s
+        n_septa = int(rng.integers(3, 6))
+        sep = np.zeros(xf.size)
+        for k in range(n_septa):
+            yk = fat_top + (k + 0.5 + rng.uniform(-0.3, 0.3)) * (fat_bot - fat_top) / n_septa
+            slope = rng.uniform(-0.12, 0.12)
+            a, lam, ph = rng.uniform(0.2, 0.8) / s, rng.uniform(8, 25) / s, rng.uniform(0, 6.3)
+            yline = yk + slope * (xf - self.cx) + a * np.sin(2 * np.pi * xf / lam + ph)
+            seg = np.sin(2 * np.pi * xf / rng.uniform(6, 15) * s + rng.uniform(0, 6.3)) > -0.4
+            sep = np.maximum(sep, np.exp(-0.5 * ((yf - yline) / (0.12 / s)) ** 2) * seg)
+        return sep
+
+    def _carve_defect(self, tor, w, u, keep, rf):
+        """Muscle scatterers inside the torn region (mask ``tor``) leave (``keep``); the stumps'
+        scatterers get their retraction multiplier ``rf`` (in place)."""
+        uL = np.interp(w[tor], self.wgrid, self.uL0)
+        uR = np.interp(w[tor], self.wgrid, self.uR0)
+        inside = (u[tor] > uL) & (u[tor] < uR)
+        idx = np.flatnonzero(tor)
+        keep[idx[inside]] = False
+        if self.R_peak > 0:
+            side = np.where(u[tor] < self.uc, -0.5, 0.5)
+            rf[idx] = side * self._retract_weight(u[tor])
 
     def _smooth_field(self, rng, x, y, corr_mm, x0, y0, x1, y1):
         """Zero-mean, unit-variance smooth random field sampled at (x, y)."""

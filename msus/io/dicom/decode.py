@@ -14,24 +14,7 @@ import threading
 import warnings as _warnings
 
 import numpy as np
-from pydicom.uid import (
-    DeflatedExplicitVRLittleEndian,
-    ExplicitVRBigEndian,
-    ExplicitVRLittleEndian,
-    HTJ2K,
-    HTJ2KLossless,
-    HTJ2KLosslessRPCL,
-    ImplicitVRLittleEndian,
-    JPEG2000,
-    JPEG2000Lossless,
-    JPEGBaseline8Bit,
-    JPEGExtended12Bit,
-    JPEGLossless,
-    JPEGLosslessSV1,
-    JPEGLSLossless,
-    JPEGLSNearLossless,
-    RLELossless,
-)
+from pydicom import uid
 
 from msus.cine import to_grey
 from msus.errors import CorruptFile, MissingDecoder, MsusError, TooLarge, UnsupportedFormat
@@ -39,22 +22,17 @@ from msus.io.dicom.header import header_window, palette_dataset, short
 from msus.io.dicom.jpeg import SOF_FOR_SYNTAX, WIDE_JPEG, imagecodecs_jpeg, jpeg_header, libjpeg_keeps_rgb
 
 #: Native transfer syntaxes (deflated ones are inflated on open).
-NATIVE_SYNTAXES = (ImplicitVRLittleEndian, ExplicitVRLittleEndian, ExplicitVRBigEndian, DeflatedExplicitVRLittleEndian)
+NATIVE_SYNTAXES = (uid.ImplicitVRLittleEndian, uid.ExplicitVRLittleEndian, uid.ExplicitVRBigEndian,
+                   uid.DeflatedExplicitVRLittleEndian)
 
 #: pip package that provides the decoder for a transfer syntax (permissive licences only).
 DECODER_PACKAGES = {
-    JPEGBaseline8Bit: "pillow",
-    JPEGExtended12Bit: "imagecodecs",
-    JPEGLossless: "imagecodecs",
-    JPEGLosslessSV1: "imagecodecs",
-    JPEGLSLossless: "pyjpegls",
-    JPEGLSNearLossless: "pyjpegls",
-    JPEG2000Lossless: "pylibjpeg-openjpeg",
-    JPEG2000: "pylibjpeg-openjpeg",
-    HTJ2KLossless: "pylibjpeg-openjpeg",
-    HTJ2KLosslessRPCL: "pylibjpeg-openjpeg",
-    HTJ2K: "pylibjpeg-openjpeg",
-    RLELossless: "pylibjpeg-rle",
+    uid.JPEGBaseline8Bit: "pillow",
+    **dict.fromkeys((uid.JPEGExtended12Bit, uid.JPEGLossless, uid.JPEGLosslessSV1), "imagecodecs"),
+    **dict.fromkeys((uid.JPEGLSLossless, uid.JPEGLSNearLossless), "pyjpegls"),
+    **dict.fromkeys((uid.JPEG2000Lossless, uid.JPEG2000, uid.HTJ2KLossless, uid.HTJ2KLosslessRPCL, uid.HTJ2K),
+                    "pylibjpeg-openjpeg"),
+    uid.RLELossless: "pylibjpeg-rle",
 }
 
 
@@ -76,7 +54,7 @@ class FrameDecoder:
         self.name = name
         pi = params["photometric_interpretation"]
         self.fast_jpeg = (
-            str(ts) in (JPEGBaseline8Bit, JPEGExtended12Bit)
+            str(ts) in (uid.JPEGBaseline8Bit, uid.JPEGExtended12Bit)
             and params["bits_allocated"] == 8
             and pi in ("YBR_FULL_422", "YBR_FULL", "MONOCHROME2", "MONOCHROME1", "RGB")
         )

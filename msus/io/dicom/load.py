@@ -67,16 +67,9 @@ def cine_from_dataset(
     nf = int(n_frames) if n_frames else p["number_of_frames"]
     p["number_of_frames"] = nf
     if decode is None:
-        decoder = FrameDecoder(ds, ts, p, name)
-        if frame_bytes is None:
-            frame_bytes = _in_memory_frames(ds, ts, p, name)
-
-        def decode(i: int) -> np.ndarray:
-            return decoder(frame_bytes(i), i)
-
-        if decoder.decode_grey is not None and "decode_grey" not in cine_kwargs:
-            cine_kwargs["decode_grey"] = lambda i: decoder.decode_grey(frame_bytes(i), i)
-
+        decode, decode_grey = _decoders(ds, ts, p, name, frame_bytes)
+        if decode_grey is not None:
+            cine_kwargs.setdefault("decode_grey", decode_grey)
     warn = list(warnings)
     with _warnings.catch_warnings():  # pydicom's value-validation chatter is not for users
         _warnings.simplefilter("ignore")
@@ -108,6 +101,21 @@ def cine_from_dataset(
         close=close,
         **cine_kwargs,
     )
+
+
+def _decoders(ds, ts, p, name, frame_bytes):
+    """``decode(i)`` (display-ready frame ``i``) and ``decode_grey(i)`` (its luma, or None) over
+    the stored bytes ``frame_bytes(i)`` returns (the dataset's own pixel data when None)."""
+    decoder = FrameDecoder(ds, ts, p, name)
+    if frame_bytes is None:
+        frame_bytes = _in_memory_frames(ds, ts, p, name)
+
+    def decode(i: int) -> np.ndarray:
+        return decoder(frame_bytes(i), i)
+
+    if decoder.decode_grey is None:
+        return decode, None
+    return decode, lambda i: decoder.decode_grey(frame_bytes(i), i)
 
 
 def _in_memory_frames(ds, ts, p, name) -> Callable[[int], bytes]:
