@@ -148,6 +148,21 @@ def finding_values(measurements, *, reader: str | None = None, automatic: dict |
 
 
 # ---- one way to write the values ---------------------------------------------------------------
+def suggested_gap(result, which: str) -> tuple[int, tuple, tuple, str]:
+    """(frame, end 1, end 2, role) of the gap an analysis result suggests at ``which`` ("rest" or
+    "contraction"): its frame's stumps at the middle tracked depth."""
+    from msus.errors import MeasurementError
+
+    if which not in ("rest", "contraction"):
+        raise MeasurementError(f"unknown gap {which!r} (rest or contraction)")
+    i = result.rest_frame if which == "rest" else result.contraction_frame
+    pts = result.stumps_at(i) if i is not None else None
+    if not pts:
+        raise MeasurementError("no stump positions on that frame to place a caliper")
+    k = len(pts) // 2  # the points run left stumps (one per depth), then right stumps
+    return int(i), tuple(pts[k // 2]), tuple(pts[k + k // 2]), LABEL_REST if which == "rest" else LABEL_CONTRACTION
+
+
 def length_text(mm: float | None, px: float | None) -> str:
     """'4.72 mm', '39.3 px (uncalibrated)' or '—' (how every view writes a finding's length)."""
     if mm is not None:

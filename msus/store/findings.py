@@ -6,6 +6,7 @@ values stay in ``extra["automatic"]``.  Every write is one transaction with its 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 
@@ -16,7 +17,8 @@ from msus.measure import KINDS
 from msus.store.models import FindingRow, Loop, Reviewer
 from msus.store.rows import baseline, f_snapshot, locked_text, to_finding
 from msus.store.tx import once_id
-from msus.store.values import SIGNED, STATUSES, StoreConflict, StoredFinding, finding_columns, head_of, now_iso
+from msus.store.values import (SIGNED, STATUSES, StoreConflict, StoredFinding, analysis_finding, finding_columns,
+                               head_of, now_iso)
 
 
 class Findings:
@@ -69,6 +71,23 @@ class Findings:
                 raise
             return self._finding(fid)  # written meanwhile by a concurrent writer with the same key
         return self._finding(fid)
+
+    def save_analysis(self, loop, result, *, reviewer: str) -> StoredFinding | None:
+        """Save an analysis result as the loop's draft automatic finding, once per distinct result.
+
+        The rules: a result without a classification is not a finding; the same result (its
+        :func:`analysis_digest`, kept in ``extra["analysis_digest"]``) is saved once; a signed
+        finding or an open amendment stands, and a new analysis does not replace it.  Returns the
+        finding written, or None when nothing was.
+        """
+        d = analysis_finding(result)
+        if not d.get("classification"):
+            return None
+        digest = analysis_digest(d)
+        latest = self.latest_finding(loop)
+        if latest is not None and (latest.extra.get("analysis_digest") == digest or latest.signed or latest.supersedes):
+            return None
+        return self.save_finding(loop, {**d, "analysis_digest": digest}, reviewer=reviewer, kind="automatic")
 
     def update_finding(
         self,
@@ -163,3 +182,8 @@ class Findings:
             ).one()
         return to_finding(r, name, key)
 
+
+
+def analysis_digest(finding: dict) -> str:
+    """A content digest of an analysis finding (:func:`msus.store.analysis_finding`): equal results, equal digests."""
+    return hashlib.sha256(json.dumps(finding, sort_keys=True, default=str).encode()).hexdigest()
