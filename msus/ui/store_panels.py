@@ -22,7 +22,6 @@ name, the sign confirmation, the study list's note); widget keys ``msus_reviewer
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import streamlit as st
 
@@ -446,22 +445,9 @@ def find_listed_source(source_name: str, settings) -> tuple[str, str] | None:
 
     A name that is itself a relative path (``sub/loop.dcm``) is matched exactly first.
     """
-    from msus.ui import sources
+    from msus.io.listing import find_by_name
 
-    name = (source_name or "").strip()
-    if not name or name.startswith("<"):
-        return None
-    for kind, folder in (("Sample", settings.samples_dir), ("Server path", settings.data_dir)):
-        folder = Path(folder)
-        loops = sources.list_loops(folder)
-        rels = [str(p.relative_to(folder)) for p in loops]
-        if name in rels:
-            return kind, name
-        base = Path(name).name
-        for rel, p in zip(rels, loops):
-            if p.name == base:
-                return kind, rel
-    return None
+    return find_by_name(source_name, (("Sample", settings.samples_dir), ("Server path", settings.data_dir)))
 
 
 def _open_listed(source_name: str, settings) -> None:
