@@ -148,3 +148,23 @@ def test_the_export_panel_exports_the_saved_record_and_never_runs_the_analysis(t
     doc = json.loads(blob)
     assert not automatic and doc["finding"]["classification"] == "suspected_full_thickness"
     assert doc["finding"]["reviewer"] == "Dr Ada"
+
+
+def test_the_retraction_card_reads_the_finding_else_the_own_calipers():
+    from msus.record import finding_values, other_readers, retraction, second_reads_line
+
+    rest = make_measurement(CAL, 1, (5, 5), (25, 5), label=LABEL_REST, reviewer="Dr Ada")
+    con = make_measurement(CAL, 4, (5, 5), (45, 5), label=LABEL_CONTRACTION, reviewer="Dr Ada")
+    bo = make_measurement(CAL, 4, (5, 5), (40, 5), label=LABEL_CONTRACTION, reviewer="Dr Bo")
+    own = finding_values([rest, con])
+    assert retraction(None, finding_values([rest])) is None
+    r = retraction(None, own)
+    assert (r.rest, r.contraction, r.delta, r.calibrated) == ("4.00 mm", "8.00 mm", "+4.00 mm", True)
+    assert r.whose == "your calipers (no finding saved)"
+    saved = {"gap_rest_mm": None, "gap_rest_px": 20.0, "gap_contraction_mm": None, "gap_contraction_px": 44.0,
+             "retraction_mm": None, "rest_frame": 1, "contraction_frame": 4, "reviewer": "Dr Cy", "status": "final"}
+    r = retraction(saved, own)  # the saved finding wins over the calipers on screen
+    assert (r.delta, r.calibrated, r.whose) == ("+24.0 px (uncalibrated)", False, "the finding of Dr Cy (final)")
+    assert other_readers([rest, con, bo], "Dr Ada") == {"Dr Bo": [bo]}
+    assert other_readers([rest, con, bo], "Dr Bo", mine=[rest.id]) == {"Dr Ada": [con]}
+    assert second_reads_line([rest, con, bo], "Dr Ada") == "Dr Bo: gap at contraction 7.00 mm (frame 5)"

@@ -30,6 +30,7 @@ import streamlit as st
 
 from msus.errors import MsusError
 from msus.analysis.classify import DISCLAIMER
+from msus.record import caliper_gap_frames, edited_gap_calipers
 from msus.ui import clicks
 from msus.ui.text import html, md
 
@@ -86,25 +87,6 @@ def overlay_shapes(result, hidden=(), replaced=()) -> list[dict]:
     return shapes
 
 
-def _replaced_frames(review) -> set[int]:
-    """Frames where the reviewer has a gap caliper (accepted or own): its value replaces the analysis'."""
-    from msus.measure import LABEL_CONTRACTION, LABEL_REST
-
-    return {m.frame_index for m in review.measurements if m.role in (LABEL_REST, LABEL_CONTRACTION)}
-
-
-def _edited_calipers(review, result) -> dict:
-    """{frame: (p1, p2)} of gap calipers the reviewer dragged (automatic-edited or manual ones
-    labelled as gaps) on frames the track covers."""
-    from msus.measure import LABEL_CONTRACTION, LABEL_REST
-
-    out = {}
-    for m in review.measurements:
-        if m.role in (LABEL_REST, LABEL_CONTRACTION) and m.kind != "automatic" and result.stumps_at(m.frame_index):
-            out[m.frame_index] = ((m.x1, m.y1), (m.x2, m.y2))
-    return out
-
-
 def _run(cine, review, rest=None, contraction=None, keyframes=None):
     from msus.analysis import analyze
 
@@ -113,11 +95,9 @@ def _run(cine, review, rest=None, contraction=None, keyframes=None):
     def progress(f, msg):
         bar.progress(float(f), text=f"Analyzing: {msg}")
 
-    mm = None
-    if not cine.calibration.calibrated and review.manual_calibration is not None:
-        mm = review.manual_calibration.mm_per_px_x
     try:
-        return analyze(cine, rest_frame=rest, contraction_frame=contraction, mm_per_px=mm, keyframes=keyframes,
+        return analyze(cine, rest_frame=rest, contraction_frame=contraction, mm_per_px=review.manual_mm_per_px(),
+                       keyframes=keyframes,
                        progress=progress)
     finally:
         bar.empty()
@@ -158,7 +138,7 @@ def render(cine, review):
         return None
     dec = state.decisions
     hidden = {k for k, v in dec.items() if v == "rejected"}
-    review.extra_shapes = overlay_shapes(result, hidden, _replaced_frames(review))
+    review.extra_shapes = overlay_shapes(result, hidden, caliper_gap_frames(review.measurements))
 
     # --- the flag banner
     cls = result.classification
@@ -223,7 +203,7 @@ def render(cine, review):
             _edit(cine, review, state, result, key)
 
     # --- user keyframes: re-track through the reviewer's own stump positions
-    edited = _edited_calipers(review, result) if result.defect_found else {}
+    edited = edited_gap_calipers(review.measurements, result) if result.defect_found else {}
     if edited:
         frames_txt = ", ".join(str(f + 1) for f in sorted(edited))
         if st.button(f"Re-track through my calipers (frame {frames_txt})", key="msus_retrack"):

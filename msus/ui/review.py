@@ -117,6 +117,12 @@ class Review:
             return self.manual_calibration
         return file_cal
 
+    def manual_mm_per_px(self) -> float | None:
+        """The manual scale the analysis uses: the one entered, where the file has no calibration."""
+        if self.file_calibration.calibrated or self.manual_calibration is None:
+            return None
+        return self.manual_calibration.mm_per_px_x
+
     def set_manual_calibration(self, distance_mm: float, points=None, override: bool | None = None) -> Calibration:
         """Manual calibration from the calibrate tool's two points and a typed distance (mm)."""
         pts = points or self.calib_points

@@ -210,7 +210,7 @@ def finding_panel(cine, review=None, reviewer: str | None = None, analysis_resul
 
 
 def _finding_summary(f, ms) -> None:
-    from msus.record import finding_values, headline, length_text, status_text
+    from msus.record import headline, second_reads_line, sources_line, status_text
     from msus.store import finding_origin
 
     icon = "🔒" if f.signed else "✎"
@@ -220,17 +220,14 @@ def _finding_summary(f, ms) -> None:
     line = headline(f.to_dict())
     if line:
         st.markdown(plain(line))
-    src = f.extra.get("sources") or {}
-    said = [f"{role}: " + (f"caliper of {v.get('reviewer') or f.reviewer} ({v.get('kind')})" if v.get("source") == "caliper"
-                           else "automatic analysis") for role, v in src.items()]
+    said = sources_line(f.to_dict())
     if said:
-        st.caption(plain("From " + " · ".join(said)))
+        st.caption(plain(said))
     for r in f.reasons:
         st.markdown("- " + plain(r))
-    second = [m for m in finding_values(ms, reader=f.reviewer).second_reads if m.role != "other"]
+    second = second_reads_line(ms, f.reviewer)
     if second:
-        st.caption("Second reads (for agreement, not in the finding): " + md("; ".join(
-            f"{m.reviewer}: {m.role} {length_text(m.length_mm, m.length_px)} (frame {m.frame_index + 1})" for m in second)))
+        st.caption("Second reads (for agreement, not in the finding): " + md(second))
 
 
 def plain(text: str) -> str:
