@@ -59,7 +59,7 @@ def _build(fmt: str, cine, source, *, start=None, stop=None, analysis=None):
     """(file bytes, suggested file name, the ExportData written or None for the loop itself)."""
     from msus.export import gather
     from msus.export.formats import SUFFIX, write
-    from msus.ui.store_panels import get_store
+    from msus.ui.store_access import get_store
 
     if fmt == "dicom-video":  # the loop itself: no findings in it, no analysis needed
         data = None

@@ -36,11 +36,11 @@ def _outline_shapes(finding) -> list[dict]:
 def render(cine, review, reviewer: str | None, live_analysis=None) -> None:
     """Toggles for the other reviewers' calipers; their shapes and the saved outline to the player."""
     from msus.record import other_readers
-    from msus.ui import store_panels
+    from msus.ui.store_access import get_store
     from msus.ui.text import md
 
     try:
-        store = store_panels.get_store()
+        store = get_store()
         ref = store.register_loop(cine)
         saved = store.measurements(ref)
         finding = store.latest_finding(ref) if live_analysis is None else None
