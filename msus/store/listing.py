@@ -52,20 +52,12 @@ class Listing:
                 ).all()
             )
             who: dict[int, set] = {}
-            for loop_id, name in conn.execute(
-                select(MeasurementRow.loop_id, Reviewer.name)
-                .join(Reviewer, MeasurementRow.reviewer_id == Reviewer.id)
-                .where(MeasurementRow.deleted_at.is_(None))
-                .distinct()
-            ).all():
-                who.setdefault(loop_id, set()).add(name)
-            for loop_id, name in conn.execute(
-                select(FindingRow.loop_id, Reviewer.name)
-                .join(Reviewer, FindingRow.reviewer_id == Reviewer.id)
-                .where(FindingRow.deleted_at.is_(None))
-                .distinct()
-            ).all():
-                who.setdefault(loop_id, set()).add(name)
+            for model in (MeasurementRow, FindingRow):  # whoever measured or saved a finding
+                for loop_id, name in conn.execute(
+                    select(model.loop_id, Reviewer.name).join(Reviewer, model.reviewer_id == Reviewer.id)
+                    .where(model.deleted_at.is_(None)).distinct()
+                ).all():
+                    who.setdefault(loop_id, set()).add(name)
             per_loop: dict[int, list] = {}
             for r in conn.execute(
                 select(FindingRow).where(FindingRow.deleted_at.is_(None)).order_by(FindingRow.created_at, FindingRow.id)
