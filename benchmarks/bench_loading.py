@@ -50,7 +50,7 @@ def _frames(n: int, seed: int = 0) -> list[np.ndarray]:
 
 
 def _jpeg(frame: np.ndarray) -> bytes:
-    from msus.synth.dicom import encode_jpeg
+    from msus.export.jpeg import encode_jpeg
 
     return encode_jpeg(frame, 90, "422")
 

@@ -77,7 +77,7 @@ def save(ds: Dataset, path: Path) -> Path:
 
 
 def jpeg_frames(frames: np.ndarray, subsampling="422", quality=90) -> list[bytes]:
-    from msus.synth.dicom import encode_jpeg
+    from msus.export.jpeg import encode_jpeg
 
     return [encode_jpeg(f, quality, subsampling) for f in frames]
 

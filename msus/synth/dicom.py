@@ -18,9 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-#: Subsampling of :func:`encode_jpeg` (Pillow's codes): 4:4:4, 4:2:2, 4:2:0.
-SUBSAMPLING = {"444": 0, "422": 1, "420": 2}
-
+from msus.export.jpeg import encode_jpeg
 
 @dataclass(frozen=True)
 class TissueRegion:
@@ -57,18 +55,6 @@ class TissueRegion:
         if self.transducer_khz is not None:
             r.TransducerFrequency = int(self.transducer_khz)
         return r
-
-
-def encode_jpeg(frame: np.ndarray, quality: int = 90, subsampling: str = "422") -> bytes:
-    """One JPEG baseline image of an H×W grey or H×W×3 RGB uint8 frame (no optimisation: the
-    same libjpeg gives the same bytes)."""
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(frame, dtype=np.uint8)).save(
-        buf, format="JPEG", quality=int(quality), subsampling=SUBSAMPLING[subsampling], optimize=False
-    )
-    return buf.getvalue()
 
 
 def frame_time(fps: float) -> str:
@@ -197,5 +183,4 @@ def write_dicom(ds, path: str | Path) -> Path:
     return path
 
 
-__all__ = ["SUBSAMPLING", "TissueRegion", "dicom_bytes", "encode_jpeg", "frame_time", "us_multiframe_dataset",
-           "write_dicom"]
+__all__ = ["TissueRegion", "dicom_bytes", "frame_time", "us_multiframe_dataset", "write_dicom"]
