@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import warnings as _warnings
 
@@ -20,6 +21,8 @@ from msus.cine import to_grey
 from msus.errors import CorruptFile, MissingDecoder, MsusError, TooLarge, UnsupportedFormat
 from msus.io.dicom.header import header_window, palette_dataset, short
 from msus.io.dicom.jpeg import SOF_FOR_SYNTAX, WIDE_JPEG, imagecodecs_jpeg, jpeg_header, libjpeg_keeps_rgb
+
+logger = logging.getLogger(__name__)
 
 #: Native transfer syntaxes (deflated ones are inflated on open).
 NATIVE_SYNTAXES = (uid.ImplicitVRLittleEndian, uid.ExplicitVRLittleEndian, uid.ExplicitVRBigEndian,
@@ -94,7 +97,8 @@ class FrameDecoder:
         except MemoryError:
             raise TooLarge(f"{self.name}: not enough memory to decode frame {index + 1}") from None
         except Exception as exc:
-            raise CorruptFile(f"{self.name}: frame {index + 1} cannot be decoded ({short(exc)})") from None
+            logger.debug("frame decode failed", exc_info=True)
+            raise CorruptFile(f"{self.name}: frame {index + 1} cannot be decoded ({short(exc)})") from exc
 
     def _decode(self, data: bytes) -> tuple[np.ndarray, str]:
         p = self.p
@@ -208,6 +212,7 @@ class FrameDecoder:
                     arr, info = dec.as_array(src, index=0, decoding_plugin=plugin, **opts)
                 return arr, str(info.get("photometric_interpretation", p["photometric_interpretation"]))
             except Exception as exc:
+                logger.debug("_pydicom: decoder plugin failed", exc_info=True)
                 errors.append(f"{plugin or 'native'}: {short(exc)}")
         if errors and all("does not support" in e for e in errors):
             raise MissingDecoder(

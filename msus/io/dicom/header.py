@@ -3,12 +3,15 @@ validated Image Pixel facts, the window and the palette of a dataset."""
 
 from __future__ import annotations
 
+import logging
 import struct
 import warnings as _warnings
 
 import numpy as np
 
 from msus.errors import CorruptFile, MsusError, TooLarge, UnsupportedFormat
+
+logger = logging.getLogger(__name__)
 
 #: Refuse before allocating: one decoded frame may hold at most this many samples
 #: (rows × columns × samples per pixel) ...
@@ -58,7 +61,8 @@ def read_header(blob):
     except MsusError:
         raise
     except Exception as exc:  # pydicom raises many types for damaged headers
-        raise CorruptFile(f"{blob.name}: cannot read the DICOM header ({short(exc)})") from None
+        logger.debug("read_header: pydicom raises many types for damaged headers", exc_info=True)
+        raise CorruptFile(f"{blob.name}: cannot read the DICOM header ({short(exc)})") from exc
     pos = fp.tell()
     if len(ds) == 0 or not hasattr(ds, "file_meta"):
         raise UnsupportedFormat(f"{blob.name}: not a DICOM file")
@@ -192,6 +196,7 @@ def palette_dataset(ds, name: str):
             try:
                 elem = ds[tag]
             except Exception:
+                logger.debug("palette_dataset: an unreadable palette element, skipped", exc_info=True)
                 continue
             m.add(elem)
             found = True

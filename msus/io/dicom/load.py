@@ -8,6 +8,7 @@ reuse the same decoding and calibration.
 
 from __future__ import annotations
 
+import logging
 import warnings as _warnings
 from typing import Callable
 
@@ -19,6 +20,8 @@ from msus.io.dicom.decode import FrameDecoder
 from msus.io.dicom.encaps import element_value, index_encapsulated_frames
 from msus.io.dicom.header import native_frame_bytes, pixel_params, read_header, short, transfer_syntax_of
 from msus.io.dicom.video import is_video_syntax, open_video, rgb_decoder
+
+logger = logging.getLogger(__name__)
 
 
 def cine_from_dataset(
@@ -231,6 +234,7 @@ def _cut_short(ds, blob) -> bool:
         raw = ds.get_item(list(ds.keys())[-1])
         tell, length = raw.value_tell, raw.length
     except Exception:
+        logger.debug("_cut_short: cannot locate the last element", exc_info=True)
         return False
     if tell is None or length is None:
         return False
@@ -247,6 +251,7 @@ def try_headerless_dicom(blob, **kwargs) -> Cine | None:
         ds = pydicom.dcmread(blob.stream(), stop_before_pixels=True, force=True)
         ok = len(ds) > 0 and "Rows" in ds and "Columns" in ds
     except Exception:
+        logger.debug("try_headerless_dicom: not DICOM without a preamble", exc_info=True)
         return None
     if not ok:
         return None
@@ -260,5 +265,6 @@ def _load_deflated(blob, **extra) -> Cine:
     try:
         ds = pydicom.dcmread(blob.stream(), force=True)
     except Exception as exc:
-        raise CorruptFile(f"{blob.name}: cannot read the deflated DICOM ({short(exc)})") from None
+        logger.debug("_load_deflated: cannot read the inflated dataset", exc_info=True)
+        raise CorruptFile(f"{blob.name}: cannot read the deflated DICOM ({short(exc)})") from exc
     return cine_from_dataset(ds, None, source_name=blob.name, close=blob.close, **extra)
