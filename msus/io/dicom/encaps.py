@@ -4,6 +4,7 @@ each frame (Extended / Basic Offset Table, one fragment per frame, or codec star
 
 from __future__ import annotations
 
+import mmap
 import struct
 
 import numpy as np
@@ -52,7 +53,9 @@ def scan_fragments(buf, start: int, name: str, *, keep_partial: bool = False) ->
     """
     from pydicom.encaps import parse_basic_offsets, parse_fragments
 
-    reader = BufferReader(buf)
+    # an mmap reads and seeks in C (3-4x faster on long loops); msus never uses an mmap's own file
+    # position elsewhere (Blob.stream() gives readers their own), and this runs once, at open
+    reader = buf if isinstance(buf, mmap.mmap) else BufferReader(buf)
     reader.seek(start)
     try:
         bot = parse_basic_offsets(reader)
@@ -63,15 +66,16 @@ def scan_fragments(buf, start: int, name: str, *, keep_partial: bool = False) ->
         raise CorruptFile(f"{name}: encapsulated pixel data is malformed ({' '.join(str(exc).split())[:120]})") from exc
     except struct.error as exc:  # cut inside the offset table item
         raise CorruptFile(f"{name}: pixel data is truncated (no fragments)") from exc
-    frags = []
-    n = len(buf)
-    for off in offsets:
-        (length,) = struct.unpack("<I", bytes(buf[off + 4:off + 8]))
-        if off + 8 + length > n:
-            if keep_partial and frags:
-                break
-            raise CorruptFile(f"{name}: pixel data is shorter than its items say (file truncated?)")
-        frags.append((off + 8, length))
+    if not offsets:
+        return bot, []
+    # each item ends where the next begins; only the last one can run past the end of the file
+    frags = [(a + 8, b - a - 8) for a, b in zip(offsets, offsets[1:])]
+    last = offsets[-1]
+    (length,) = struct.unpack("<I", bytes(buf[last + 4:last + 8]))
+    if last + 8 + length <= len(buf):
+        frags.append((last + 8, length))
+    elif not (keep_partial and frags):
+        raise CorruptFile(f"{name}: pixel data is shorter than its items say (file truncated?)")
     return bot, frags
 
 
