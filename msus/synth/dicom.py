@@ -1,11 +1,11 @@
 """The one Ultrasound Multi-frame DICOM writer: the bundled samples, the test simulators and the
 benchmarks all write their loops through it.
 
-A loop is stored either natively (Explicit VR Little Endian, MONOCHROME2 or RGB), as JPEG baseline
-frames encoded here (grey stays MONOCHROME2, colour is YBR_FULL_422) or as fragments the caller
-encoded (any encapsulated transfer syntax, e.g. one H.264 stream).  Calibration travels as one 2D
-tissue region in the Sequence of Ultrasound Regions (:class:`TissueRegion`); timing as FrameTime.
-UIDs are random unless the caller fixes them (the samples do, for byte-reproducible files).
+A loop is stored either natively (Explicit VR Little Endian, MONOCHROME2 or RGB), as JPEG
+baseline frames encoded by :func:`msus.export.jpeg.encode_jpeg` (grey stays MONOCHROME2, colour is
+YBR_FULL_422) or as fragments the caller encoded (any encapsulated transfer syntax, e.g. one H.264
+stream).  Calibration travels as one 2D tissue region in the Sequence of Ultrasound Regions
+(:class:`TissueRegion`); timing as FrameTime.  UIDs are random unless the caller fixes them (the samples do, for byte-reproducible files).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from msus.export.jpeg import encode_jpeg
+
 
 @dataclass(frozen=True)
 class TissueRegion:
