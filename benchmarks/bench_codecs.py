@@ -155,16 +155,13 @@ def _jpeg_figures(tmp: Path, frames) -> list[Figure]:
 def _video_figures(label: str, path: Path) -> list[Figure]:
     import av
 
-    import msus
+    from benchmarks.bench_loading import every_frame, first_frame
 
     def first():
-        with msus.load(path) as c:
-            c.frame(0)
+        first_frame(path)
 
     def whole():
-        with msus.load(path, cache_frames=1) as c:
-            for i in range(len(c)):
-                c.frame(i)
+        every_frame(path)
 
     if path.suffix == ".dcm":
         from pydicom import dcmread
