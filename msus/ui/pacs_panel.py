@@ -1,4 +1,4 @@
-"""Streamlit pieces for the DICOMweb archive: the "PACS" source and the "Send to PACS" button.
+"""Streamlit pieces for the DICOMweb archive (:mod:`msus.pacs`): the "PACS" source and the "Send to PACS" button.
 
 * :func:`search_panel` — search form (patient ID / name, dates, accession), result table, pick a
   loop; returns a :class:`msus.ui.sources.Source` of kind ``"pacs"`` once the user presses *Open*.
@@ -16,7 +16,7 @@ from __future__ import annotations
 import streamlit as st
 
 from msus.errors import MsusError, PacsError
-from msus.pacs_config import configured, load_config
+from msus.pacs.config import configured, load_config
 from msus.ui.text import md
 
 RESULTS_KEY = "msus_pacs_results"
@@ -31,7 +31,7 @@ def available() -> bool:
 
 
 def _archive():
-    from msus.io.dicomweb import Archive
+    from msus.pacs.client import Archive
 
     return Archive(load_config())
 
@@ -143,7 +143,7 @@ def _current_choice():
 @st.cache_resource(max_entries=4, show_spinner="Fetching the loop from the archive…")
 def _open_cached(key: str):
     url, study, series, sop = key[len("pacs:"):].split("|")
-    from msus.io.dicomweb import Archive
+    from msus.pacs.client import Archive
 
     cfg = load_config()
     if cfg.url != url:
@@ -179,7 +179,7 @@ def send_to_pacs_button(
 
     Returns
     -------
-    msus.outbox.SendResult or None
+    msus.pacs.outbox.SendResult or None
         None until pressed (or when no archive is configured).
     """
     c = container or st
@@ -188,7 +188,7 @@ def send_to_pacs_button(
         return None
     if not c.button(label, key=key):
         return None
-    from msus.outbox import send
+    from msus.pacs.outbox import send
 
     try:
         obj = payload() if callable(payload) else payload
@@ -224,21 +224,17 @@ def annotated_loop_payload(cine, data, *, start: int | None = None, stop: int | 
         0-based frame range (stop exclusive); None means the whole loop.
     """
 
-    def build():
-        from msus.export.video import annotated_frames, frame_range
-        from msus.io.dicomweb import annotated_loop_dataset
+    from msus.export.secondary_capture import annotated_loop_series
 
-        rng = frame_range(cine, start, stop)
-        times = [float(cine.frame_times_ms[i]) for i in rng]
-        frames = (f for _i, _t, f in annotated_frames(cine, data, rng))
-        return annotated_loop_dataset(frames, times, cine.meta)
+    def build():
+        return annotated_loop_series(cine, data, start=start, stop=stop)
 
     return build
 
 
 def _flush_quietly() -> None:
     """Send waiting reports after a successful search (the archive just answered)."""
-    from msus.outbox import Outbox
+    from msus.pacs.outbox import Outbox
 
     try:
         with _archive() as a:
@@ -253,7 +249,7 @@ def outbox_status(container=None) -> int:
     """A caption with the number of reports waiting and a button to send them; returns that number."""
     if not available():
         return 0
-    from msus.outbox import Outbox
+    from msus.pacs.outbox import Outbox
 
     c = container or st.sidebar
     try:

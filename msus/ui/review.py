@@ -91,15 +91,22 @@ class Review:
     messages: list[tuple[str, str]] = field(default_factory=list)  # (level, one-line text)
     extra_shapes: list[dict] = field(default_factory=list)  # analysis overlays for the player
     locked: str | None = None  # why these calipers cannot change (a signed finding), else None
+    #: False keeps every change here: listeners (the findings store) are not told (a learner's
+    #: answers in the teaching mode never reach the clinical store).
+    publish: bool = True
+    #: Label of new calipers instead of the role picked from the marked frames (None: that role).
+    caliper_label: str | None = None
 
     @classmethod
-    def for_cine(cls, cine, loop_key: str) -> "Review":
+    def for_cine(cls, cine, loop_key: str, **kw) -> "Review":
+        """The review of ``cine``; ``kw`` sets other fields (e.g. ``publish=False``)."""
         return cls(
             loop_key=loop_key,
             n_frames=len(cine),
             shape=(cine.rows, cine.columns),
             file_calibration=cine.calibration,
             frame_calibrations=dict(getattr(cine, "frame_calibrations", {}) or {}),
+            **kw,
         )
 
     # ---- calibration ----------------------------------------------------------------------
@@ -204,7 +211,7 @@ class Review:
         p1, p2 = _point(p1), _point(p2)
         self._refuse_across_regions(cal, p1, p2)
         if label is None:
-            label = self._auto_label(i)
+            label = self.caliper_label if self.caliper_label is not None else self._auto_label(i)
         m = make_measurement(cal, i, p1, p2, label=label, shape=self.shape)
         self.measurements.append(m)
         _notify("added", m, self)
@@ -342,6 +349,8 @@ def _point(p) -> tuple[float, float]:
 
 
 def _notify(action: str, m: Measurement, review: Review) -> None:
+    if not review.publish:
+        return
     for fn in list(_LISTENERS):
         try:
             fn(action, m, review)

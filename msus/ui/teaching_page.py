@@ -21,8 +21,8 @@ Steps the learner sees:
 
 from __future__ import annotations
 
-import io
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +30,9 @@ import streamlit as st
 
 from msus import teaching as T
 from msus.errors import MsusError
+from msus.measure import Measurement
+from msus.teaching.reveal import SPEEDS, clip_gif, pair_view, typed_gap_caliper
+from msus.ui.review import Review
 from msus.ui.text import md, md_rows
 
 KEY = "teach_session"
@@ -38,10 +41,6 @@ USE_PLAYER = "teach_use_player"
 REVIEWS = "teach_reviews"  # review key -> learner Review of the player
 CURRENT = "teach_current_review"
 TOKENS = "teach_tokens"  # review key -> frame-route token
-LEARNER_COLOUR = (255, 140, 0)  # orange
-EXPERT_COLOUR = (40, 220, 90)  # green
-SPEEDS = (0.1, 0.25, 0.5, 1.0, 1.5, 2.0)
-GIF_MAX_WIDTH = 480
 
 _PRESENTATION_CSS = """
 <style>
@@ -79,43 +78,6 @@ def _default_samples_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "samples"
 
 
-def _rgb(frame: np.ndarray) -> np.ndarray:
-    if frame.ndim == 2:
-        return np.repeat(frame[:, :, None], 3, axis=2)
-    return np.array(frame)
-
-
-def draw_caliper(frame: np.ndarray, cal: T.Caliper | None, colour, label: str = "", below: bool = False) -> np.ndarray:
-    """A copy of ``frame`` (RGB) with a caliper line, end crosses and a label burned in."""
-    import cv2
-
-    out = _rgb(frame)
-    if cal is None:
-        return out
-    th = max(1, round(out.shape[1] / 400))
-    p1 = (int(round(cal.x1)), int(round(cal.y1)))
-    p2 = (int(round(cal.x2)), int(round(cal.y2)))
-    cv2.line(out, p1, p2, colour, th, cv2.LINE_AA)
-    for p in (p1, p2):
-        cv2.drawMarker(out, p, colour, cv2.MARKER_CROSS, 6 * th + 6, th, cv2.LINE_AA)
-    if label:
-        if below:
-            org = (min(p1[0], p2[0]), min(out.shape[0] - 4, max(p1[1], p2[1]) + 10 * th + 14))
-        else:
-            org = (min(p1[0], p2[0]), max(12, min(p1[1], p2[1]) - 6 * th))
-        cv2.putText(out, label, org, cv2.FONT_HERSHEY_SIMPLEX, 0.4 * th + 0.1, colour, th, cv2.LINE_AA)
-    return out
-
-
-def difference_view(rest: np.ndarray, con: np.ndarray) -> np.ndarray:
-    """|contraction − rest| (grey), stretched so moving stumps stand out (uint8 H×W)."""
-    a = _rgb(rest).astype(np.int16).mean(axis=2)
-    b = _rgb(con).astype(np.int16).mean(axis=2)
-    d = np.abs(b - a)
-    hi = float(np.percentile(d, 99.5)) or 1.0
-    return np.clip(d * (255.0 / hi), 0, 255).astype(np.uint8)
-
-
 @st.cache_resource(max_entries=16, show_spinner=False)
 def _still(path: str, frame_index: int):
     """A one-frame loop holding only the static frame (the learner cannot scrub to others)."""
@@ -127,43 +89,6 @@ def _still(path: str, frame_index: int):
         np.asarray(cine.frame(i))[None], calibration=cine.calibration_for(i), kind=cine.kind,
         source_name="static frame",
     )
-
-
-def _learner_review_class():
-    """A :class:`msus.ui.review.Review` whose calipers stay in the teaching session.
-
-    The app's review notifies listeners (the findings store) of every caliper; a learner's
-    answer must never reach the clinical store, so adding/moving/deleting here is local.
-    """
-    from msus.measure import make_measurement
-    from msus.ui.review import Review, _point
-
-    class LearnerReview(Review):
-        def add_caliper(self, frame_index, p1, p2, label=None):
-            i = self._check_frame(frame_index)
-            cal = self.calibration_for(i)
-            p1, p2 = _point(p1), _point(p2)
-            self._refuse_across_regions(cal, p1, p2)
-            m = make_measurement(cal, i, p1, p2, label=label or "learner", shape=self.shape)
-            self.measurements.append(m)
-            return m
-
-        def move_caliper(self, measurement_id, p1, p2):
-            k = self.find(measurement_id)
-            old = self.measurements[k]
-            m = old.moved(self.calibration_for(old.frame_index), _point(p1), _point(p2), shape=self.shape)
-            self.measurements[k] = m
-            return m
-
-        def relabel(self, measurement_id, label):
-            k = self.find(measurement_id)
-            self.measurements[k] = self.measurements[k].relabel(label)
-            return self.measurements[k]
-
-        def delete(self, measurement_id):
-            self.measurements.pop(self.find(measurement_id))
-
-    return LearnerReview
 
 
 def _apply_log(log) -> None:
@@ -187,7 +112,7 @@ def _player(cine, review_key: str, *, shapes=(), setup=None, controls=None):
     reviews: dict = st.session_state.setdefault(REVIEWS, {})
     rv = reviews.get(review_key)
     if rv is None:
-        rv = _learner_review_class().for_cine(cine, review_key)
+        rv = Review.for_cine(cine, review_key, publish=False, caliper_label="learner")
         if setup is not None:
             setup(rv)
         reviews[review_key] = rv
@@ -218,30 +143,7 @@ def _caliper_shape(c: T.Caliper | None, colour: str, label: str) -> list[dict]:
 @st.cache_data(max_entries=16, show_spinner=False)
 def _loop_gif(path: str, a: int, b: int, speed: float, ping_pong: bool) -> bytes:
     """The A–B range as an animated GIF at ``speed`` × the native rate (browser-side playback)."""
-    import cv2
-    from PIL import Image
-
-    cine = _load(path)
-    a, b = max(0, a), min(cine.n_frames - 1, b)
-    idx = list(range(a, b + 1))
-    if ping_pong and len(idx) > 2:
-        idx += idx[-2:0:-1]
-    scale = min(1.0, GIF_MAX_WIDTH / cine.columns)
-    imgs = []
-    for i in idx:
-        f = _rgb(cine.frame(i))
-        if scale < 1.0:
-            f = cv2.resize(f, (round(cine.columns * scale), round(cine.rows * scale)), interpolation=cv2.INTER_AREA)
-        imgs.append(Image.fromarray(f).convert("L" if not cine.is_color else "RGB").convert("P"))
-    t = cine.frame_times_ms
-    durs = []
-    for k, i in enumerate(idx):
-        j = idx[k + 1] if k + 1 < len(idx) else idx[0]
-        dt = abs(float(t[j] - t[i])) if j != i else 1000.0 / cine.fps
-        durs.append(max(20, int(round((dt or 1000.0 / cine.fps) / speed))))
-    buf = io.BytesIO()
-    imgs[0].save(buf, format="GIF", save_all=True, append_images=imgs[1:], duration=durs, loop=0)
-    return buf.getvalue()
+    return clip_gif(_load(path), a, b, speed, ping_pong)
 
 
 # ---- page pieces --------------------------------------------------------------------------------
@@ -323,7 +225,7 @@ def _call_widget(key: str, default: str | None = None) -> str:
     return st.radio("Your call", opts, index=idx, format_func=T.CALL_LABELS.get, key=key, horizontal=True)
 
 
-def _learner_caliper(rv, frame_map=None, skip_frame=None) -> T.Caliper | None:
+def _learner_caliper(rv, frame_map=None, skip_frame=None) -> Measurement | None:
     """The learner's last caliper on the player (frame index mapped back to the loop's).
 
     ``skip_frame``: ignore calipers on that frame (the static frame, in the LOOP step).
@@ -331,15 +233,13 @@ def _learner_caliper(rv, frame_map=None, skip_frame=None) -> T.Caliper | None:
     ms = [m for m in (rv.measurements if rv is not None else []) if m.frame_index != skip_frame]
     if not ms:
         return None
-    c = T.Caliper.from_measurement(ms[-1])
+    c = ms[-1]
     if frame_map is not None:
-        from dataclasses import replace
-
         c = replace(c, frame_index=int(frame_map))
     return c
 
 
-def _gap_widget(key: str, what: str, caliper: T.Caliper | None) -> tuple[float | None, T.Caliper | None]:
+def _gap_widget(key: str, what: str, caliper: Measurement | None) -> tuple[float | None, Measurement | None]:
     """(gap in mm, caliper): the player's caliper when placed, else a typed estimate."""
     if caliper is not None:
         if caliper.length_mm is None:
@@ -400,29 +300,13 @@ def _prepared_clip(c: T.Case, cine, k: str) -> None:
         _error(exc)
 
 
-def _cal_label(who: str, c: T.Caliper | None) -> str:
-    if c is None or c.length_mm is None:
-        return who
-    return f"{who} {c.length_mm:.1f} mm"
-
-
 def _side_by_side(c: T.Case, cine, show_diff: bool, learner=None, expert=None, contraction=None) -> None:
-    r = c.static_frame_index
-    k = contraction if contraction is not None else (
-        c.answer.contraction_frame if c.answer.contraction_frame is not None else c.ab_range[1])
-    fr, fk = cine.frame(r), cine.frame(k)
+    view = pair_view(c, cine, learner=learner or (None, None), expert=expert or (None, None), contraction=contraction)
     cols = st.columns(3 if show_diff else 2)
-    lr, lk = learner or (None, None)
-    er, ek = expert or (None, None)
-    def both(f, e, l):
-        out = draw_caliper(f, e, EXPERT_COLOUR, _cal_label("expert", e))
-        return draw_caliper(out, l, LEARNER_COLOUR, _cal_label("you", l), below=True)
-
-    rest_img, con_img = both(fr, er, lr), both(fk, ek, lk)
-    cols[0].image(rest_img, caption=f"Static (rest) frame {r + 1}", width="stretch")
-    cols[1].image(con_img, caption=f"Contraction frame {k + 1}", width="stretch")
+    cols[0].image(view.rest, caption=f"Static (rest) frame {view.rest_frame + 1}", width="stretch")
+    cols[1].image(view.contraction, caption=f"Contraction frame {view.contraction_frame + 1}", width="stretch")
     if show_diff:
-        cols[2].image(difference_view(fr, fk), caption="Difference |contraction − rest|", width="stretch")
+        cols[2].image(view.difference, caption="Difference |contraction − rest|", width="stretch")
 
 
 def _loop_step(s: T.Session, cine) -> None:
@@ -466,17 +350,6 @@ def _mm(v) -> str:
     return "—" if v is None else f"{v:.1f} mm"
 
 
-def _line_caliper(frame_index, length_mm, like: T.Caliper | None) -> T.Caliper | None:
-    """A learner's typed gap drawn where the expert's caliper lies (offset below it), if known."""
-    if length_mm is None or like is None or not like.length_mm or not like.length_px:
-        return None
-    px_per_mm = like.length_px / like.length_mm
-    cx, cy = (like.x1 + like.x2) / 2, (like.y1 + like.y2) / 2 + 12
-    ux, uy = (like.x2 - like.x1) / like.length_px, (like.y2 - like.y1) / like.length_px
-    h = length_mm * px_per_mm / 2
-    return T.Caliper(frame_index, cx - ux * h, cy - uy * h, cx + ux * h, cy + uy * h, length_mm)
-
-
 def _reveal_step(s: T.Session, cine) -> None:
     c, sc = s.case, s.revealed
     ok = sc.final_correct
@@ -505,8 +378,8 @@ def _reveal_step(s: T.Session, cine) -> None:
     st.table(md_rows(rows))
     if c.answer.reasons:
         st.markdown("**Reasons for the flag**\n" + "\n".join(f"- {md(r)}" for r in c.answer.reasons))
-    lr = s.static_answer.caliper or _line_caliper(c.static_frame_index, sc.learner_gap_static_mm, c.answer.rest_caliper)
-    lk = s.final_answer.caliper or _line_caliper(sc.contraction_frame_index, sc.learner_gap_contraction_mm, c.answer.contraction_caliper)
+    lr = s.static_answer.caliper or typed_gap_caliper(c.static_frame_index, sc.learner_gap_static_mm, c.answer.rest_caliper)
+    lk = s.final_answer.caliper or typed_gap_caliper(sc.contraction_frame_index, sc.learner_gap_contraction_mm, c.answer.contraction_caliper)
     st.caption("Calipers: **green** expert, **orange** yours.")
     diff = st.toggle("Difference view", value=False, key=f"teach_{s.index}_rdiff")
     _side_by_side(c, cine, show_diff=diff, learner=(lr, lk), expert=(c.answer.rest_caliper, c.answer.contraction_caliper))
