@@ -112,7 +112,7 @@ def _player(cine, review_key: str, *, shapes=(), setup=None, controls=None):
     reviews: dict = st.session_state.setdefault(REVIEWS, {})
     rv = reviews.get(review_key)
     if rv is None:
-        rv = Review.for_cine(cine, review_key, publish=False, caliper_label="learner")
+        rv = Review.for_cine(cine, review_key, caliper_label="learner")  # no listeners: never the store
         if setup is not None:
             setup(rv)
         reviews[review_key] = rv
