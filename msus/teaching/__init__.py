@@ -44,7 +44,9 @@ from msus.teaching.cases import (
     CALL_LABELS, CASE_FILE, CLASSIFICATIONS, TEAR_KINDS, TRUTH_SUFFIX, Answer, Caliper, Case, caliper_from_dict,
     caliper_to_dict,
 )
-from msus.teaching.handouts import EXPERT_REVIEWER, case_export_data, case_sheet, write_case_video
+from msus.teaching.handouts import (
+    EXPERT_REVIEWER, case_bundle_bytes, case_export_data, case_sheet, case_sheet_bytes, case_video_bytes, write_case_video,
+)
 from msus.teaching.library import CaseLibrary, add_case_from_store, all_cases, answer_from_finding, deidentify_loop
 from msus.teaching.scoring import (
     CSV_COLUMNS, DEFAULT_RULE, CaseScore, LearnerAnswer, ScoringRule, SessionSummary, results_csv, score_attempt,
@@ -58,5 +60,5 @@ __all__ = [
     "REVEAL", "STAGES", "STATIC", "TEAR_KINDS", "TRUTH_SUFFIX", "Answer", "Caliper", "Case", "CaseLibrary",
     "CaseScore", "LearnerAnswer", "ScoringRule", "Session", "SessionSummary", "TeachingError", "add_case_from_store",
     "all_cases", "answer_from_finding", "caliper_from_dict", "caliper_to_dict", "case_export_data", "case_from_truth",
-    "case_sheet", "deidentify_loop", "results_csv", "sample_cases", "score_attempt", "summarize", "write_case_video",
+    "case_sheet", "case_bundle_bytes", "case_sheet_bytes", "case_video_bytes", "deidentify_loop", "results_csv", "sample_cases", "score_attempt", "summarize", "write_case_video",
 ]

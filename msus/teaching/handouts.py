@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import tempfile
 from pathlib import Path
 
 from msus import export as E
 from msus.errors import TeachingError
 from msus.export import video
+from msus.export.bundle import write_bundle
 from msus.measure import LABEL_CONTRACTION, LABEL_REST, make_measurement
 from msus.teaching.cases import Case
 
@@ -55,3 +58,20 @@ def case_sheet(case: Case) -> dict:
     d = case.to_dict()
     d["source"] = Path(case.source).name
     return d
+
+
+def case_video_bytes(case: Case, cine, fmt: str = "gif") -> bytes:
+    """:func:`write_case_video` as file bytes (written to a temporary folder, deleted after)."""
+    with tempfile.TemporaryDirectory(prefix="msus-teach-") as d:
+        return write_case_video(case, cine, Path(d) / f"case.{fmt}", fmt).read_bytes()
+
+
+def case_bundle_bytes(case: Case, cine) -> bytes:
+    """The case's de-identified bundle (.zip, :func:`msus.export.bundle.write_bundle`) as bytes."""
+    with tempfile.TemporaryDirectory(prefix="msus-teach-") as d:
+        return Path(write_bundle(case.source, case_export_data(case, cine), Path(d) / "bundle.zip")).read_bytes()
+
+
+def case_sheet_bytes(case: Case) -> bytes:
+    """:func:`case_sheet` as indented JSON (UTF-8)."""
+    return json.dumps(case_sheet(case), indent=2).encode("utf-8")
