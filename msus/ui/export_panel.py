@@ -78,7 +78,9 @@ def _build(fmt: str, cine, source, *, start=None, stop=None, analysis=None):
     with tempfile.TemporaryDirectory(prefix="msus-export-") as d:
         tmp = Path(d)
         src = _source_file(source, tmp)
-        out = write(fmt, cine, data, src or tmp / "none", tmp / name, start=start, stop=stop)
+        if src is None and fmt == "sr":  # a loop opened from the archive: its header is the SR's source
+            src = getattr(cine, "pacs_header", None)
+        out = write(fmt, cine, data, src if src is not None else tmp / "none", tmp / name, start=start, stop=stop)
         return Path(out).read_bytes(), name, data
 
 
