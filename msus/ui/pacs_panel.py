@@ -16,7 +16,11 @@ from __future__ import annotations
 import streamlit as st
 
 from msus.errors import MsusError, PacsError
+from msus.pacs.client import Archive
 from msus.pacs.config import configured, load_config
+from msus.pacs.outbox import Outbox, send
+from msus.ui.pacs_source import open_source  # noqa: F401 (documented here: pacs_panel.open_source)
+from msus.ui.sources import Source
 from msus.ui.text import md
 
 RESULTS_KEY = "msus_pacs_results"
@@ -31,8 +35,6 @@ def available() -> bool:
 
 
 def _archive():
-    from msus.pacs.client import Archive
-
     return Archive(load_config())
 
 
@@ -131,31 +133,11 @@ def _instances(study_uid: str, c) -> list[dict]:
 
 
 def _current_choice():
-    from msus.ui.sources import Source
-
     ch = st.session_state.get(CHOICE_KEY)
     if not ch:
         return None
     key = f"pacs:{ch['url']}|{ch['study']}|{ch['series']}|{ch['sop']}"
     return Source("pacs", ch["name"], key)
-
-
-@st.cache_resource(max_entries=4, show_spinner="Fetching the loop from the archive…")
-def _open_cached(key: str):
-    url, study, series, sop = key[len("pacs:"):].split("|")
-    from msus.pacs.client import Archive
-
-    cfg = load_config()
-    if cfg.url != url:
-        raise PacsError("the archive configuration changed; search again")
-    return Archive(cfg).open_cine(study, series, sop)
-
-
-def open_source(src):
-    """The :class:`msus.Cine` of a ``"pacs"`` Source (first frame ready, the rest on demand)."""
-    if getattr(src, "kind", None) != "pacs":
-        raise PacsError("not a PACS source")
-    return _open_cached(src.key)
 
 
 # ---- sending -----------------------------------------------------------------------------------
@@ -188,8 +170,6 @@ def send_to_pacs_button(
         return None
     if not c.button(label, key=key):
         return None
-    from msus.pacs.outbox import send
-
     try:
         obj = payload() if callable(payload) else payload
         with _archive() as a, st.spinner("Sending to the archive…"):
@@ -234,8 +214,6 @@ def annotated_loop_payload(cine, data, *, start: int | None = None, stop: int | 
 
 def _flush_quietly() -> None:
     """Send waiting reports after a successful search (the archive just answered)."""
-    from msus.pacs.outbox import Outbox
-
     try:
         with _archive() as a:
             ob = Outbox()
@@ -249,8 +227,6 @@ def outbox_status(container=None) -> int:
     """A caption with the number of reports waiting and a button to send them; returns that number."""
     if not available():
         return 0
-    from msus.pacs.outbox import Outbox
-
     c = container or st.sidebar
     try:
         cfg = load_config()
