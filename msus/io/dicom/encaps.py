@@ -51,15 +51,15 @@ def scan_fragments(buf, start: int, name: str, *, keep_partial: bool = False) ->
     at the end of the file is tolerated; a fragment running past the end is an error, unless
     ``keep_partial`` (a video stream: the whole fragments before it are kept).
     """
-    from pydicom.encaps import parse_basic_offsets, parse_fragments
-
-    # an mmap reads and seeks in C (3-4x faster on long loops); msus never uses an mmap's own file
-    # position elsewhere (Blob.stream() gives readers their own), and this runs once, at open
-    reader = buf if isinstance(buf, mmap.mmap) else BufferReader(buf)
-    reader.seek(start)
     try:
-        bot = parse_basic_offsets(reader)
-        _, offsets = parse_fragments(reader)
+        try:
+            # an mmap reads and seeks in C (3-4x faster on long loops); msus never uses an mmap's
+            # own file position elsewhere (Blob.stream() gives readers their own)
+            bot, offsets = _items(buf if isinstance(buf, mmap.mmap) else BufferReader(buf), start)
+        except ValueError:
+            if not isinstance(buf, mmap.mmap):
+                raise
+            bot, offsets = _items(BufferReader(buf), start)  # an mmap refuses seeks past its end
     except ValueError as exc:
         if "multiple of 4" in str(exc):
             raise CorruptFile(f"{name}: Basic Offset Table has an odd length") from exc
@@ -77,6 +77,15 @@ def scan_fragments(buf, start: int, name: str, *, keep_partial: bool = False) ->
     elif not (keep_partial and frags):
         raise CorruptFile(f"{name}: pixel data is shorter than its items say (file truncated?)")
     return bot, frags
+
+
+def _items(reader, start: int) -> tuple[list[int], list[int]]:
+    """Basic Offset Table and the fragments' item-tag offsets, read by ``pydicom.encaps``."""
+    from pydicom.encaps import parse_basic_offsets, parse_fragments
+
+    reader.seek(start)
+    bot = parse_basic_offsets(reader)
+    return bot, parse_fragments(reader)[1]
 
 
 def index_encapsulated_frames(buf, start: int, n_frames: int, ts, name: str, ds=None) -> list[list[tuple[int, int]]]:
