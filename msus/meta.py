@@ -102,7 +102,7 @@ def dicom_meta(ds) -> dict:
     datasets.append(ds)
     for d in datasets:
         try:
-            tags = list(d._dict.keys())
+            tags = list(d.keys())
         except Exception:
             continue
         for tag in tags:

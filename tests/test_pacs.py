@@ -320,7 +320,7 @@ def test_send_repairs_stray_delimiter_in_memory(archive_config, uploaded, outbox
     src.write_bytes(_fresh_uid_copy(DATA / "fodicom_DIRW0007_acuson_65f_jpegbaseline.dcm"))
     before = hashlib.sha256(src.read_bytes()).hexdigest()
     ds = pydicom.dcmread(src)
-    assert 0xFFFEE0DD in ds._dict  # the stray element is really there
+    assert 0xFFFEE0DD in ds.keys()  # the stray element is really there
     with Archive(archive_config) as a:
         res = send(src, a, outbox=outbox)
         assert res.status == "sent", res.message

@@ -28,22 +28,22 @@ def strip_stray_elements(ds) -> list[str]:
         Tags removed, as ``"(FFFE,E0DD)"`` (tags only, never values: no PHI).
     """
     removed = []
-    for tag in list(ds._dict.keys()):
+    for tag in list(ds.keys()):
         if tag.group == 0xFFFE:
-            del ds._dict[tag]
+            del ds[tag]
             removed.append(str(tag))
             continue
         try:
             ds[tag]
         except Exception:
-            del ds._dict[tag]
+            del ds[tag]
             removed.append(str(tag))
     return removed
 
 
 def has_stray_delimiters(ds) -> bool:
     """True when ``ds`` holds a top-level item/delimiter element (group FFFE)."""
-    return any(tag.group == 0xFFFE for tag in ds._dict.keys())
+    return any(tag.group == 0xFFFE for tag in ds.keys())
 
 
 def repaired_bytes(data: bytes) -> tuple[bytes, list[str]]:

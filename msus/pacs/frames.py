@@ -23,7 +23,7 @@ from pydicom.uid import (
 )
 
 from msus.errors import LoadError, PacsError, PacsRejected
-from msus.io.dicom import _sof_marker as sof_marker
+from msus.io.dicom import sof_marker
 from msus.io.dicom import cine_from_dataset
 
 #: Accept header media types: the frame as stored (any transfer syntax) ...

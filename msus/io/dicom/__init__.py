@@ -25,9 +25,6 @@ from msus.io.dicom.header import (
 from msus.io.dicom.jpeg import jpeg_header, sof_marker
 from msus.io.dicom.load import cine_from_dataset, frame_fetcher, load_dicom, try_headerless_dicom
 
-#: The JPEG SOF parser under the name it had in ``msus/io/dicom.py`` (imported by the PACS frames).
-_sof_marker = sof_marker
-
 __all__ = [
     "DECODER_PACKAGES",
     "MAX_FRAMES",
