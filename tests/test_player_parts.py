@@ -19,7 +19,7 @@ def test_parts_are_joined_in_order_and_each_part_is_small():
 
 def test_the_shipped_player_has_no_test_global(monkeypatch):
     monkeypatch.delenv(player.TEST_API_ENV, raising=False)
-    assert "__msusPlayer" not in player.player_js()
+    assert "window.__msusPlayer =" not in player.player_js()
     monkeypatch.setenv(player.TEST_API_ENV, "1")
     with_api = player.player_js()
     assert "window.__msusPlayer = testApi(player)" in with_api
