@@ -65,16 +65,14 @@ def _component():
 
 
 def calibration_json(cal: Calibration) -> dict:
-    """What the player needs to preview lengths live while a caliper is being drawn."""
+    """The one scale the player may preview lengths with while a caliper is drawn, or ``{}``.
+
+    Only a calibration that holds over the whole image (manual, pixel spacing) is given; with
+    ultrasound regions the region under each end decides (``Calibration.measure``, here in
+    Python), so the player previews px and shows Python's length once the caliper is placed.
+    """
     if cal.source == "us_region":
-        return {
-            "regions": [
-                {"index": r.index, "x0": r.x0, "y0": r.y0, "x1": r.x1, "y1": r.y1, "area": r.area,
-                 "mx": r.mm_per_px_x if r.is_calibrated_2d else None,
-                 "my": r.mm_per_px_y if r.is_calibrated_2d else None}
-                for r in cal.regions if r.is_2d
-            ]
-        }
+        return {}
     return {"mx": cal.mm_per_px_x, "my": cal.mm_per_px_y}
 
 

@@ -278,6 +278,14 @@ class Review:
         self.command_seq += 1
         self.command = {"seq": self.command_seq, "seek": i}
 
+    def play(self, from_frame: int | None = None) -> None:
+        """Ask the player to start playback (from ``from_frame`` when given), once."""
+        self.command_seq += 1
+        self.command = {"seq": self.command_seq, "play": True}
+        if from_frame is not None:
+            self.frame_index = self._check_frame(from_frame)
+            self.command["seek"] = self.frame_index
+
     # ---- player events --------------------------------------------------------------------
     def handle_log(self, log, loop_id: str | None = None) -> int:
         """Apply the player's new events (those after the last one seen); returns how many.

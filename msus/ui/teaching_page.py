@@ -433,9 +433,10 @@ def _loop_step(s: T.Session, cine) -> None:
             + (f", gap {prior.gap_mm:.1f} mm" if prior.gap_mm is not None else ", no gap measured")
             + ". Watch the loop; you may revise. Measure the gap where the ends are furthest apart.")
 
-    def setup(rv):
+    def setup(rv):  # on arriving from "Commit and play the loop": the loop plays from the static frame
         rv.rest_frame = c.static_frame_index
         rv.frame_index = c.static_frame_index
+        rv.play()
 
     def controls(rv):
         from msus.ui import panels

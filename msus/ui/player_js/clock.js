@@ -52,6 +52,7 @@ class PlayerClock {
       this.raf = requestAnimationFrame(loop);
     };
     this.raf = requestAnimationFrame(loop);
+    if (this.data.view === "pair") { this.ensureWindow(); this.draw(); }  // the live panel appears
     this.updateHud();
   }
 
@@ -60,6 +61,7 @@ class PlayerClock {
     this.playing = false;
     cancelAnimationFrame(this.raf);
     this.playBtn.textContent = "▶";
+    if (this.data.view === "pair") this.draw();  // the live panel goes: the marked pair as it was
     this.updateHud();
     this.frameSettled();
   }

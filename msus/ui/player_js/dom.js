@@ -5,7 +5,7 @@ const SPEEDS = [0.1, 0.25, 0.5, 1, 1.5, 2];
 const SHORTCUTS = [
   ["Space", "play / pause"], ["← → ↑ ↓", "one frame back / forward (Shift: 10)"], ["Home  End", "first / last frame"],
   ["R  C", "mark rest / contraction"], ["A  B", "set the A–B range"], ["[  ]", "slower / faster"],
-  ["M  P  W  K", "caliper · pan · window/level · calibrate"], ["+  −  F", "zoom in · out · fit (wheel zooms too)"],
+  ["M  P  W  K", "caliper · pan · window/level · calibrate"], ["+  −  F", "zoom in · out · fit (wheel: 10 % a notch)"], ["Z", "zoom to the calipers on this frame"],
   ["Esc", "cancel a half-drawn caliper · close this help"], ["?", "show / hide this help"],
 ];
 // Extensions run on every new player: ext(player) may return a cleanup function (see testapi.js).
@@ -42,7 +42,7 @@ class PlayerDom {
     this.hudBadge = el("div", "mp-hud mp-hud-br", stage);
     this.hudInfo = el("div", "mp-hud mp-hud-bl", stage);
 
-    const tl = el("div", "mp-timeline", root);
+    const tl = el("div", "mp-timeline mp-transport", root);
     this.marksLayer = el("div", "mp-marks", tl);
     this.slider = el("input", "mp-slider", tl);
     this.slider.type = "range";
@@ -52,7 +52,7 @@ class PlayerDom {
     this.slider.addEventListener("input", () => { this.pause(); this.seek(+this.slider.value); });
 
     const bar = el("div", "mp-bar", root);
-    const g1 = el("div", "mp-group", bar);
+    const g1 = el("div", "mp-group mp-transport", bar);
     button(g1, "|◀", "First frame (Home)", () => { this.pause(); this.seek(this.rangeLo()); });
     button(g1, "−10", "Back 10 frames (Shift+←)", () => this.step(-10));
     button(g1, "◀", "Previous frame (← or ↑)", () => this.step(-1));
@@ -62,7 +62,7 @@ class PlayerDom {
     button(g1, "▶|", "Last frame (End)", () => { this.pause(); this.seek(this.rangeHi()); });
     this.counter = el("span", "mp-counter", g1);
 
-    const g2 = el("div", "mp-group", bar);
+    const g2 = el("div", "mp-group mp-transport", bar);
     this.speedSel = el("select", "mp-select", g2);
     this.speedSel.title = "Playback speed";
     for (const s of SPEEDS) {
@@ -83,7 +83,7 @@ class PlayerDom {
     button(g2, "A–B ✕", "Clear the A–B range", () => { this.a = this.b = null; this.renderMarks(); this.updateHud(); });
 
     const bar2 = el("div", "mp-bar", root);
-    const g3 = el("div", "mp-group", bar2);
+    const g3 = el("div", "mp-group mp-transport", bar2);
     el("span", "mp-lbl", g3, "Mark");
     button(g3, "Rest", "Mark this frame as the rest frame (R)", () => this.mark("rest"), "mp-mark-rest");
     button(g3, "Contraction", "Mark this frame as the contraction frame (C)", () => this.mark("contraction"), "mp-mark-con");
@@ -102,6 +102,7 @@ class PlayerDom {
     this.zoomLabel = el("span", "mp-zoom", g5, "100%");
     button(g5, "+", "Zoom in (+ or wheel)", () => this.zoomBy(1.25));
     button(g5, "Fit", "Fit the image (F)", () => this.fit());
+    button(g5, "⤢ Calipers", "Zoom to the calipers on this frame (Z)", () => this.zoomToCalipers(), "mp-zoom-cal");
     const g6 = el("div", "mp-group mp-wl", bar2);
     el("span", "mp-lbl", g6, "Brightness");
     this.bSlider = this.range(g6, 0.2, 3, 0.05, 1, (v) => { this.brightness = v; this.draw(); });
@@ -144,6 +145,12 @@ class PlayerDom {
     Object.assign(r, { type: "range", min, max, step, value });
     r.addEventListener("input", () => onInput(+r.value));
     return r;
+  }
+
+  showTransport(on) {
+    // A still (one frame: an image, the teaching page's static step) has nothing to play, step or
+    // mark: the timeline, transport, A–B and Rest/Contraction controls are hidden.
+    for (const g of this.root.querySelectorAll(".mp-transport")) g.style.display = on ? "" : "none";
   }
 
   toggleHelp(show) {

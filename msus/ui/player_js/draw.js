@@ -2,12 +2,12 @@
 // drawing the frames, titles, calipers and overlay shapes on the canvas.
 const PAIR_CAPTION_STRIP = 36; // px under side-by-side panels for the HUD lines (see panels())
 const PAIR_TITLE_STRIP = 32; // px above side-by-side panels for their titles: no title covers the image top
+const TITLE_BAR_BOTTOM = 28; // a panel title's bar ends this far below the panel top (inside the strip)
 
 class PlayerDraw {
   resize() {
     const cssW = Math.max(200, Math.floor(this.root.clientWidth || this.parent.clientWidth || 800));
-    const panels = this.panelFrames();
-    const cols = panels.length;
+    const cols = this.panelFrames().filter((P) => P.kind !== "live").length;  // the live panel takes no height of its own
     const aspect = this.h / this.w || 0.75;
     const maxH = Math.max(240, Math.floor((window.innerHeight || 900) * (this.data.max_height_frac || 0.64)));
     const strip = PAIR_CAPTION_STRIP + PAIR_TITLE_STRIP;  // HUD lines below, frame line / titles above
@@ -25,16 +25,20 @@ class PlayerDraw {
   }
 
   panelFrames() {
-    // [{frame, title, kind}] — kind: image | difference | overlay
+    // [{frame, title, kind}] — kind: image | difference | overlay | live
+    // Side by side, the marked frames stay put; while the loop plays, a live panel beside them
+    // shows the playing frame (it goes when playback pauses, and the pair is as it was).
     const d = this.data;
     if (d.view === "pair" && d.pair) {
       const [r, c] = d.pair;
+      const ms = (i) => `${(this.times[i] || 0).toFixed(1)} ms`;
       const out = [
-        { frame: r, title: `Rest · frame ${r + 1} · ${(this.times[r] || 0).toFixed(1)} ms`, kind: "image", color: "#4fc3f7" },
-        { frame: c, title: `Contraction · frame ${c + 1} · ${(this.times[c] || 0).toFixed(1)} ms`, kind: "image", color: "#ffb74d" },
+        { frame: r, title: `Rest · frame ${r + 1} · ${ms(r)}`, kind: "image", color: "#4fc3f7" },
+        { frame: c, title: `Contraction · frame ${c + 1} · ${ms(c)}`, kind: "image", color: "#ffb74d" },
       ];
       if (d.pair_mode === "difference") out.push({ frame: null, title: "Difference |rest − contraction|", kind: "difference" });
       if (d.pair_mode === "overlay") out.push({ frame: null, title: "Overlay: rest magenta, contraction green", kind: "overlay" });
+      if (this.playing) out.push({ frame: this.frame, title: `▶ Playing · frame ${this.frame + 1} · ${ms(this.frame)}`, kind: "live", color: "#a5d6a7" });
       return out;
     }
     return [{ frame: null, title: "", kind: "image" }];
@@ -77,7 +81,7 @@ class PlayerDraw {
     const panels = this.panels();
     const need = [];
     for (const P of panels) {
-      if (P.kind === "image") need.push(P.frame);
+      if (P.kind === "image" || P.kind === "live") need.push(P.frame);
       else need.push(...(this.data.pair || []));
     }
     if (need.some((i) => !this.bitmaps.has(i)) && this.drawn.length && this.drawnLoop === this.loopId) {
@@ -94,7 +98,7 @@ class PlayerDraw {
       ctx.imageSmoothingEnabled = P.s < 2;
       ctx.filter = filter;
       const pair = this.data.pair || [];
-      if (P.kind === "image") {
+      if (P.kind === "image" || P.kind === "live") {
         const img = this.bitmaps.get(P.frame);
         if (img) ctx.drawImage(img, P.ox, P.oy, this.w * P.s, this.h * P.s);
       } else {
@@ -111,12 +115,12 @@ class PlayerDraw {
         }
       }
       ctx.filter = "none";
-      if (P.kind === "image") this.drawAnnotations(ctx, P);
+      if (P.kind === "image" || P.kind === "live") this.drawAnnotations(ctx, P);
       if (P.title) this.drawTitle(ctx, P);
       ctx.restore();
       if (P.x0 > 0) { ctx.fillStyle = "#333"; ctx.fillRect(P.x0 - 1, 0, 2, this.cssH); }
     }
-    this.drawn = panels.map((P) => (P.kind === "image" && this.bitmaps.has(P.frame) ? P.frame : null));
+    this.drawn = panels.map((P) => ((P.kind === "image" || P.kind === "live") && this.bitmaps.has(P.frame) ? P.frame : null));
     this.drawnLoop = this.loopId;
   }
 
@@ -145,7 +149,7 @@ class PlayerDraw {
     ctx.font = "700 14px system-ui, sans-serif";
     const w = ctx.measureText(P.title).width + 14;
     ctx.fillStyle = "rgba(0,0,0,0.8)";
-    ctx.fillRect(P.x0 + 8, P.y0 + 4, w, 24);
+    ctx.fillRect(P.x0 + 8, P.y0 + 4, w, TITLE_BAR_BOTTOM - 4);
     ctx.fillStyle = P.color || "#ddd";
     ctx.fillText(P.title, P.x0 + 15, P.y0 + 21);
   }
@@ -194,19 +198,14 @@ class PlayerDraw {
   }
 
   liveText(p1, p2) {
-    const dx = p2[0] - p1[0], dy = p2[1] - p1[1];
-    const px = Math.hypot(dx, dy);
+    // A preview while drawing. The length kept, in mm or px, is Python's (Calibration.measure: the
+    // region under each end, lengths across regions refused); the player is given one scale only
+    // when it holds over the whole image (data.cal, from msus.ui.player.calibration_json), else it
+    // shows px until Python's measurement arrives.
+    const px = Math.hypot(p2[0] - p1[0], p2[1] - p1[1]);
     const cal = this.data.cal || {};
-    const inR = (r, p) => p[0] >= r.x0 - 0.5 && p[0] <= r.x1 + 0.5 && p[1] >= r.y0 - 0.5 && p[1] <= r.y1 + 0.5;
-    if (cal.regions && cal.regions.length) {
-      const pick = (p) => cal.regions.filter((r) => inR(r, p)).sort((a, b) => a.area - b.area)[0];
-      const r1 = pick(p1), r2 = pick(p2);
-      if (r1 && r2 && r1.index !== r2.index) return px.toFixed(1) + " px — across regions";
-      if (r1 && r2 && r1.mx && r1.my) return Math.hypot(dx * r1.mx, dy * r1.my).toFixed(2) + " mm";
-      return px.toFixed(1) + " px (uncalibrated)";
-    }
-    if (cal.mx && cal.my) return Math.hypot(dx * cal.mx, dy * cal.my).toFixed(2) + " mm";
-    return px.toFixed(1) + " px (uncalibrated)";
+    if (cal.mx && cal.my) return Math.hypot((p2[0] - p1[0]) * cal.mx, (p2[1] - p1[1]) * cal.my).toFixed(2) + " mm";
+    return px.toFixed(1) + " px" + (this.data.calibrated ? " · mm when placed" : " (uncalibrated)");
   }
 
   drawSegment(ctx, P, p1, p2, color, text, dashed) {

@@ -36,6 +36,7 @@ class PlayerHud {
       const [x, y] = this.hover.p;
       text = `x ${x.toFixed(1)}  y ${y.toFixed(1)} px · ` + text;
     }
+    if (this.hintNote) text = this.hintNote + " · " + text;
     this.hudHint.textContent = text + " · ? keys";
   }
 
@@ -49,7 +50,7 @@ class PlayerHud {
     const pairView = this.data.view === "pair" && this.data.pair;
     if (this.failed && this.failed.has(this.frame)) tag += "  (not decodable)";
     this.hudFrame.textContent = `Frame ${this.frame + 1} / ${this.n}   ${t.toFixed(1)} ms${tag}`;
-    this.hudFrame.style.display = pairView ? "none" : "";
+    this.hudFrame.style.display = pairView || this.n < 2 ? "none" : "";  // a still has no frame line
     this.counter.textContent = `${this.frame + 1} / ${this.n} · ${t.toFixed(1)} ms`;
     this.slider.value = this.frame;
     const ab = this.a !== null || this.b !== null ? `  A–B ${this.rangeLo() + 1}–${this.rangeHi() + 1}` : "";

@@ -1,6 +1,8 @@
 // msus cine player · input: keys (page-wide while no text field has focus), pointer tools
 // (caliper, pan, window/level, calibrate), wheel zoom and fit.
 const HIT_PX = 9;
+const WHEEL_STEP = 1.1; // zoom factor per wheel notch (keys and buttons: 1.25)
+const CALIPER_MARGIN = 0.35; // zoom to calipers: room around their box, as a share of its size
 // Keys reach the player anywhere on the page while no text field, list or button has focus.
 let ACTIVE = null; // the player the page-wide keys go to (the last one updated)
 function typingIn(t) {
@@ -25,6 +27,7 @@ class PlayerInput {
     if (sx === undefined) { sx = P.x0 + P.w / 2; sy = P.y0 + P.h / 2; }
     const before = this.toImage(P, sx, sy);
     this.zoom = Math.min(40, Math.max(0.5, this.zoom * f));
+    this.hintNote = null;
     const P2 = this.panels().find((q) => q.x0 === P.x0) || P0;
     const after = this.toImage(P2, sx, sy);
     this.panX += after[0] - before[0];
@@ -33,7 +36,29 @@ class PlayerInput {
     this.updateHud();
   }
 
-  fit() { this.zoom = 1; this.panX = this.panY = 0; this.draw(); this.updateHud(); }
+  fit() { this.zoom = 1; this.panX = this.panY = 0; this.hintNote = null; this.draw(); this.updateHud(); }
+
+  zoomToCalipers() {
+    // Fit the view to the calipers on the frames shown (the marked pair side by side), with a margin.
+    const P = this.panels()[0];
+    const frames = new Set(this.panels().filter((q) => q.kind === "image").map((q) => q.frame));
+    const pts = [];
+    for (const f of frames) for (const c of this.calipersOn(f)) pts.push(c.p1, c.p2);
+    if (!pts.length || !P) { this.hintNote = "no caliper on this frame to zoom to"; this.updateHint(); return false; }
+    const xs = pts.map((q) => q[0]), ys = pts.map((q) => q[1]);
+    const x0 = Math.min(...xs), x1 = Math.max(...xs), y0 = Math.min(...ys), y1 = Math.max(...ys);
+    const bw = Math.max(16, (x1 - x0) * (1 + 2 * CALIPER_MARGIN)), bh = Math.max(16, (y1 - y0) * (1 + 2 * CALIPER_MARGIN));
+    const fitS = P.s / this.zoom;  // the panel's scale at zoom 1
+    const availW = P.w, availH = P.h - PAIR_CAPTION_STRIP - PAIR_TITLE_STRIP;
+    this.zoom = Math.min(40, Math.max(1, Math.min(availW / (bw * fitS), availH / (bh * fitS))));
+    // centre the box: image point (cx, cy) at the middle of the panel's image area
+    this.panX = this.w / 2 - (x0 + x1) / 2 - 0.5;
+    this.panY = this.h / 2 - (y0 + y1) / 2 - 0.5;
+    this.hintNote = null;
+    this.draw();
+    this.updateHud();
+    return true;
+  }
 
   setWL(b, c) {
     this.brightness = b; this.contrast = c;
@@ -158,7 +183,11 @@ class PlayerInput {
     e.preventDefault();
     e.stopPropagation();
     const [sx, sy] = this.local(e);
-    this.zoomBy(Math.exp(-e.deltaY / 500), sx, sy);
+    // One mouse notch (≈100 px, or 3 lines) is one 10 % step whatever the device reports; a
+    // trackpad's small deltas zoom in proportion, never more than one step per event.
+    const px = e.deltaY * (e.deltaMode === 1 ? 33 : e.deltaMode === 2 ? 800 : 1);
+    const notches = Math.max(-1, Math.min(1, px / 100));
+    this.zoomBy(Math.pow(WHEEL_STEP, -notches), sx, sy);
   }
 
   onKey(e) {
@@ -178,6 +207,7 @@ class PlayerInput {
     else if (k === "+" || k === "=") this.zoomBy(1.25);
     else if (k === "-" || k === "_") this.zoomBy(1 / 1.25);
     else if (k === "f" || k === "F" || k === "0") this.fit();
+    else if (k === "z" || k === "Z") this.zoomToCalipers();
     else if (k === "m" || k === "M") this.setTool("caliper");
     else if (k === "p" || k === "P") this.setTool("pan");
     else if (k === "w" || k === "W") this.setTool("wl");

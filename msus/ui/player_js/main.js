@@ -106,6 +106,7 @@ class Player {
     if (d.command && d.command.seq > this.lastCommand) {
       this.lastCommand = d.command.seq;
       if (typeof d.command.seek === "number") { this.pause(); this.seek(d.command.seek, false); }
+      if (d.command.play) this.play();
     }
     this.hudBadge.textContent = d.badge || "";
     this.hudBadge.className = "mp-hud mp-hud-br " + (d.calibrated ? "mp-cal-ok" : "mp-cal-none");
@@ -131,6 +132,8 @@ class Player {
     this.zoom = 1;
     this.panX = this.panY = 0;
     this.slider.max = Math.max(0, this.n - 1);
+    this.showTransport(this.n > 1);
+    this.hintNote = null;
     this.frame = Math.min(Math.max(0, d.start_frame || 0), Math.max(0, this.n - 1));
     this.lastSentFrame = this.frame;
     this.scratch = {};
@@ -163,6 +166,7 @@ class Player {
   }
 
   mark(which) {
+    if (this.n < 2) return;  // a still has no rest or contraction
     this.pause();
     this.emit("mark", { which, frame: this.frame });
   }

@@ -40,7 +40,9 @@ return {
       const r = p.canvas.getBoundingClientRect();
       return [r.left + x, r.top + y];
     },
-    panelFrames: () => p.panels().map((P) => ({ frame: P.frame, kind: P.kind, title: P.title })),
+    // title_bottom: the lowest pixel of the panel's title bar; image_top: the image's first row (css px)
+    panelFrames: () => p.panels().map((P) => ({ frame: P.frame, kind: P.kind, title: P.title,
+      title_bottom: P.y0 + TITLE_BAR_BOTTOM, image_top: P.oy })),
     pixel: (panel, pt) => {
       const P = p.panels()[panel];
       const [x, y] = p.toScreen(P, pt);
