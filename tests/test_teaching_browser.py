@@ -132,6 +132,11 @@ def test_learner_walks_three_cases_in_the_browser(page, server, samples):
     rest, con = t["rest_frame"], t["contraction_frame"]
     pg.get_by_text("Case 1 of 3").wait_for()
     player_ready(pg, 1)  # the static step shows one frame only
+    # a still: no "Frame 1 / 1", no transport, no Rest / Contraction / A–B buttons
+    pg.wait_for_function("() => window.__msusPlayer.drawn[0] === 0")
+    for sel in (".mp-hud-tl", ".mp-timeline", ".mp-play", ".mp-mark-rest", ".mp-mark-con", 'button[title^="Set A"]'):
+        assert not pg.locator(sel).is_visible(), sel
+    assert "Frame 1 / 1" not in pg.locator(".msus-player").inner_text()
     call(pg, "Partial tear")
     click_caliper(pg, *t["stump_ends_px"][rest], nudge_px=3)  # a little off, as a learner would
     pg.get_by_text(re.compile(r"Your caliper on this frame")).wait_for()
@@ -142,6 +147,9 @@ def test_learner_walks_three_cases_in_the_browser(page, server, samples):
 
     pg.get_by_text(re.compile("Your static call")).wait_for()
     player_ready(pg, t["n_frames"])
+    # "Commit and play the loop" plays it: the loop runs on arrival, from the static frame
+    pg.wait_for_function("() => window.__msusPlayer.playing && window.__msusPlayer.stats.displayed > 3")
+    pg.evaluate("() => window.__msusPlayer.pause()")
     # viewing aids: A–B on the contraction, 0.1×, ping-pong
     pg.evaluate(f"() => window.__msusPlayer.seek({rest})")
     pg.locator('button[title^="Set A"]').click()

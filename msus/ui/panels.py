@@ -21,16 +21,6 @@ UPLOAD_TYPES = None  # content is sniffed, not judged by extension
 
 
 # ---- open ---------------------------------------------------------------------------------
-def mode_switch() -> str:
-    """Sidebar: "Review" (default) or "Teaching" when the teaching page is installed."""
-    from msus.ui import optional
-
-    if not optional.available("teaching_page"):
-        return "Review"
-    mode = st.sidebar.segmented_control("Mode", ["Review", "Teaching"], default="Review", key="msus_mode")
-    return mode or "Review"
-
-
 def _pacs_available() -> bool:
     from msus.ui import optional
 
