@@ -24,6 +24,7 @@ from sqlalchemy import insert, select, update
 from msus.errors import FindingLocked, StoreError
 from msus.record import finding_values, reclassify
 from msus.store.models import FindingRow, MeasurementRow, Reviewer
+from msus.store.rows import to_stored_measurement
 from msus.store.values import SIGNED, StoreConflict, head_of, now_iso
 
 REASON_MAX = 500
@@ -68,7 +69,7 @@ class Signing:
             .where(MeasurementRow.loop_id == loop_id, MeasurementRow.deleted_at.is_(None))
             .order_by(MeasurementRow.created_at, MeasurementRow.id)
         ).all()
-        return [self._to_stored_m(r, name, "").measurement for r, name in rows]
+        return [to_stored_measurement(r, name, "").measurement for r, name in rows]
 
     def _computed(self, conn, loop_id: int, values: dict, reader: str) -> dict:
         """The finding columns its reader's calipers give (see :mod:`msus.record`)."""
@@ -95,7 +96,7 @@ class Signing:
 
     def _refresh_head(self, conn, loop_id: int, reader: str) -> None:
         """Recompute the loop's current draft finding after a caliper write of its reader."""
-        from msus.store.repository import _f_snapshot
+        from msus.store.rows import f_snapshot as _f_snapshot
 
         head = self._head_row(conn, loop_id)
         if head is None or head.status in SIGNED or self._reviewer_name(conn, head.reviewer_id) != reader:
@@ -122,7 +123,7 @@ class Signing:
         :class:`StoreConflict` when the finding changed since ``expected_version``, and
         :class:`~msus.errors.FindingLocked` when it was already amended.
         """
-        from msus.store.repository import _f_snapshot
+        from msus.store.rows import f_snapshot as _f_snapshot
 
         who = self._name(reviewer)
         self.reviewer_id(who)

@@ -57,7 +57,7 @@ def render() -> None:
         optional.call("store_panels", "finding_panel", cine, review, reviewer, result)
         optional.call("store_panels", "agreement_panel", cine)
         with st.expander("Export"):
-            optional.call("export_panel", "render", cine, source)
+            optional.call("export_panel", "render", cine, source, analysis=result)
     except MsusError as e:
         st.error(md(e))
     except Exception as e:  # last resort: one line, never a traceback (the log keeps it)
