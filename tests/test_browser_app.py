@@ -376,6 +376,7 @@ def test_a_still_has_no_transport_nor_frame_line(page):
     assert not page.get_by_role("button", name="A–B ✕").is_visible()
     assert page.get_by_role("button", name="Caliper", exact=True).is_visible()  # still measurable
     assert "Frame 1 / 1" not in page.locator(".msus-player").inner_text()
+    assert page.locator(".mp-hud-bl").inner_text().startswith("still · zoom 100%")
     page.keyboard.press("r")  # no rest on a still
     settle(page)
     assert page.evaluate(f"{P}.data.marks") == {"rest": None, "contraction": None}

@@ -56,7 +56,8 @@ class PlayerHud {
     const ab = this.a !== null || this.b !== null ? `  A–B ${this.rangeLo() + 1}–${this.rangeHi() + 1}` : "";
     const load = (this.loaded < this.n ? `  loading ${this.loaded}/${this.n}` : "")
       + (this.failed && this.failed.size ? `  ${this.failed.size} frame(s) could not be decoded` : "");
-    this.hudInfo.textContent = `${this.playing ? "playing" : "paused"} ${this.speed}× ${this.mode}${ab} · zoom ${Math.round(this.zoom * 100)}%${load}`;
+    const state = this.n < 2 ? "still" : `${this.playing ? "playing" : "paused"} ${this.speed}× ${this.mode}${ab}`;  // a still does not play
+    this.hudInfo.textContent = `${state} · zoom ${Math.round(this.zoom * 100)}%${load}`;
     this.zoomLabel.textContent = Math.round(this.zoom * 100) + "%";
     this.updateHint();
   }
