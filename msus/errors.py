@@ -87,3 +87,7 @@ class FindingLocked(StoreError):
 
 class BatchError(MsusError):
     """A batch could not start or finish (no scheduler, no loops, table not written)."""
+
+
+class TeachingError(MsusError):
+    """A teaching case or session step is invalid (unknown case, wrong stage, bad call...)."""

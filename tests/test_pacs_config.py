@@ -7,13 +7,17 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+from pydicom.uid import ExplicitVRLittleEndian as EXPLICIT_LE
+from pydicom.uid import JPEG2000Lossless as J2K_LOSSLESS
+from pydicom.uid import JPEGBaseline8Bit as JPEG_BASELINE
+from pydicom.uid import JPEGLSLossless as JPEG_LS
+from pydicom.uid import RLELossless as RLE
 
 from msus.errors import PacsError
-from msus.io.dicomweb import (
-    EXPLICIT_LE, J2K_LOSSLESS, JPEG_BASELINE, JPEG_LS, RLE, Archive, FrameCache, check_uid, date_range,
-    dataset_from_metadata, sniff_frame_syntax,
-)
-from msus.pacs_config import PacsConfig, PacsConfigError, configured, load_config
+from msus.pacs.client import Archive
+from msus.pacs.config import PacsConfig, PacsConfigError, configured, load_config
+from msus.pacs.frames import FrameCache, dataset_from_metadata, sniff_frame_syntax
+from msus.pacs.query import check_uid, date_range
 
 DATA = Path(__file__).parent / "data"
 

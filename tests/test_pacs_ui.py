@@ -100,3 +100,60 @@ def test_send_button_sends_once_and_queues_when_down(pacs_env, tmp_path, monkeyp
     at2.run()
     assert at2.session_state["result"] == "queued"
     assert at2.warning and "queued" in at2.warning[0].value
+
+
+def _export_app():
+    from types import SimpleNamespace
+
+    import streamlit as st
+
+    import msus
+    from msus.ui import export_panel
+
+    path = st.session_state.get("path")
+    result = SimpleNamespace(  # the analysis shown on the page (as in test_store_ui)
+        rest_frame=1, contraction_frame=4, gap_rest_mm=5.0, gap_contraction_mm=8.8, retraction_mm=3.8,
+        gap_rest_px=25.0, gap_contraction_px=44.0, defect_thickness_fraction=1.0, calibration_source="manual",
+        classification="suspected_full_thickness", reasons=("defect spans 100 % of the muscle thickness",),
+        finding=None, defect_rest=None, defect_contraction=None, defect_found=True,
+    )
+    if path:  # a file
+        export_panel.render(msus.load(path), path, analysis=result)
+    else:  # a loop opened from the archive (its header is the SR's source)
+        from msus.pacs.client import Archive
+        from msus.ui.sources import Source
+
+        cine = Archive().open_cine(*st.session_state["uids"], prefetch=False)
+        export_panel.render(cine, Source("pacs", "PACS loop", "pacs:test"), analysis=result)
+
+
+@pytest.mark.parametrize("opened", ["file", "archive"])
+def test_export_panel_sends_the_prepared_sr(pacs_env, opened):
+    """README: "Send to PACS in the Export panel" — the prepared SR goes through the outbox to the archive."""
+    from streamlit.testing.v1 import AppTest
+
+    from msus.pacs.client import Archive
+    from msus.pacs.config import load_config
+
+    src = pydicom.dcmread(YBR, stop_before_pixels=True)
+    at = AppTest.from_function(_export_app, default_timeout=90)
+    if opened == "file":
+        at.session_state["path"] = str(YBR)
+    else:
+        at.session_state["uids"] = (str(src.StudyInstanceUID), str(src.SeriesInstanceUID), str(src.SOPInstanceUID))
+    at.run()
+    assert not at.exception
+    at.radio(key="msus_export_format").set_value("sr")
+    at.run()
+    at.button(key="msus_export_go").click()
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    blob = at.session_state["msus_app"].export_ready[2]
+    sr = pydicom.dcmread(io.BytesIO(blob), stop_before_pixels=True)
+    sop = str(sr.SOPInstanceUID)
+    assert sr.StudyInstanceUID == src.StudyInstanceUID  # the report joins the loop's study
+    at.button(key="msus_export_pacs_sr").click()
+    at.run()
+    assert not at.exception and not at.error and at.success, [e.value for e in at.error]
+    with Archive(load_config()) as a:
+        assert a.has_instance(sop)  # the prepared SR is in the archive

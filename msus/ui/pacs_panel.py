@@ -1,4 +1,4 @@
-"""Streamlit pieces for the DICOMweb archive: the "PACS" source and the "Send to PACS" button.
+"""Streamlit pieces for the DICOMweb archive (:mod:`msus.pacs`): the "PACS" source and the "Send to PACS" button.
 
 * :func:`search_panel` — search form (patient ID / name, dates, accession), result table, pick a
   loop; returns a :class:`msus.ui.sources.Source` of kind ``"pacs"`` once the user presses *Open*.
@@ -16,7 +16,11 @@ from __future__ import annotations
 import streamlit as st
 
 from msus.errors import MsusError, PacsError
-from msus.pacs_config import configured, load_config
+from msus.pacs.client import Archive
+from msus.pacs.config import configured, load_config
+from msus.pacs.outbox import Outbox, send
+from msus.ui.pacs_source import open_source  # noqa: F401 (documented here: pacs_panel.open_source)
+from msus.ui.sources import Source
 from msus.ui.text import md
 
 RESULTS_KEY = "msus_pacs_results"
@@ -31,8 +35,6 @@ def available() -> bool:
 
 
 def _archive():
-    from msus.io.dicomweb import Archive
-
     return Archive(load_config())
 
 
@@ -131,31 +133,11 @@ def _instances(study_uid: str, c) -> list[dict]:
 
 
 def _current_choice():
-    from msus.ui.sources import Source
-
     ch = st.session_state.get(CHOICE_KEY)
     if not ch:
         return None
     key = f"pacs:{ch['url']}|{ch['study']}|{ch['series']}|{ch['sop']}"
     return Source("pacs", ch["name"], key)
-
-
-@st.cache_resource(max_entries=4, show_spinner="Fetching the loop from the archive…")
-def _open_cached(key: str):
-    url, study, series, sop = key[len("pacs:"):].split("|")
-    from msus.io.dicomweb import Archive
-
-    cfg = load_config()
-    if cfg.url != url:
-        raise PacsError("the archive configuration changed; search again")
-    return Archive(cfg).open_cine(study, series, sop)
-
-
-def open_source(src):
-    """The :class:`msus.Cine` of a ``"pacs"`` Source (first frame ready, the rest on demand)."""
-    if getattr(src, "kind", None) != "pacs":
-        raise PacsError("not a PACS source")
-    return _open_cached(src.key)
 
 
 # ---- sending -----------------------------------------------------------------------------------
@@ -179,7 +161,7 @@ def send_to_pacs_button(
 
     Returns
     -------
-    msus.outbox.SendResult or None
+    msus.pacs.outbox.SendResult or None
         None until pressed (or when no archive is configured).
     """
     c = container or st
@@ -188,8 +170,6 @@ def send_to_pacs_button(
         return None
     if not c.button(label, key=key):
         return None
-    from msus.outbox import send
-
     try:
         obj = payload() if callable(payload) else payload
         with _archive() as a, st.spinner("Sending to the archive…"):
@@ -224,22 +204,16 @@ def annotated_loop_payload(cine, data, *, start: int | None = None, stop: int | 
         0-based frame range (stop exclusive); None means the whole loop.
     """
 
-    def build():
-        from msus.export.video import annotated_frames, frame_range
-        from msus.io.dicomweb import annotated_loop_dataset
+    from msus.export.secondary_capture import annotated_loop_series
 
-        rng = frame_range(cine, start, stop)
-        times = [float(cine.frame_times_ms[i]) for i in rng]
-        frames = (f for _i, _t, f in annotated_frames(cine, data, rng))
-        return annotated_loop_dataset(frames, times, cine.meta)
+    def build():
+        return annotated_loop_series(cine, data, start=start, stop=stop)
 
     return build
 
 
 def _flush_quietly() -> None:
     """Send waiting reports after a successful search (the archive just answered)."""
-    from msus.outbox import Outbox
-
     try:
         with _archive() as a:
             ob = Outbox()
@@ -253,8 +227,6 @@ def outbox_status(container=None) -> int:
     """A caption with the number of reports waiting and a button to send them; returns that number."""
     if not available():
         return 0
-    from msus.outbox import Outbox
-
     c = container or st.sidebar
     try:
         cfg = load_config()

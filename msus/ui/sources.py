@@ -94,9 +94,9 @@ def open_source(src: Source):
     """The :class:`msus.Cine` for ``src`` (cached across reruns and sessions; released from the
     cache once no live session holds it)."""
     if src.kind == "pacs":  # the archive's own cached, on-demand loader
-        from msus.ui import pacs_panel
+        from msus.ui import pacs_source
 
-        return pacs_panel.open_source(src)
+        return pacs_source.open_source(src)
     try:
         args = (src.key, str(src.path) if src.path else None, src.upload, src.name)
         cine = _load_cached(*args)
