@@ -51,7 +51,7 @@ def render(cine, review, reviewer: str | None, live_analysis=None) -> None:
     if by:
         # one row, each toggle as wide as its label (the whole name, never cut to "Ana S…"), wrapping
         row = st.container(horizontal=True, vertical_alignment="center", gap="medium")
-        row.caption("Other readers' calipers")
+        row.caption("Other readers' calipers", width="content")
         for k, (who, ms) in enumerate(sorted(by.items())):
             colour = COLORS[k % len(COLORS)]
             if row.toggle(f"{md(who)} ({len(ms)})", value=True, key=f"msus_show_{k}", width="content",
