@@ -212,13 +212,13 @@ def _gap_free(reason: str) -> bool:
 
 
 def reclassify(finding: dict, values: FindingValues, thresholds: dict | None = None) -> tuple[str, list[str]]:
-    """The flag and its reasons for the finding's current values (:func:`msus.findings.classify`).
+    """The flag and its reasons for the finding's current values (:func:`msus.analysis.classify.classify`).
 
     The automatic analysis classified its own gaps; once a reader's caliper replaces one, the
     retraction changes, and so may the flag and the "gap widens …" reason.  Reasons that do not
     depend on the gaps (how dark the defect is) are kept.
     """
-    from msus.findings import classify
+    from msus.analysis.classify import classify
 
     cls = finding.get("classification") or "no_defect"
     old = [str(r) for r in finding.get("reasons") or ()]

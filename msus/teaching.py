@@ -474,18 +474,13 @@ def deidentify_loop(source: str | Path, out_dir: str | Path) -> Path:
     Header PHI is removed (DICOM basic profile) and pixels outside the ultrasound regions blacked
     out by the export work's de-identifier; this function is only the call point, so the teaching
     library never holds an identified loop.  Raises :class:`~msus.errors.ExportError` when the
-    de-identifier is not available — a case is then refused rather than stored with PHI.
+    de-identifier produced no file — a case is then refused rather than stored with PHI.
     """
-    try:
-        from msus.export import deid  # noqa: PLC0415 (optional, owned by the export work)
-    except ImportError:
-        raise ExportError("cannot add a teaching case: de-identification (msus.export.deid) is not available") from None
-    fn = getattr(deid, "deidentify_file", None) or getattr(deid, "deidentify", None)
-    if fn is None:
-        raise ExportError("cannot add a teaching case: msus.export.deid offers no file de-identifier")
+    from msus.export.deid import deidentify_file  # noqa: PLC0415 (export imports teaching's cases)
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    result = fn(Path(source), out_dir)
+    result = deidentify_file(Path(source), out_dir)
     path = Path(result) if result is not None else None
     if path is None or not path.exists():
         raise ExportError("de-identification produced no file")

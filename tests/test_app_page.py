@@ -138,12 +138,9 @@ def test_manual_calibration_by_a_typed_scale(folders):
 
 
 def test_teaching_mode_switch_and_back(folders):
-    from msus.ui import optional
+    from msus.ui import navigation
 
     at = _app().run()
-    if not optional.available("teaching_page"):
-        pytest.skip("teaching page not installed")
-    from msus.ui import navigation
 
     at.switch_page(navigation.TEACHING).run()  # the navigation's Teaching page
     assert not at.exception

@@ -183,14 +183,16 @@ def test_store_refuses_non_dicom():
             a.store([b"hello"])
 
 
-def test_annotated_loop_payload_builds_a_new_series():
+def test_annotated_loop_dataset_builds_a_new_series():
     import msus
     from msus import export
-    from msus.ui.pacs_panel import annotated_loop_payload
+    from msus.export.video import annotated_frames, frame_range
+    from msus.io.dicomweb import annotated_loop_dataset
 
     cine = msus.load(DATA / "pydicom_examples_ybr_color_30f.dcm")
-    build = annotated_loop_payload(cine, export.from_cine(cine), start=2, stop=8)
-    ds = build()
+    rng = frame_range(cine, 2, 8)
+    frames = (f for _i, _t, f in annotated_frames(cine, export.from_cine(cine), rng))
+    ds = annotated_loop_dataset(frames, [float(cine.frame_times_ms[i]) for i in rng], cine.meta)
     assert ds.NumberOfFrames == 6 and ds.StudyInstanceUID == cine.meta["StudyInstanceUID"]
     assert ds.SeriesInstanceUID != cine.meta["SeriesInstanceUID"]
     assert ds.BurnedInAnnotation == "YES" and ds.LossyImageCompression == "01"

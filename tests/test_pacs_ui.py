@@ -1,8 +1,7 @@
-"""The Streamlit PACS panel (search → table → open) and the Send-to-PACS button, via AppTest."""
+"""The Streamlit PACS panel (search → table → open) via AppTest."""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import pydicom
@@ -24,16 +23,6 @@ def _search_app():
         cine = pacs_panel.open_source(src)
         st.session_state["opened"] = (src.kind, src.name, len(cine), cine.frame(0).shape)
     pacs_panel.outbox_status(container=st)
-
-
-def _send_app():
-    import streamlit as st
-
-    from msus.ui import pacs_panel
-
-    res = pacs_panel.send_to_pacs_button(lambda: st.session_state["payload"], kind="sr", key="send_sr")
-    if res is not None:
-        st.session_state["result"] = res.status
 
 
 @pytest.fixture()
@@ -69,34 +58,3 @@ def test_search_table_open(pacs_env):
     kind, name, n, shape = at.session_state["opened"]
     assert kind == "pacs" and n == 30 and shape == (240, 320, 3)
     assert str(ds.PatientName) not in name  # the Source name never carries patient fields
-
-
-def test_send_button_sends_once_and_queues_when_down(pacs_env, tmp_path, monkeypatch):
-    from streamlit.testing.v1 import AppTest
-
-    from orthanc import free_port, make_sr
-
-    sr = make_sr(pydicom.dcmread(YBR, stop_before_pixels=True), "from the app")
-    buf = io.BytesIO()
-    sr.save_as(buf, enforce_file_format=True)
-    at = AppTest.from_function(_send_app, default_timeout=60)
-    at.session_state["payload"] = buf.getvalue()
-    at.run()
-    at.button(key="send_sr").click()
-    at.run()
-    assert at.session_state["result"] == "sent" and at.success
-    at.button(key="send_sr").click()
-    at.run()
-    assert at.session_state["result"] == "already_in_archive"
-
-    monkeypatch.setenv("MSUS_PACS_URL", f"http://127.0.0.1:{free_port()}/dicom-web")
-    sr2 = make_sr(pydicom.dcmread(YBR, stop_before_pixels=True), "archive down")
-    buf2 = io.BytesIO()
-    sr2.save_as(buf2, enforce_file_format=True)
-    at2 = AppTest.from_function(_send_app, default_timeout=60)
-    at2.session_state["payload"] = buf2.getvalue()
-    at2.run()
-    at2.button(key="send_sr").click()
-    at2.run()
-    assert at2.session_state["result"] == "queued"
-    assert at2.warning and "queued" in at2.warning[0].value

@@ -27,7 +27,7 @@ class AnalysisResult:
     rest_frame, contraction_frame
         Frames of the paired measurement; ``*_source`` is ``"suggested"`` or ``"user"``.
     motion
-        Motion energy and deformation curves (:class:`msus.motion.Motion`).
+        Motion energy and deformation curves (:class:`msus.analysis.motion.Motion`).
     defect_rest, defect_contraction
         Detector results on the two frames.
     defect_found

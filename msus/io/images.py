@@ -15,7 +15,7 @@ import hashlib
 import io
 import threading
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 

@@ -76,12 +76,6 @@ FINDING_FIELDS = (
     "reasons",
     "calibration_source",
 )
-_ALIASES = {
-    "rest_frame_index": "rest_frame",
-    "contraction_frame_index": "contraction_frame",
-    "delta_gap_mm": "retraction_mm",
-    "thickness_fraction": "defect_thickness_fraction",
-}
 
 
 @dataclass(frozen=True)
@@ -248,9 +242,6 @@ def _opt_int(v) -> int | None:
 def finding_columns(finding) -> tuple[dict, dict]:
     """Split a finding (dataclass or dict) into known columns and the JSON ``extra``."""
     d = _as_dict(finding)
-    for a, b in _ALIASES.items():
-        if a in d and b not in d:
-            d[b] = d.pop(a)
     cols = {
         "rest_frame": _opt_int(d.get("rest_frame")),
         "contraction_frame": _opt_int(d.get("contraction_frame")),

@@ -1,9 +1,8 @@
-"""Streamlit pieces for the DICOMweb archive: the "PACS" source and the "Send to PACS" button.
+"""Streamlit pieces for the DICOMweb archive: the "PACS" source and the outbox status.
 
 * :func:`search_panel` — search form (patient ID / name, dates, accession), result table, pick a
   loop; returns a :class:`msus.ui.sources.Source` of kind ``"pacs"`` once the user presses *Open*.
 * :func:`open_source` — the :class:`msus.Cine` for that Source (frames arrive on demand; cached).
-* :func:`send_to_pacs_button` — for the Export panel: sends a DICOM object through the outbox.
 * :func:`outbox_status` — how many reports wait, and a button to send them now.
 
 Session state keys: ``msus_pacs_results`` (last search, list of dicts), ``msus_pacs_instances``
@@ -156,84 +155,6 @@ def open_source(src):
     if getattr(src, "kind", None) != "pacs":
         raise PacsError("not a PACS source")
     return _open_cached(src.key)
-
-
-# ---- sending -----------------------------------------------------------------------------------
-def send_to_pacs_button(
-    payload,
-    *,
-    kind: str = "sr",
-    label: str = "Send to PACS",
-    key: str = "msus_pacs_send",
-    container=None,
-):
-    """A button that sends ``payload`` to the archive through the outbox.
-
-    Parameters
-    ----------
-    payload
-        DICOM bytes, a pydicom Dataset, a file path — or a zero-argument callable returning one,
-        called only when the button is pressed (build the SR or the annotated series lazily).
-    kind
-        ``"sr"``, ``"video"`` or ``"dicom"`` (shown in the outbox).
-
-    Returns
-    -------
-    msus.outbox.SendResult or None
-        None until pressed (or when no archive is configured).
-    """
-    c = container or st
-    if not available():
-        c.button(label, disabled=True, key=key, help=NOT_CONFIGURED)
-        return None
-    if not c.button(label, key=key):
-        return None
-    from msus.outbox import send
-
-    try:
-        obj = payload() if callable(payload) else payload
-        with _archive() as a, st.spinner("Sending to the archive…"):
-            res = send(obj, a, kind=kind)
-    except MsusError as e:
-        c.error(md(e))
-        return None
-    if res.status == "sent":
-        c.success(f"Sent to the archive ({md(res.message)}).")
-    elif res.status == "already_in_archive":
-        c.info("The archive already holds it; not sent again.")
-    elif res.status == "queued":
-        c.warning(f"Not sent yet — {md(res.message)}")
-    else:
-        c.error(md(res.message))
-    return res
-
-
-def annotated_loop_payload(cine, data, *, start: int | None = None, stop: int | None = None):
-    """A zero-argument callable that builds the annotated loop as a new DICOM series.
-
-    For ``send_to_pacs_button(annotated_loop_payload(cine, export_data), kind="video")``: the
-    frames are annotated and JPEG-encoded one at a time only when the button is pressed.
-
-    Parameters
-    ----------
-    cine
-        The open loop (its ``meta`` supplies the patient and study of the new series).
-    data
-        :class:`msus.export.ExportData` with the calipers and outlines to burn in.
-    start, stop
-        0-based frame range (stop exclusive); None means the whole loop.
-    """
-
-    def build():
-        from msus.export.video import annotated_frames, frame_range
-        from msus.io.dicomweb import annotated_loop_dataset
-
-        rng = frame_range(cine, start, stop)
-        times = [float(cine.frame_times_ms[i]) for i in rng]
-        frames = (f for _i, _t, f in annotated_frames(cine, data, rng))
-        return annotated_loop_dataset(frames, times, cine.meta)
-
-    return build
 
 
 def _flush_quietly() -> None:

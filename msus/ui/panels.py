@@ -21,27 +21,10 @@ UPLOAD_TYPES = None  # content is sniffed, not judged by extension
 
 
 # ---- open ---------------------------------------------------------------------------------
-def mode_switch() -> str:
-    """Sidebar: "Review" (default) or "Teaching" when the teaching page is installed."""
-    from msus.ui import optional
-
-    if not optional.available("teaching_page"):
-        return "Review"
-    mode = st.sidebar.segmented_control("Mode", ["Review", "Teaching"], default="Review", key="msus_mode")
-    return mode or "Review"
-
-
 def _pacs_available() -> bool:
-    from msus.ui import optional
+    from msus.ui import pacs_panel
 
-    if not optional.available("pacs_panel"):
-        return False
-    try:
-        from msus.ui import pacs_panel
-
-        return bool(pacs_panel.available())
-    except Exception:  # a broken archive configuration shows up in the PACS panel itself
-        return False
+    return pacs_panel.available()  # a broken configuration shows up in the PACS panel itself
 
 
 def open_panel(settings: Settings) -> sources.Source | None:

@@ -547,15 +547,6 @@ def _bundle_bytes(c: T.Case, cine, writer):
     return make
 
 
-def _bundle_writer():
-    """The export work's de-identified bundle writer, when installed."""
-    try:
-        from msus.export import bundle  # noqa: PLC0415
-    except ImportError:
-        return None
-    return getattr(bundle, "write_bundle", None)
-
-
 def _export_buttons(c: T.Case, cine, key: str) -> None:
     import json
 
@@ -575,16 +566,15 @@ def _export_buttons(c: T.Case, cine, key: str) -> None:
             f"Annotated MP4 (frames {a + 1}–{b + 1})", _video_bytes(c, cine, "mp4"), file_name=f"{c.id}.mp4",
             mime="video/mp4", key=key + "_mp4", on_click="ignore",
         )
-    writer = _bundle_writer()
-    if writer is not None and getattr(cine, "kind", "") != "dicom":
+    from msus.export.bundle import write_bundle
+
+    if getattr(cine, "kind", "") != "dicom":
         cols[2].caption("De-identified bundle: DICOM loops only.")
-    elif writer is not None:
+    else:
         cols[2].download_button(
-            "De-identified bundle (zip)", _bundle_bytes(c, cine, writer), file_name=f"{c.id}_bundle.zip",
+            "De-identified bundle (zip)", _bundle_bytes(c, cine, write_bundle), file_name=f"{c.id}_bundle.zip",
             mime="application/zip", key=key + "_bundle", on_click="ignore",
         )
-    else:
-        cols[2].caption("De-identified bundle: needs the export work's bundle writer.")
     cols[3].download_button(
         "Case sheet (JSON)", json.dumps(T.case_sheet(c), indent=2).encode("utf-8"), file_name=f"{c.id}.json",
         mime="application/json", key=key + "_sheet", on_click="ignore",

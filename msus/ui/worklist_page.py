@@ -40,12 +40,12 @@ def render() -> None:
     from msus import worklist as W
     from msus.config import load_settings
     from msus.errors import MsusError
-    from msus.ui import navigation, optional, store_panels
+    from msus.ui import guard, navigation, store_panels
 
     if st.session_state.pop("msus_goto_review", False):  # set by the Open callback
         navigation.go_review()
     settings = load_settings()
-    optional.call("store_panels", "reviewer_chooser")
+    guard.panel(store_panels.reviewer_chooser)
     st.markdown("### Worklist")
     tz = browser_timezone()
     try:
