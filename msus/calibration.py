@@ -18,11 +18,14 @@ uncalibrated.  Sources, in order of preference:
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field, replace
 from typing import Iterable
 
 from msus.errors import CalibrationError, MeasurementError
+
+logger = logging.getLogger(__name__)
 
 SOURCES = ("us_region", "pixel_spacing", "manual", "none")
 
@@ -319,6 +322,7 @@ def regions_from_dataset(ds) -> tuple[tuple[Region, ...], list[str]]:
         seq = ds.get("SequenceOfUltrasoundRegions") or []
         items = list(seq)
     except Exception:  # damaged sequence
+        logger.debug("regions_from_dataset: damaged sequence", exc_info=True)
         return (), ["the Sequence of Ultrasound Regions cannot be read; ignored"]
     for i, item in enumerate(items):
         try:
@@ -350,6 +354,7 @@ def regions_from_dataset(ds) -> tuple[tuple[Region, ...], list[str]]:
                 )
             )
         except Exception:
+            logger.debug("regions_from_dataset: an unreadable region, skipped", exc_info=True)
             warnings.append(f"ultrasound region #{i + 1} cannot be read; ignored")
     return tuple(regions), warnings
 
@@ -371,6 +376,7 @@ def _functional_spacing(groups_item) -> tuple[float, float] | None:
         if pm:
             return _spacing(pm[0].get("PixelSpacing"))
     except Exception:
+        logger.debug("_functional_spacing: unreadable PixelMeasuresSequence", exc_info=True)
         return None
     return None
 
@@ -413,6 +419,7 @@ def calibration_from_dataset(ds, rows: int | None = None, columns: int | None = 
                 spacing = _functional_spacing(shared[0])
                 detail = "PixelMeasuresSequence (shared functional groups)" if spacing else ""
         except Exception:
+            logger.debug("calibration_from_dataset: unreadable functional groups", exc_info=True)
             spacing = None
     if spacing is None and "ImagerPixelSpacing" in ds:
         spacing = _spacing(ds.get("ImagerPixelSpacing"))
@@ -461,4 +468,5 @@ def frame_calibrations_from_dataset(ds, n_frames: int, rows: int | None = None,
                                  detail=f"PixelMeasuresSequence (frame {i + 1})", warnings=base.warnings)
         return out
     except Exception:
+        logger.debug("frame_calibrations_from_dataset: unreadable per-frame groups", exc_info=True)
         return {}

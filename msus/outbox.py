@@ -30,6 +30,7 @@ them (:func:`msus.io.repair.repaired_bytes`); the user's file is never modified.
 from __future__ import annotations
 
 import io
+import logging
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -44,6 +45,8 @@ from msus.io.repair import repaired_bytes
 from msus.measure import now_iso
 from msus.store.engine import make_engine, resolve_url
 from msus.store.models import OutboxRow  # noqa: F401 (the table, created by store migration 0002)
+
+logger = logging.getLogger(__name__)
 
 STATUSES = ("queued", "sending", "sent", "rejected")
 #: A ``sending`` claim older than this (s) is considered abandoned (the sender crashed).
@@ -219,7 +222,8 @@ class Outbox:
         except MsusError:
             raise
         except Exception as exc:
-            raise StoreError(f"cannot open the PACS outbox: {type(exc).__name__}: {exc}") from None
+            logger.debug("opening the outbox failed", exc_info=True)
+            raise StoreError(f"cannot open the PACS outbox: {type(exc).__name__}: {exc}") from exc
 
     def _run(self, fn, write: bool = False):
         from sqlalchemy.orm import Session
@@ -234,7 +238,8 @@ class Outbox:
         except MsusError:
             raise
         except Exception as exc:
-            raise StoreError(f"PACS outbox: {type(exc).__name__}: {exc}") from None
+            logger.debug("an outbox transaction failed", exc_info=True)
+            raise StoreError(f"PACS outbox: {type(exc).__name__}: {exc}") from exc
 
     # ---- queueing -------------------------------------------------------------------------
     def enqueue(self, obj, archive_url: str, *, kind: str = "dicom", label: str = "") -> OutboxItem:
@@ -497,7 +502,8 @@ def _payload(obj) -> tuple[bytes, str]:
         try:
             obj.save_as(buf, enforce_file_format=True)
         except Exception as exc:
-            raise PacsError(f"cannot encode the DICOM object to queue it: {exc}") from None
+            logger.debug("_payload: cannot encode the dataset", exc_info=True)
+            raise PacsError(f"cannot encode the DICOM object to queue it: {exc}") from exc
         return buf.getvalue(), str(obj.get("SeriesDescription", "") or "")
     path = Path(obj)
     try:
@@ -512,8 +518,9 @@ def _header(data: bytes) -> pydicom.Dataset:
     try:
         ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
         uid = str(ds.SOPInstanceUID)
-    except Exception:
-        raise PacsError("not a DICOM object with a SOP Instance UID: nothing queued") from None
+    except Exception as exc:
+        logger.debug("_header: not DICOM", exc_info=True)
+        raise PacsError("not a DICOM object with a SOP Instance UID: nothing queued") from exc
     from msus.io.dicomweb import check_uid
 
     check_uid(uid, "SOP instance UID")

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlsplit
 
-from msus.errors import PacsError
+from msus.errors import PacsConfigError
 
 AUTH_MODES = ("none", "basic", "bearer")
 DEFAULT_TIMEOUT_S = 10.0
@@ -49,9 +49,6 @@ ENV_KEYS = {
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
-
-class PacsConfigError(PacsError):
-    """The archive configuration is missing or inconsistent."""
 
 
 @dataclass(frozen=True)

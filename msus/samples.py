@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from msus.errors import MsusError
+from msus.errors import SampleError
 from msus.synth import Phantom, SynthParams, simulate
 
 US_MULTIFRAME_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.3.1"
@@ -29,9 +29,6 @@ MANUFACTURER = "msus phantom"
 #: Fixed acquisition date/time of every sample (they are synthetic; byte-reproducibility).
 STUDY_DATE, STUDY_TIME = "20250101", "090000"
 
-
-class SampleError(MsusError):
-    """A sample could not be generated or written."""
 
 
 @dataclass(frozen=True)

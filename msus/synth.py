@@ -42,7 +42,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from msus.errors import MsusError
+from msus.errors import SynthError
 
 TEAR_KINDS = ("full", "partial", "none")
 CLASSIFICATIONS = {"full": "suspected_full_thickness", "partial": "partial", "none": "no_defect"}
@@ -59,9 +59,6 @@ _LOOKS = 2
 #: Cell size (px) of the coarse attenuation grid.
 _ATT_CELL = 6
 
-
-class SynthError(MsusError):
-    """Simulator parameters are inconsistent (one-line message)."""
 
 
 @dataclass(frozen=True)

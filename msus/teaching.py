@@ -47,7 +47,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from msus.errors import ExportError, MsusError
+from msus.errors import ExportError, TeachingError
 
 CLASSIFICATIONS = ("no_defect", "partial", "suspected_full_thickness")
 #: What a learner sees for each classification.
@@ -64,9 +64,6 @@ STAGES = (STATIC, LOOP, REVEAL, DONE)
 CASE_FILE = "case.json"
 TRUTH_SUFFIX = ".truth.json"
 
-
-class TeachingError(MsusError):
-    """A teaching case or session step is invalid (unknown case, wrong stage, bad call...)."""
 
 
 # ---- cases ---------------------------------------------------------------------------------

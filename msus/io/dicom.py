@@ -18,6 +18,7 @@ fetcher, so other sources (DICOMweb frame retrieval) reuse the same decoding and
 
 from __future__ import annotations
 
+import logging
 import struct
 import threading
 import warnings as _warnings
@@ -27,6 +28,8 @@ import numpy as np
 
 from msus.cine import Cine
 from msus.errors import CorruptFile, LoadError, MissingDecoder, MsusError, TooLarge, UnsupportedFormat
+
+logger = logging.getLogger(__name__)
 
 #: Refuse before allocating: one decoded frame may hold at most this many samples
 #: (rows × columns × samples per pixel) ...
@@ -115,7 +118,8 @@ def read_header(blob):
     except MsusError:
         raise
     except Exception as exc:  # pydicom raises many types for damaged headers
-        raise CorruptFile(f"{blob.name}: cannot read the DICOM header ({_short(exc)})") from None
+        logger.debug("read_header: pydicom raises many types for damaged headers", exc_info=True)
+        raise CorruptFile(f"{blob.name}: cannot read the DICOM header ({_short(exc)})") from exc
     pos = fp.tell()
     if len(ds._dict) == 0 or not hasattr(ds, "file_meta"):
         raise UnsupportedFormat(f"{blob.name}: not a DICOM file")
@@ -397,7 +401,8 @@ class FrameDecoder:
         except MemoryError:
             raise TooLarge(f"{self.name}: not enough memory to decode frame {index + 1}") from None
         except Exception as exc:
-            raise CorruptFile(f"{self.name}: frame {index + 1} cannot be decoded ({_short(exc)})") from None
+            logger.debug("frame decode failed", exc_info=True)
+            raise CorruptFile(f"{self.name}: frame {index + 1} cannot be decoded ({_short(exc)})") from exc
 
     def _decode(self, data: bytes) -> tuple[np.ndarray, str]:
         p = self.p
@@ -517,6 +522,7 @@ class FrameDecoder:
                     arr, info = dec.as_array(src, index=0, decoding_plugin=plugin, **opts)
                 return arr, str(info.get("photometric_interpretation", p["photometric_interpretation"]))
             except Exception as exc:
+                logger.debug("_pydicom: decoder plugin failed", exc_info=True)
                 errors.append(f"{plugin or 'native'}: {_short(exc)}")
         if errors and all("does not support" in e for e in errors):
             raise MissingDecoder(
@@ -706,6 +712,7 @@ def _palette_dataset(ds, name: str):
             try:
                 elem = ds[tag]
             except Exception:
+                logger.debug("_palette_dataset: an unreadable palette element, skipped", exc_info=True)
                 continue
             m.add(elem)
             found = True
@@ -897,6 +904,7 @@ def _cut_short(ds, blob) -> bool:
         raw = ds.get_item(list(ds.keys())[-1])
         tell, length = raw.value_tell, raw.length
     except Exception:
+        logger.debug("_cut_short: cannot locate the last element", exc_info=True)
         return False
     if tell is None or length is None:
         return False
@@ -913,6 +921,7 @@ def try_headerless_dicom(blob, **kwargs) -> Cine | None:
         ds = pydicom.dcmread(blob.stream(), stop_before_pixels=True, force=True)
         ok = len(ds._dict) > 0 and "Rows" in ds and "Columns" in ds
     except Exception:
+        logger.debug("try_headerless_dicom: not DICOM without a preamble", exc_info=True)
         return None
     if not ok:
         return None
@@ -926,7 +935,8 @@ def _load_deflated(blob, **extra) -> Cine:
     try:
         ds = pydicom.dcmread(blob.stream(), force=True)
     except Exception as exc:
-        raise CorruptFile(f"{blob.name}: cannot read the deflated DICOM ({_short(exc)})") from None
+        logger.debug("_load_deflated: cannot read the inflated dataset", exc_info=True)
+        raise CorruptFile(f"{blob.name}: cannot read the deflated DICOM ({_short(exc)})") from exc
     return cine_from_dataset(ds, None, source_name=blob.name, close=blob.close, **extra)
 
 

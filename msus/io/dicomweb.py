@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import re
 import threading
 import uuid
@@ -36,6 +37,8 @@ from pydicom.uid import UID
 
 from msus.errors import LoadError, PacsError, PacsRejected, PacsUnavailable
 from msus.pacs_config import PacsConfig, load_config
+
+logger = logging.getLogger(__name__)
 
 # Transfer syntaxes we can tell apart from a frame's bytes.
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
@@ -283,7 +286,8 @@ def dataset_from_metadata(meta: dict, bulk: Callable[[str], bytes] | None = None
     except PacsError:
         raise
     except Exception as exc:  # malformed JSON from the archive
-        raise PacsRejected(f"the archive sent unreadable instance metadata ({type(exc).__name__})") from None
+        logger.debug("dataset_from_metadata: malformed JSON from the archive", exc_info=True)
+        raise PacsRejected(f"the archive sent unreadable instance metadata ({type(exc).__name__})") from exc
     return ds
 
 
@@ -758,8 +762,9 @@ class Archive:
                 ds.save_as(tmp, enforce_file_format=True)
                 tmp.replace(path)
             except Exception as exc:
+                logger.debug("fetch: writing a fetched instance failed", exc_info=True)
                 tmp.unlink(missing_ok=True)
-                raise PacsError(f"cannot write {path.name}: {exc}") from None
+                raise PacsError(f"cannot write {path.name}: {exc}") from exc
             written.append(path)
         return written
 
@@ -842,6 +847,7 @@ class Archive:
                 try:
                     answer = Dataset.from_json(r.json())
                 except Exception:
+                    logger.debug("store: the STOW-RS answer is not readable JSON", exc_info=True)
                     answer = Dataset()
         stored = tuple(str(x.ReferencedSOPInstanceUID) for x in answer.get("ReferencedSOPSequence", []) if "ReferencedSOPInstanceUID" in x)
         failed = tuple(
@@ -875,7 +881,8 @@ def _as_bytes(item) -> bytes:
         try:
             item.save_as(buf, enforce_file_format=True)
         except Exception as exc:
-            raise PacsError(f"cannot encode the DICOM instance to send it: {exc}") from None
+            logger.debug("_as_bytes: cannot encode the dataset", exc_info=True)
+            raise PacsError(f"cannot encode the DICOM instance to send it: {exc}") from exc
         return buf.getvalue()
     path = Path(item)
     try:
@@ -888,8 +895,9 @@ def _sop_uid_of(data: bytes) -> str:
     try:
         ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True, specific_tags=["SOPInstanceUID"])
         return str(ds.SOPInstanceUID)
-    except Exception:
-        raise PacsError("not a DICOM file (no SOP Instance UID): nothing sent") from None
+    except Exception as exc:
+        logger.debug("_sop_uid_of: not DICOM", exc_info=True)
+        raise PacsError("not a DICOM file (no SOP Instance UID): nothing sent") from exc
 
 
 def _unavailable(msg: str) -> PacsUnavailable:

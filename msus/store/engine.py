@@ -19,6 +19,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from msus.errors import StoreError
 
@@ -58,7 +59,7 @@ def describe(url: str) -> str:
     """The URL without its password, for messages."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:
+    except (ArgumentError, ValueError, TypeError):
         return "(unparseable database URL)"
 
 
@@ -66,8 +67,8 @@ def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets WAL, FULL sync, busy timeout and BEGIN IMMEDIATE writes."""
     try:
         u = make_url(url)
-    except Exception:
-        raise StoreError(f"not a database URL: {url!r}") from None
+    except (ArgumentError, ValueError, TypeError) as exc:
+        raise StoreError(f"not a database URL: {url!r}") from exc
     if u.get_backend_name() == "sqlite":
         if u.database and u.database != ":memory:":
             parent = Path(u.database).expanduser().resolve().parent
@@ -93,5 +94,5 @@ def make_engine(url: str) -> Engine:
         return engine
     try:
         return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
-    except Exception as exc:  # missing driver etc.
-        raise StoreError(f"cannot use database {describe(url)}: {exc}") from None
+    except (ImportError, SQLAlchemyError, TypeError, ValueError) as exc:  # missing driver, bad options
+        raise StoreError(f"cannot use database {describe(url)}: {exc}") from exc

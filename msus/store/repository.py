@@ -30,7 +30,6 @@ from msus.store.identity import LoopIdentity, identify
 from msus.store.models import AuditEvent, FindingRow, Loop, MeasurementRow, Reviewer, Series, Study
 from msus.store.signing import Signing
 from msus.store.values import (
-    FINDING_FIELDS,
     AuditEntry,
     head_of,
     LoopRef,
@@ -42,6 +41,7 @@ from msus.store.values import (
     SIGNED,
     _opt_float,
     finding_columns,
+    finding_snapshot,
     finding_origin,
     now_iso,
 )
@@ -96,16 +96,6 @@ def _m_live_at(measurement_id: str, expected_version: int) -> tuple:
         MeasurementRow.version == int(expected_version),
         MeasurementRow.deleted_at.is_(None),
     )
-
-
-_SIGN_FIELDS = ("signed_by", "signed_at", "supersedes", "superseded_by", "amendment_no", "amendment_reason")
-
-
-def _f_snapshot(r: FindingRow) -> dict:
-    d = {k: getattr(r, k) for k in FINDING_FIELDS if k != "reasons"}
-    d.update(reasons=json.loads(r.reasons), status=r.status, kind=r.kind, version=r.version)
-    d.update({k: getattr(r, k, None) for k in _SIGN_FIELDS})
-    return d
 
 
 _LIST_VALUES = ("gap_rest_mm", "gap_contraction_mm", "retraction_mm", "signed_by", "amendment_no")
@@ -441,7 +431,7 @@ class Store(Signing):
                     self._refuse_over_signed(conn, ref.id)
                     values.update(self._computed(conn, ref.id, values, who))
                     conn.execute(insert(FindingRow).values(**values))
-                    self._audit(conn, who, "create", "finding", fid, ref.id, None, _f_snapshot(FindingRow(**values)))
+                    self._audit(conn, who, "create", "finding", fid, ref.id, None, finding_snapshot(FindingRow(**values)))
         except StoreConflict:
             if not once_key:
                 raise
@@ -478,7 +468,7 @@ class Store(Signing):
                 raise FindingLocked(_locked_text(row))
             if row.superseded_by and row.version == int(expected_version):
                 raise FindingLocked("this finding was amended; change its newest version instead")
-            before = _f_snapshot(row)
+            before = finding_snapshot(row)
             old_status, old_version = row.status, row.version
             values: dict = {"updated_at": ts, "version": FindingRow.version + 1}
             extra = json.loads(row.extra or "{}")
@@ -507,7 +497,7 @@ class Store(Signing):
                 )
             new = conn.execute(select(FindingRow).where(FindingRow.id == finding_id)).scalar_one()
             action = "finalize" if status == "final" and old_status not in SIGNED else "update"
-            self._audit(conn, who, action, "finding", finding_id, row.loop_id, before, _f_snapshot(new))
+            self._audit(conn, who, action, "finding", finding_id, row.loop_id, before, finding_snapshot(new))
         return self._finding(finding_id)
 
     def finalize_finding(self, finding_id: str, *, expected_version: int, reviewer: str) -> StoredFinding:

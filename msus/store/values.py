@@ -8,25 +8,19 @@ stale write.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from msus.errors import StoreError
+from msus.errors import StoreConflict, StoreError  # noqa: F401 (StoreConflict importable here)
 from msus.measure import Measurement, now_iso  # noqa: F401 (now_iso: the store's time stamps)
 
 CLASSIFICATIONS = ("suspected_full_thickness", "partial", "no_defect")
 STATUSES = ("draft", "final", "amended")  # amended: a signed amendment of a final finding
 SIGNED = ("final", "amended")
 
-
-class StoreConflict(StoreError):
-    """Someone else changed (or deleted) the row since you read it; reload and retry."""
-
-    def __init__(self, message: str, current_version: int | None = None):
-        super().__init__(message)
-        self.current_version = current_version
 
 
 # ---- values returned to callers ----------------------------------------------------------------
@@ -76,6 +70,17 @@ FINDING_FIELDS = (
     "reasons",
     "calibration_source",
 )
+
+
+_SIGN_FIELDS = ("signed_by", "signed_at", "supersedes", "superseded_by", "amendment_no", "amendment_reason")
+
+
+def finding_snapshot(r) -> dict:
+    """A finding row's values as the audit log keeps them (``before`` / ``after``)."""
+    d = {k: getattr(r, k) for k in FINDING_FIELDS if k != "reasons"}
+    d.update(reasons=json.loads(r.reasons), status=r.status, kind=r.kind, version=r.version)
+    d.update({k: getattr(r, k, None) for k in _SIGN_FIELDS})
+    return d
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import itertools
+import logging
 import secrets
 import threading
 import weakref
@@ -38,6 +39,10 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from msus.errors import MsusError
+
+logger = logging.getLogger(__name__)
 
 ROUTE_PREFIX = "/msus/frames"
 #: Streamlit's XSRF cookie: set per browser by the Streamlit server, sent with every same-origin request.
@@ -259,6 +264,7 @@ def session_binding() -> dict:
     try:
         browser = st.context.cookies.get(BROWSER_COOKIE)
     except Exception:  # no browser (bare script runs, AppTest)
+        logger.debug("no browser context", exc_info=True)
         browser = None
     return {"browser": browser, "session": lease.id}
 
@@ -284,6 +290,7 @@ def routes(base_url_path: str | None = None):
 
             base_url_path = st.get_option("server.baseUrlPath") or ""
         except Exception:  # pragma: no cover - config not loadable: serve at the root
+            logger.warning("server.baseUrlPath unreadable; frames served at the root", exc_info=True)
             base_url_path = ""
 
     def serve(request):  # sync: Starlette runs it in a worker thread (cv2 releases the GIL)
@@ -294,7 +301,11 @@ def routes(base_url_path: str | None = None):
             return Response(status_code=404)
         try:
             data = store().jpeg(token, index, browser=request.cookies.get(BROWSER_COOKIE))
-        except Exception:  # a frame that cannot be decoded: the player skips it and says so
+        except MsusError:  # a frame that cannot be decoded: the player skips it and says so
+            logger.info("frame %d not decodable", index, exc_info=True)
+            return Response(status_code=422)
+        except Exception:  # the edge of the frame route: a bug is logged, the player skips the frame
+            logger.exception("serving frame %d failed", index)
             return Response(status_code=422)
         if data is None:
             return Response(status_code=404)

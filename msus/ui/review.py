@@ -19,12 +19,15 @@ else from this review's own calipers (:func:`msus.record.finding_values`).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Callable
 
 from msus.calibration import Calibration
 from msus.errors import CalibrationError, FindingLocked, MeasurementError, MsusError
 from msus.measure import LABEL_CONTRACTION, LABEL_REST, Measurement, PairedGap, make_measurement, paired_gap
+
+logger = logging.getLogger(__name__)
 
 Listener = Callable[[str, Measurement, "Review"], None]
 _LISTENERS: list[Listener] = []
@@ -347,5 +350,6 @@ def _notify(action: str, m: Measurement, review: Review) -> None:
             fn(action, m, review)
         except MsusError as e:
             review.messages.append(("error", f"saving the measurement failed: {e}"))
-        except Exception as e:  # a broken listener must not break the viewer
+        except Exception as e:  # the edge: a broken listener must not break the viewer
+            logger.exception("a measurement listener failed")
             review.messages.append(("error", f"saving the measurement failed: {type(e).__name__}"))

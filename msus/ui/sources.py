@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,8 @@ import streamlit as st
 
 import msus
 from msus.errors import LoadError, MsusError, TooLarge
+
+logger = logging.getLogger(__name__)
 
 #: Files in a samples/data folder that are not loops.
 _SKIP_SUFFIXES = {".json", ".md", ".txt", ".toml", ".py", ".csv", ".mat", ".sqlite3", ".sqlite3-wal", ".sqlite3-shm"}
@@ -164,16 +167,13 @@ def _hold(args: tuple) -> None:
 def open_source(src: Source):
     """The :class:`msus.Cine` for ``src`` (cached across reruns and sessions; released from the
     cache once no live session holds it)."""
-    if src.kind == "pacs":  # the archive's own cached, on-demand loader
-        from msus.ui import pacs_panel
-
-        return pacs_panel.open_source(src)
     try:
         args = (src.key, str(src.path) if src.path else None, src.upload, src.name)
         cine = _load_cached(*args)
         try:
             _hold(args)
         except Exception:  # outside a Streamlit session (bare calls): nothing to release later
+            logger.debug("open_source: outside a Streamlit session (bare calls): nothing to release later", exc_info=True)
             pass
         return cine
     except MsusError:

@@ -20,6 +20,7 @@ concurrency), so a second reviewer can never overwrite it.  Session-state keys:
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import streamlit as st
@@ -27,6 +28,8 @@ import streamlit as st
 from msus.errors import MsusError, StoreError
 from msus.ui import clicks
 from msus.ui.text import md
+
+logger = logging.getLogger(__name__)
 
 _KEY_REVIEWER = "msus_reviewer"
 _KEY_LINKS = "msus_store_links"
@@ -65,6 +68,7 @@ def logged_in_user() -> str | None:
         if getattr(user, "is_logged_in", False):
             return str(user.get("name") or user.get("email") or "").strip() or None
     except Exception:
+        logger.debug("logged_in_user: no login configured", exc_info=True)
         return None
     return None
 

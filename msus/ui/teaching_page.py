@@ -22,6 +22,7 @@ Steps the learner sees:
 from __future__ import annotations
 
 import io
+import logging
 import os
 from pathlib import Path
 
@@ -31,6 +32,8 @@ import streamlit as st
 from msus import teaching as T
 from msus.errors import MsusError
 from msus.ui.text import md, md_rows
+
+logger = logging.getLogger(__name__)
 
 KEY = "teach_session"
 PRESENT = "teach_presentation"
@@ -627,7 +630,8 @@ def render(samples_dir: str | Path | None = None, library_dir: str | Path | None
         _page(samples_dir, library_dir)
     except MsusError as exc:
         _error(exc)
-    except Exception as exc:  # last resort: one line, never a traceback
+    except Exception as exc:  # the edge: one line, never a traceback (the log keeps it)
+        logger.exception("unexpected error in the teaching mode")
         st.error(f"Unexpected problem in the teaching mode ({type(exc).__name__}); start a new session.")
         if st.button("New session", key="teach_reset"):
             _set(None)

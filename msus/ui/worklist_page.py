@@ -8,7 +8,10 @@ Filtering is :func:`msus.worklist.filter_rows`; the table and the Open action ar
 
 from __future__ import annotations
 
+import logging
 import streamlit as st
+
+logger = logging.getLogger(__name__)
 
 
 def browser_timezone() -> str | None:
@@ -16,6 +19,7 @@ def browser_timezone() -> str | None:
     try:
         return st.context.timezone or None
     except Exception:  # no browser context (AppTest, bare script)
+        logger.debug("browser_timezone: no browser context (AppTest, bare script)", exc_info=True)
         return None
 
 
