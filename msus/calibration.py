@@ -24,10 +24,11 @@ from dataclasses import dataclass, field, replace
 from typing import Iterable
 
 from msus.errors import CalibrationError, MeasurementError
+from msus.terms import CalibrationSource, length_label
 
 logger = logging.getLogger(__name__)
 
-SOURCES = ("us_region", "pixel_spacing", "manual", "none")
+SOURCES = tuple(CalibrationSource)
 
 # (0018,6012) RegionSpatialFormat
 SPATIAL_FORMATS = {0: "none", 1: "2D", 2: "M-mode", 3: "spectral", 4: "waveform", 5: "graphics"}
@@ -134,9 +135,7 @@ class Distance:
 
     @property
     def label(self) -> str:
-        if self.distance_mm is not None:
-            return f"{self.distance_mm:.2f} mm"
-        return f"{self.distance_px:.1f} px (uncalibrated)"
+        return length_label(self.distance_mm, self.distance_px)
 
     def to_dict(self) -> dict:
         return {

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from msus.measure import LABEL_CONTRACTION, LABEL_REST, LABEL_THICKNESS, Measurement
+from msus.terms import length_label
 
 SIGNED = ("final", "amended")  # statuses of a signed (locked) finding
 
@@ -149,21 +150,13 @@ def finding_values(measurements, *, reader: str | None = None, automatic: dict |
 
 # ---- one way to write the values ---------------------------------------------------------------
 def length_text(mm: float | None, px: float | None) -> str:
-    """'4.72 mm', '39.3 px (uncalibrated)' or '—' (how every view writes a finding's length)."""
-    if mm is not None:
-        return f"{mm:.2f} mm"
-    if px is not None:
-        return f"{px:.1f} px (uncalibrated)"
-    return "—"
+    """'4.72 mm', '39.3 px (uncalibrated)' or '—' (:func:`msus.terms.length_label`)."""
+    return length_label(mm, px)
 
 
 def delta_text(mm: float | None, px: float | None) -> str:
-    """'+5.40 mm', '+12.0 px (uncalibrated)' or '—'."""
-    if mm is not None:
-        return f"{mm:+.2f} mm"
-    if px is not None:
-        return f"{px:+.1f} px (uncalibrated)"
-    return "—"
+    """'+5.40 mm', '+12.0 px (uncalibrated)' or '—' (:func:`msus.terms.length_label`)."""
+    return length_label(mm, px, signed=True)
 
 
 def headline(f: dict) -> str:

@@ -47,16 +47,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from msus.errors import ExportError, TeachingError
+from msus.errors import ExportError, MsusError, TeachingError
+from msus.numbers import opt_float, opt_int
+from msus.terms import CLASSIFICATION_LABELS, Classification
 
-CLASSIFICATIONS = ("no_defect", "partial", "suspected_full_thickness")
-#: What a learner sees for each classification.
-CALL_LABELS = {
-    "no_defect": "No defect",
-    "partial": "Partial tear",
-    "suspected_full_thickness": "Suspected full-thickness tear",
-}
-TEAR_KINDS = ("partial", "suspected_full_thickness")
+CLASSIFICATIONS = (Classification.NO_DEFECT, Classification.PARTIAL, Classification.SUSPECTED_FULL_THICKNESS)
+#: What a learner sees for each classification (the app's one label map).
+CALL_LABELS = CLASSIFICATION_LABELS
+TEAR_KINDS = (Classification.PARTIAL, Classification.SUSPECTED_FULL_THICKNESS)
 
 STATIC, LOOP, REVEAL, DONE = "static", "loop", "reveal", "done"
 STAGES = (STATIC, LOOP, REVEAL, DONE)
@@ -65,27 +63,7 @@ CASE_FILE = "case.json"
 TRUTH_SUFFIX = ".truth.json"
 
 
-
 # ---- cases ---------------------------------------------------------------------------------
-
-
-def _opt_float(v) -> float | None:
-    if v is None:
-        return None
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
-
-
-def _opt_int(v) -> int | None:
-    if v is None or isinstance(v, bool):
-        return None
-    try:
-        return int(v)
-    except (TypeError, ValueError):
-        return None
 
 
 def _check_call(call: str) -> str:
@@ -122,7 +100,7 @@ class Caliper:
             return None
         return cls(
             int(d["frame_index"]), float(d["x1"]), float(d["y1"]), float(d["x2"]), float(d["y2"]),
-            _opt_float(d.get("length_mm")), _opt_float(d.get("length_px")),
+            opt_float(d.get("length_mm")), opt_float(d.get("length_px")),
             str(d.get("calibration_source") or "none"),
         )
 
@@ -192,12 +170,12 @@ class Answer:
     def from_dict(cls, d: Mapping) -> "Answer":
         return cls(
             classification=_check_call(d.get("classification", "")),
-            gap_rest_mm=_opt_float(d.get("gap_rest_mm")),
-            gap_contraction_mm=_opt_float(d.get("gap_contraction_mm")),
+            gap_rest_mm=opt_float(d.get("gap_rest_mm")),
+            gap_contraction_mm=opt_float(d.get("gap_contraction_mm")),
             reasons=tuple(str(r) for r in d.get("reasons") or ()),
-            rest_frame=_opt_int(d.get("rest_frame")),
-            contraction_frame=_opt_int(d.get("contraction_frame")),
-            gap_curve_mm=tuple(_opt_float(v) for v in d.get("gap_curve_mm") or ()),
+            rest_frame=opt_int(d.get("rest_frame")),
+            contraction_frame=opt_int(d.get("contraction_frame")),
+            gap_curve_mm=tuple(opt_float(v) for v in d.get("gap_curve_mm") or ()),
             rest_caliper=Caliper.from_dict(d.get("rest_caliper")),
             contraction_caliper=Caliper.from_dict(d.get("contraction_caliper")),
             calibration_source=str(d.get("calibration_source") or "none"),
@@ -343,12 +321,12 @@ def case_from_truth(truth_path: str | Path) -> Case:
         raise TeachingError(f"sample {truth.name} has no loop file beside it")
     name = truth.name[: -len(TRUTH_SUFFIX)]
     cls_ = _check_call(_first(d, "classification", "tear_kind", default=""))
-    curve = tuple(_opt_float(v) for v in (_first(d, "gap_mm", "gap_curve_mm", default=()) or ()))
-    rest = _opt_int(_first(d, "rest_frame", "rest_frame_index"))
-    con = _opt_int(_first(d, "contraction_frame", "contraction_frame_index", "peak_frame"))
+    curve = tuple(opt_float(v) for v in (_first(d, "gap_mm", "gap_curve_mm", default=()) or ()))
+    rest = opt_int(_first(d, "rest_frame", "rest_frame_index"))
+    con = opt_int(_first(d, "contraction_frame", "contraction_frame_index", "peak_frame"))
 
     def at(i, key):
-        v = _opt_float(d.get(key))
+        v = opt_float(d.get(key))
         if v is not None:
             return v
         if i is not None and 0 <= i < len(curve):
@@ -409,7 +387,7 @@ def _truth_caliper(ends, i: int | None, gap_mm: float | None) -> Caliper | None:
 
 def _truth_reasons(d: Mapping, cls_: str, g_rest, g_con) -> tuple[str, ...]:
     out = []
-    frac = _opt_float(_first(d, "defect_thickness_fraction", "thickness_fraction"))
+    frac = opt_float(_first(d, "defect_thickness_fraction", "thickness_fraction"))
     if frac is not None and cls_ != "no_defect":
         out.append(f"defect spans {frac * 100:.0f} % of the muscle thickness")
     if g_rest is not None and g_con is not None:
@@ -471,13 +449,16 @@ def deidentify_loop(source: str | Path, out_dir: str | Path) -> Path:
     Header PHI is removed (DICOM basic profile) and pixels outside the ultrasound regions blacked
     out by the export work's de-identifier; this function is only the call point, so the teaching
     library never holds an identified loop.  Raises :class:`~msus.errors.ExportError` when the
-    de-identifier produced no file — a case is then refused rather than stored with PHI.
+    loop cannot be de-identified — a case is then refused rather than stored with PHI.
     """
     from msus.export.deid import deidentify_file  # noqa: PLC0415 (export imports teaching's cases)
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    result = deidentify_file(Path(source), out_dir)
+    try:
+        result = deidentify_file(Path(source), out_dir)
+    except MsusError as exc:  # not DICOM, unreadable…: refused, never stored identified
+        raise ExportError(f"cannot add a teaching case: de-identification failed ({exc})") from exc
     path = Path(result) if result is not None else None
     if path is None or not path.exists():
         raise ExportError("de-identification produced no file")
@@ -515,12 +496,12 @@ def answer_from_finding(finding, measurements: Iterable = ()) -> Answer:
             con_c = Caliper.from_measurement(m)
     return Answer(
         classification=_check_call(_field(finding, "classification", "")),
-        gap_rest_mm=_opt_float(_field(finding, "gap_rest_mm")),
-        gap_contraction_mm=_opt_float(_field(finding, "gap_contraction_mm")),
+        gap_rest_mm=opt_float(_field(finding, "gap_rest_mm")),
+        gap_contraction_mm=opt_float(_field(finding, "gap_contraction_mm")),
         reasons=tuple(str(r) for r in reasons),
-        rest_frame=_opt_int(_field(finding, "rest_frame")),
-        contraction_frame=_opt_int(_field(finding, "contraction_frame")),
-        gap_curve_mm=tuple(_opt_float(v) for v in curve),
+        rest_frame=opt_int(_field(finding, "rest_frame")),
+        contraction_frame=opt_int(_field(finding, "contraction_frame")),
+        gap_curve_mm=tuple(opt_float(v) for v in curve),
         rest_caliper=rest_c,
         contraction_caliper=con_c,
         calibration_source=str(_field(finding, "calibration_source", "none") or "none"),
@@ -963,7 +944,7 @@ class Session:
         call = _check_call(call)
         if caliper is not None and not isinstance(caliper, Caliper):
             caliper = Caliper.from_measurement(caliper)
-        g = _opt_float(gap_mm)
+        g = opt_float(gap_mm)
         if caliper is not None and g is None:
             g = caliper.length_mm
         if g is not None and g < 0:

@@ -16,10 +16,12 @@ import numpy as np
 
 from msus.errors import StoreConflict, StoreError  # noqa: F401 (StoreConflict importable here)
 from msus.measure import Measurement, now_iso  # noqa: F401 (now_iso: the store's time stamps)
+from msus.numbers import opt_float, opt_int
+from msus.terms import Classification, FindingStatus
 
-CLASSIFICATIONS = ("suspected_full_thickness", "partial", "no_defect")
-STATUSES = ("draft", "final", "amended")  # amended: a signed amendment of a final finding
-SIGNED = ("final", "amended")
+CLASSIFICATIONS = tuple(Classification)
+STATUSES = tuple(FindingStatus)  # amended: a signed amendment of a final finding
+SIGNED = (FindingStatus.FINAL, FindingStatus.AMENDED)
 
 
 
@@ -231,17 +233,11 @@ def _as_dict(obj) -> dict:
 
 
 def _opt_float(v) -> float | None:
-    if v is None:
-        return None
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        raise StoreError(f"expected a number, got {v!r}") from None
-    return f if math.isfinite(f) else None
+    return opt_float(v, StoreError)
 
 
 def _opt_int(v) -> int | None:
-    return None if v is None else int(v)
+    return opt_int(v, StoreError)
 
 
 def finding_columns(finding) -> tuple[dict, dict]:

@@ -31,6 +31,7 @@ import streamlit as st
 
 from msus import teaching as T
 from msus.errors import MsusError
+from msus.terms import length_label
 from msus.ui.text import md, md_rows
 
 logger = logging.getLogger(__name__)
@@ -466,7 +467,7 @@ def _loop_step(s: T.Session, cine) -> None:
 
 
 def _mm(v) -> str:
-    return "—" if v is None else f"{v:.1f} mm"
+    return length_label(v, None)
 
 
 def _line_caliper(frame_index, length_mm, like: T.Caliper | None) -> T.Caliper | None:
