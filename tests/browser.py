@@ -129,7 +129,8 @@ def streamlit_server(samples_dir, data_dir=None, timeout_s: float = 60.0, env: d
     import urllib.request
 
     port = free_port()
-    e = dict(os.environ, MSUS_SAMPLES_DIR=str(samples_dir), MSUS_DATA_DIR=str(data_dir or samples_dir))
+    e = dict(os.environ, MSUS_SAMPLES_DIR=str(samples_dir), MSUS_DATA_DIR=str(data_dir or samples_dir),
+             MSUS_LOOPS_DIR=str(data_dir or samples_dir))
     e.update(env or {})
     cmd = [sys.executable, "-m", "streamlit", "run", str(script or ROOT / "app.py"), "--server.port", str(port),
            "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",

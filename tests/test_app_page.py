@@ -29,6 +29,7 @@ def folders(tmp_path, monkeypatch):
     (data / "broken.dcm").write_bytes(b"DICM" * 50)
     monkeypatch.setenv("MSUS_SAMPLES_DIR", str(samples))
     monkeypatch.setenv("MSUS_DATA_DIR", str(data))
+    monkeypatch.setenv("MSUS_LOOPS_DIR", str(data))
     monkeypatch.setenv("MSUS_CONFIG", str(tmp_path / "none.toml"))
     (tmp_path / "none.toml").write_text("")
     return samples, data

@@ -4,7 +4,8 @@
   server).  When unset: a SQLite file ``msus.sqlite3`` in the data folder.
 * ``MSUS_DATA_DIR`` — the data folder; default a per-user folder (``$XDG_DATA_HOME/msus`` or
   ``~/.local/share/msus`` on Linux, ``~/Library/Application Support/msus`` on macOS,
-  ``%LOCALAPPDATA%\\msus`` on Windows).  Created on first use; never the repository.
+  ``%LOCALAPPDATA%\\msus`` on Windows; :func:`msus.config.data_dir`).  Created on first use; never
+  the repository.
 
 SQLite runs in WAL mode (readers never block the writer) with ``synchronous=FULL`` (a commit is
 on disk before the call returns) and a 30 s busy timeout.  Write transactions start with
@@ -14,32 +15,17 @@ on disk before the call returns) and a 30 s busy timeout.  Write transactions st
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from msus.config import data_dir
 from msus.errors import StoreError
 
 DB_FILENAME = "msus.sqlite3"
 BUSY_TIMEOUT_S = 30.0
-
-
-def data_dir() -> Path:
-    """The msus data folder (``MSUS_DATA_DIR`` or a per-user default), not created here."""
-    env = os.environ.get("MSUS_DATA_DIR")
-    if env:
-        return Path(env).expanduser()
-    home = Path.home()
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA") or home / "AppData" / "Local")
-    elif sys.platform == "darwin":
-        base = home / "Library" / "Application Support"
-    else:
-        base = Path(os.environ.get("XDG_DATA_HOME") or home / ".local" / "share")
-    return base / "msus"
 
 
 def resolve_url(url: str | None = None) -> str:

@@ -146,6 +146,17 @@ class FrameStore:
                 del self._bound[t]
             self._drop_orphans()
 
+    def forget(self, cine) -> None:
+        """Drop a loop that is being closed, with its tokens and encoded frames."""
+        key = id(cine)
+        with self._lock:
+            for t in [t for t, k in self._tokens.items() if k == key]:
+                del self._tokens[t]
+                self._bound.pop(t, None)
+            loop = self._loops.pop(key, None)
+            if loop is not None:
+                self._bytes -= loop.nbytes
+
     def _drop_orphans(self) -> None:
         live = set(self._tokens.values())
         for key in [k for k in self._loops if k not in live]:

@@ -59,8 +59,8 @@ def open_panel(settings: Settings) -> sources.Source | None:
         if up is None:
             return None
         return sources.upload_source(up, settings.upload_limit_mb)
-    st.sidebar.caption(f"Data folder: {md(settings.data_dir)}")
-    listed = [str(p.relative_to(settings.data_dir)) for p in sources.list_loops(settings.data_dir)]
+    st.sidebar.caption(f"Data folder (MSUS_LOOPS_DIR): {md(settings.loops_dir)}")
+    listed = [str(p.relative_to(settings.loops_dir)) for p in sources.list_loops(settings.loops_dir)]
     if listed:
         pick = st.sidebar.selectbox("Files in the data folder", [""] + listed, key="msus_path_pick")
     else:
@@ -68,7 +68,7 @@ def open_panel(settings: Settings) -> sources.Source | None:
     typed = st.sidebar.text_input("Path (inside the data folder)", value=pick, key=f"msus_path_{pick}")
     if not typed.strip():
         return None
-    return sources.path_source("path", sources.resolve_under(settings.data_dir, typed))
+    return sources.path_source("path", sources.resolve_under(settings.loops_dir, typed))
 
 
 # ---- header -------------------------------------------------------------------------------

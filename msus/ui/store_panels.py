@@ -530,7 +530,7 @@ def find_listed_source(source_name: str, settings) -> tuple[str, str] | None:
     name = (source_name or "").strip()
     if not name or name.startswith("<"):
         return None
-    for kind, folder in (("Sample", settings.samples_dir), ("Server path", settings.data_dir)):
+    for kind, folder in (("Sample", settings.samples_dir), ("Server path", settings.loops_dir)):
         folder = Path(folder)
         loops = sources.list_loops(folder)
         rels = [str(p.relative_to(folder)) for p in loops]

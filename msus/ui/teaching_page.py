@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
@@ -69,18 +68,18 @@ _PRESENTATION_CSS = """
 # ---- data helpers (cached) ---------------------------------------------------------------------
 
 
-@st.cache_resource(max_entries=8, show_spinner=False)
 def _load(path: str):
+    """A case's loop, open among the app's open loops (bounded, the least recently used closed)."""
     import msus
+    from msus.ui.sources import open_loops
 
-    return msus.load(path)
+    return open_loops().get(f"teaching:{path}", lambda: msus.load(path))
 
 
 def _default_samples_dir() -> Path:
-    env = os.environ.get("MSUS_SAMPLES_DIR")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2] / "samples"
+    from msus.config import load_settings
+
+    return load_settings().samples_dir
 
 
 def _rgb(frame: np.ndarray) -> np.ndarray:
@@ -295,7 +294,7 @@ def _teacher_panel(library: T.CaseLibrary) -> None:
             from msus.config import load_settings
             from msus.ui.sources import list_loops, resolve_under
 
-            folder = load_settings().data_dir
+            folder = load_settings().loops_dir
         except (ImportError, MsusError) as exc:
             st.info(f"Adding cases needs the app's data folder settings ({md(exc)}).")
             return
