@@ -85,7 +85,7 @@ def run() -> list[Figure]:
     with tempfile.TemporaryDirectory(prefix="msus-bench-store-") as d:
         figs += _figures("sqlite", *_measure(f"sqlite:///{Path(d) / 'bench.sqlite3'}"))
     try:
-        from msus.store.pgtemp import TempPostgres, find_bindir
+        from tests.pgtemp import TempPostgres, find_bindir
 
         if find_bindir() is None:
             raise RuntimeError("PostgreSQL binaries not installed")

@@ -148,6 +148,101 @@ def finding_values(measurements, *, reader: str | None = None, automatic: dict |
     )
 
 
+def suggested_gap(result, which: str) -> tuple[int, tuple, tuple, str]:
+    """(frame, end 1, end 2, role) of the gap an analysis result suggests at ``which`` ("rest" or
+    "contraction"): its frame's stumps at the middle tracked depth."""
+    from msus.errors import MeasurementError
+
+    if which not in ("rest", "contraction"):
+        raise MeasurementError(f"unknown gap {which!r} (rest or contraction)")
+    i = result.rest_frame if which == "rest" else result.contraction_frame
+    pts = result.stumps_at(i) if i is not None else None
+    if not pts:
+        raise MeasurementError("no stump positions on that frame to place a caliper")
+    k = len(pts) // 2  # the points run left stumps (one per depth), then right stumps
+    return int(i), tuple(pts[k // 2]), tuple(pts[k + k // 2]), LABEL_REST if which == "rest" else LABEL_CONTRACTION
+
+
+def caliper_gap_frames(measurements) -> set[int]:
+    """Frames where the reader has a gap caliper (accepted or own): its value replaces the analysis' there."""
+    return {m.frame_index for m in measurements if m.role in (LABEL_REST, LABEL_CONTRACTION)}
+
+
+def edited_gap_calipers(measurements, result) -> dict:
+    """{frame: (p1, p2)} of gap calipers the reader placed or dragged (not the analysis' own) on
+    frames the analysis tracked: the keyframes a re-track goes through
+    (:func:`msus.analysis.keyframes_from_calipers`)."""
+    return {m.frame_index: ((m.x1, m.y1), (m.x2, m.y2)) for m in measurements
+            if m.role in (LABEL_REST, LABEL_CONTRACTION) and m.kind != "automatic" and result.stumps_at(m.frame_index)}
+
+
+def other_readers(measurements, reviewer: str | None, mine=()) -> dict[str, list[Measurement]]:
+    """Other reviewers' calipers on a loop, by reviewer ("unknown" when unnamed): all but
+    ``reviewer``'s and the ids in ``mine`` (the calipers on screen)."""
+    mine = set(mine)
+    out: dict[str, list[Measurement]] = {}
+    for m in measurements:
+        who = m.reviewer or "unknown"
+        if who != reviewer and m.id not in mine:
+            out.setdefault(who, []).append(m)
+    return out
+
+
+@dataclass(frozen=True)
+class Retraction:
+    """What the Δgap card shows: each gap's text and frame, Δgap, and whose values they are."""
+
+    rest: str
+    rest_frame: int | None
+    contraction: str
+    contraction_frame: int | None
+    delta: str
+    calibrated: bool  # Δgap in mm (else px)
+    whose: str
+
+
+def retraction(finding: dict | None, own: FindingValues) -> Retraction | None:
+    """Δgap as the app shows it: the saved finding's when it has gaps (one value: every view reads
+    the finding), else the reviewer's own calipers by role, else None (a gap is missing)."""
+    f = finding
+    if f is not None and (f.get("gap_rest_mm") is not None or f.get("gap_rest_px") is not None):
+        return Retraction(length_text(f.get("gap_rest_mm"), f.get("gap_rest_px")), f.get("rest_frame"),
+                          length_text(f.get("gap_contraction_mm"), f.get("gap_contraction_px")),
+                          f.get("contraction_frame"), delta_text(f.get("retraction_mm"), _delta_px(f)),
+                          f.get("retraction_mm") is not None, f"the finding of {f.get('reviewer')} ({f.get('status')})")
+    if own.rest is not None and own.contraction is not None:
+        return Retraction(length_text(own.rest.length_mm, own.rest.length_px), own.rest.frame_index,
+                          length_text(own.contraction.length_mm, own.contraction.length_px),
+                          own.contraction.frame_index, delta_text(own.retraction_mm, own.retraction_px),
+                          own.retraction_mm is not None, "your calipers (no finding saved)")
+    return None
+
+
+def _delta_px(f: dict) -> float | None:
+    """Δgap in px of a finding dict (None unless both gaps have a px length)."""
+    if f.get("gap_rest_px") is None or f.get("gap_contraction_px") is None:
+        return None
+    return f["gap_contraction_px"] - f["gap_rest_px"]
+
+
+def sources_line(finding: dict) -> str:
+    """'From gap at rest: caliper of Dr A (manual) · gap at contraction: automatic analysis' ("" when unknown)."""
+    said = []
+    for role, v in ((finding.get("extra") or {}).get("sources") or {}).items():
+        who = v.get("reviewer") or finding.get("reviewer")
+        said.append(f"{role}: " + (f"caliper of {who} ({v.get('kind')})" if v.get("source") == "caliper"
+                                   else "automatic analysis"))
+    return ("From " + " · ".join(said)) if said else ""
+
+
+def second_reads_line(measurements, reader: str | None) -> str:
+    """Other reviewers' gap and thickness calipers, for agreement ("" when none):
+    'Dr B: gap at rest 4.80 mm (frame 5); …'."""
+    second = [m for m in finding_values(measurements, reader=reader).second_reads if m.role != "other"]
+    return "; ".join(f"{m.reviewer}: {m.role} {length_text(m.length_mm, m.length_px)} (frame {m.frame_index + 1})"
+                     for m in second)
+
+
 # ---- one way to write the values ---------------------------------------------------------------
 def length_text(mm: float | None, px: float | None) -> str:
     """'4.72 mm', '39.3 px (uncalibrated)' or '—' (:func:`msus.terms.length_label`)."""
@@ -174,10 +269,7 @@ def headline(f: dict) -> str:
                              "contraction")) if p]
     if not parts:
         return ""
-    d_px = None
-    if f.get("gap_rest_px") is not None and f.get("gap_contraction_px") is not None:
-        d_px = f["gap_contraction_px"] - f["gap_rest_px"]
-    delta = "" if len(parts) < 2 else f", Δgap {delta_text(f.get('retraction_mm'), d_px)}"
+    delta = "" if len(parts) < 2 else f", Δgap {delta_text(f.get('retraction_mm'), _delta_px(f))}"
     return "Gap " + " → ".join(parts) + delta
 
 

@@ -63,8 +63,8 @@ def _msus_data_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def pg_server():
-    """A temporary PostgreSQL server (msus.store.pgtemp) shared by the store and outbox tests."""
-    from msus.store.pgtemp import TempPostgres, find_bindir
+    """A temporary PostgreSQL server (tests/pgtemp.py) shared by the store and outbox tests."""
+    from pgtemp import TempPostgres, find_bindir
 
     require(find_bindir() is not None, "PostgreSQL server binaries initdb/pg_ctl (Debian package postgresql)")
     with TempPostgres() as pg:

@@ -14,7 +14,7 @@ from msus.cine import Cine
 from msus.config import Settings, load_settings
 from msus.errors import LoadError, MsusError, TooLarge
 from msus.measure import LABEL_CONTRACTION, LABEL_REST
-from msus.ui import frames, review as review_mod, sources
+from msus.ui import frames, sources
 from msus.ui.player import player_data
 from msus.ui.review import Review
 
@@ -148,14 +148,14 @@ def test_manual_calibration_is_fallback_unless_override():
 def test_measurement_listener_hook_sees_every_change():
     cine, rv = _review(CX50)
     seen = []
-    fn = review_mod.on_measurement_changed(lambda action, m, r: seen.append((action, m.id)))
+    fn = rv.on_measurement_changed(lambda action, m, r: seen.append((action, m.id)))
     try:
         m = rv.add_caliper(0, (400, 300), (440, 300))
         rv.move_caliper(m.id, (400, 300), (450, 300))
         rv.relabel(m.id, LABEL_REST)
         rv.delete(m.id)
     finally:
-        review_mod.remove_listener(fn)
+        rv.remove_listener(fn)
     assert [a for a, _ in seen] == ["added", "moved", "relabelled", "deleted"]
     assert {i for _, i in seen} == {m.id}
 

@@ -103,6 +103,9 @@ def test_configure_once_for_the_app(tmp_path):
     env = {"MSUS_LOG": str(log), "MSUS_LOG_LEVEL": "INFO"}
     target = logging.getLogger("msus")
     before = list(target.handlers)
+    state = (target.level, target.propagate)
+    for h in before:  # an app test in this process may have configured it already
+        target.removeHandler(h)
     try:
         configure(app=True, env=env)
         configure(app=True, env=env)  # a Streamlit rerun
@@ -112,11 +115,13 @@ def test_configure_once_for_the_app(tmp_path):
         mine[0].flush()
         assert "INFO msus.some.module: hello 3" in log.read_text()
     finally:
-        for h in [h for h in target.handlers if h not in before]:
+        for h in list(target.handlers):
             target.removeHandler(h)
             h.close()
-        target.propagate = True
-        target.setLevel(logging.NOTSET)
+        for h in before:
+            target.addHandler(h)
+        target.setLevel(state[0])
+        target.propagate = state[1]
 
 
 def test_cli_log_file_has_the_traceback_the_terminal_one_line(tmp_path):

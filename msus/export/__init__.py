@@ -224,7 +224,7 @@ def automatic(cine) -> ExportData:
     return from_analysis(cine, analyze(cine))
 
 
-def gather(cine, store=None, *, analyze: bool = True) -> ExportData:
+def gather(cine, store=None, *, analyze: bool = True, analysis=None) -> ExportData:
     """What to export for ``cine``: the store's content, else the automatic analysis.
 
     Parameters
@@ -235,11 +235,16 @@ def gather(cine, store=None, *, analyze: bool = True) -> ExportData:
         A :class:`msus.store.Store`, or None for no store.
     analyze
         Run the automatic analysis when the store holds nothing (else export an empty record).
+    analysis
+        An analysis result already computed (the one the app shows): exported when the store
+        holds nothing, instead of running the analysis again.
     """
     if store is not None:
         data = from_store(cine, store)
         if data is not None:
             return data
+    if analysis is not None:
+        return from_analysis(cine, analysis)
     if analyze:
         return automatic(cine)
     return from_cine(cine, notes=("nothing measured yet",))

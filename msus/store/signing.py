@@ -24,7 +24,8 @@ from sqlalchemy import insert, select, update
 from msus.errors import FindingLocked, StoreError
 from msus.record import finding_values, reclassify
 from msus.store.models import FindingRow, MeasurementRow, Reviewer
-from msus.store.values import SIGNED, StoreConflict, finding_snapshot, head_of, now_iso
+from msus.store.rows import to_stored_measurement
+from msus.store.values import SIGNED, StoreConflict, head_of, now_iso
 
 REASON_MAX = 500
 _COMPUTED = ("rest_frame", "contraction_frame", "gap_rest_mm", "gap_contraction_mm", "gap_rest_px",
@@ -68,7 +69,7 @@ class Signing:
             .where(MeasurementRow.loop_id == loop_id, MeasurementRow.deleted_at.is_(None))
             .order_by(MeasurementRow.created_at, MeasurementRow.id)
         ).all()
-        return [self._to_stored_m(r, name, "").measurement for r, name in rows]
+        return [to_stored_measurement(r, name, "").measurement for r, name in rows]
 
     def _computed(self, conn, loop_id: int, values: dict, reader: str) -> dict:
         """The finding columns its reader's calipers give (see :mod:`msus.record`)."""
@@ -95,6 +96,8 @@ class Signing:
 
     def _refresh_head(self, conn, loop_id: int, reader: str) -> None:
         """Recompute the loop's current draft finding after a caliper write of its reader."""
+        from msus.store.rows import f_snapshot as _f_snapshot
+
         head = self._head_row(conn, loop_id)
         if head is None or head.status in SIGNED or self._reviewer_name(conn, head.reviewer_id) != reader:
             return
@@ -105,11 +108,11 @@ class Signing:
                 for k in _COMPUTED]
         if all(same):
             return
-        before = finding_snapshot(head)
+        before = _f_snapshot(head)
         conn.execute(update(FindingRow).where(FindingRow.id == head.id)
                      .values(**new, updated_at=now_iso(), version=FindingRow.version + 1))
         after = conn.execute(select(FindingRow).where(FindingRow.id == head.id)).scalar_one()
-        self._audit(conn, reader, "recompute", "finding", head.id, loop_id, before, finding_snapshot(after))
+        self._audit(conn, reader, "recompute", "finding", head.id, loop_id, before, _f_snapshot(after))
 
     # ---- amendments -------------------------------------------------------------------------------
     def amend_finding(self, finding_id: str, *, reason: str, expected_version: int, reviewer: str):
@@ -120,6 +123,8 @@ class Signing:
         :class:`StoreConflict` when the finding changed since ``expected_version``, and
         :class:`~msus.errors.FindingLocked` when it was already amended.
         """
+        from msus.store.rows import f_snapshot as _f_snapshot
+
         who = self._name(reviewer)
         self.reviewer_id(who)
         reason = " ".join(str(reason or "").split())
@@ -146,8 +151,8 @@ class Signing:
             conn.execute(insert(FindingRow).values(**values))
             conn.execute(update(FindingRow).where(FindingRow.id == row.id)
                          .values(superseded_by=new_id, version=FindingRow.version + 1))
-            self._audit(conn, who, "amend", "finding", new_id, row.loop_id, {**finding_snapshot(row), "id": row.id},
-                        {**finding_snapshot(FindingRow(**values)), "id": new_id})
+            self._audit(conn, who, "amend", "finding", new_id, row.loop_id, {**_f_snapshot(row), "id": row.id},
+                        {**_f_snapshot(FindingRow(**values)), "id": new_id})
         return self._finding(new_id)
 
     def finding_chain(self, finding_id: str) -> list:

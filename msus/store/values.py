@@ -8,7 +8,6 @@ stale write.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from dataclasses import dataclass, field
 
@@ -72,17 +71,6 @@ FINDING_FIELDS = (
     "reasons",
     "calibration_source",
 )
-
-
-_SIGN_FIELDS = ("signed_by", "signed_at", "supersedes", "superseded_by", "amendment_no", "amendment_reason")
-
-
-def finding_snapshot(r) -> dict:
-    """A finding row's values as the audit log keeps them (``before`` / ``after``)."""
-    d = {k: getattr(r, k) for k in FINDING_FIELDS if k != "reasons"}
-    d.update(reasons=json.loads(r.reasons), status=r.status, kind=r.kind, version=r.version)
-    d.update({k: getattr(r, k, None) for k in _SIGN_FIELDS})
-    return d
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@
   has **accept / edit / reject**: accepting a frame marks it on the timeline, accepting a gap
   adds it as an *automatic* caliper (dragging its ends in the player makes it
   *automatic-edited*), editing a frame re-runs the analysis with the reviewer's frame, rejecting
-  hides the suggestion; decisions are kept in ``st.session_state["msus_analysis"]``;
+  hides the suggestion; result and decisions are kept per loop in
+  :class:`msus.ui.session.AnalysisState` (``st.session_state["msus_analysis"]``);
 * the **motion evidence** beside the finding: the displacement overlay on the contraction frame and
   the separation-across-depth profile (pictures from :func:`msus.analysis.figures.motion_figures`);
 * plots of the gap over time and of the motion energy;
@@ -29,11 +30,11 @@ import streamlit as st
 
 from msus.errors import MsusError
 from msus.analysis.classify import DISCLAIMER
+from msus.record import caliper_gap_frames, edited_gap_calipers
 from msus.terms import CLASSIFICATION_LABELS, length_label
 from msus.ui import clicks
 from msus.ui.text import html, md
 
-STATE_KEY = "msus_analysis"
 COLORS = {"stump": "#ffd54f", "caliper": "#80deea", "outline": "#ef5350", "fascia": "#a5d6a7", "replaced": "#9e9e9e"}
 SUGGESTIONS = ("rest_frame", "contraction_frame", "gap_rest", "gap_contraction", "flag")
 
@@ -87,30 +88,6 @@ def overlay_shapes(result, hidden=(), replaced=()) -> list[dict]:
     return shapes
 
 
-def _replaced_frames(review) -> set[int]:
-    """Frames where the reviewer has a gap caliper (accepted or own): its value replaces the analysis'."""
-    from msus.measure import LABEL_CONTRACTION, LABEL_REST
-
-    return {m.frame_index for m in review.measurements if m.role in (LABEL_REST, LABEL_CONTRACTION)}
-
-
-def _state(loop_key: str) -> dict:
-    all_state = st.session_state.setdefault(STATE_KEY, {})
-    return all_state.setdefault(loop_key, {"result": None, "decisions": {}, "error": None})
-
-
-def _edited_calipers(review, result) -> dict:
-    """{frame: (p1, p2)} of gap calipers the reviewer dragged (automatic-edited or manual ones
-    labelled as gaps) on frames the track covers."""
-    from msus.measure import LABEL_CONTRACTION, LABEL_REST
-
-    out = {}
-    for m in review.measurements:
-        if m.role in (LABEL_REST, LABEL_CONTRACTION) and m.kind != "automatic" and result.stumps_at(m.frame_index):
-            out[m.frame_index] = ((m.x1, m.y1), (m.x2, m.y2))
-    return out
-
-
 def _run(cine, review, rest=None, contraction=None, keyframes=None):
     from msus.analysis import analyze
 
@@ -119,37 +96,22 @@ def _run(cine, review, rest=None, contraction=None, keyframes=None):
     def progress(f, msg):
         bar.progress(float(f), text=f"Analyzing: {msg}")
 
-    mm = None
-    if not cine.calibration.calibrated and review.manual_calibration is not None:
-        mm = review.manual_calibration.mm_per_px_x
     try:
-        return analyze(cine, rest_frame=rest, contraction_frame=contraction, mm_per_px=mm, keyframes=keyframes,
+        return analyze(cine, rest_frame=rest, contraction_frame=contraction, mm_per_px=review.manual_mm_per_px(),
+                       keyframes=keyframes,
                        progress=progress)
     finally:
         bar.empty()
 
 
-def _accept_gap(review, result, which: str) -> None:
-    """Add the suggested gap as an automatic caliper on its frame (middle tracked depth)."""
-    from msus.measure import LABEL_CONTRACTION, LABEL_REST, make_measurement
-    from msus.ui import review as review_mod
-
-    i = result.rest_frame if which == "rest" else result.contraction_frame
-    pts = result.stumps_at(i)
-    if not pts:
-        raise MsusError("no stump positions on that frame to place a caliper")
-    k = len(pts) // 2
-    a, b = pts[k // 2], pts[k + k // 2]
-    label = LABEL_REST if which == "rest" else LABEL_CONTRACTION
-    m = make_measurement(review.calibration_for(i), i, a, b, label=label, kind="automatic", shape=review.shape)
-    review.measurements.append(m)
-    review_mod._notify("added", m, review)
 
 
 def render(cine, review):
     """Draw the panel; returns the current analysis result (None when none or the flag is rejected)."""
     st.markdown("##### Tear analysis")
-    state = _state(review.loop_key)
+    from msus.ui.session import analysis_state
+
+    state = analysis_state(review.loop_key)
     c1, c2 = st.columns([1, 3])
     with c1:
         pressed = clicks.button("Analyze", key="msus_analyze_btn", scope=review.loop_key, type="primary",
@@ -159,20 +121,19 @@ def render(cine, review):
     if pressed:  # a click survives a player rerun that interrupts its run (msus.ui.clicks)
         with clicks.handled("msus_analyze_btn", review.loop_key):
             try:
-                state["result"] = _run(cine, review, review.rest_frame, review.contraction_frame)
-                state["decisions"] = {}
-                state["error"] = None
+                state.result = _run(cine, review, review.rest_frame, review.contraction_frame)
+                state.decisions, state.editing, state.error = {}, set(), None
             except MsusError as e:
-                state["result"], state["error"] = None, str(e)
-    if state["error"]:
-        st.error(md(state["error"]))
-    result = state["result"]
+                state.result, state.error = None, str(e)
+    if state.error:
+        st.error(md(state.error))
+    result = state.result
     if result is None:
         review.extra_shapes = []
         return None
-    dec = state["decisions"]
+    dec = state.decisions
     hidden = {k for k, v in dec.items() if v == "rejected"}
-    review.extra_shapes = overlay_shapes(result, hidden, _replaced_frames(review))
+    review.extra_shapes = overlay_shapes(result, hidden, caliper_gap_frames(review.measurements))
 
     # --- the flag banner
     cls = result.classification
@@ -218,34 +179,34 @@ def render(cine, review):
                         elif key == "contraction_frame":
                             review.mark("contraction", result.contraction_frame)
                         elif key == "gap_rest":
-                            _accept_gap(review, result, "rest")
+                            review.accept_gap(result, "rest")
                         elif key == "gap_contraction":
-                            _accept_gap(review, result, "contraction")
+                            review.accept_gap(result, "contraction")
                         dec[key] = "accepted"
                     except MsusError as e:
                         review.messages.append(("error", str(e)))
             st.rerun()
         if clicks.button("Edit", key=f"msus_edit_{key}", container=c, scope=scope):
             with clicks.handled(f"msus_edit_{key}", scope):
-                st.session_state[f"msus_editing_{key}"] = True
+                state.editing.add(key)
         if clicks.button("Reject", key=f"msus_rej_{key}", container=d, scope=scope, disabled=status == "rejected"):
             with clicks.handled(f"msus_rej_{key}", scope):
                 dec[key] = "rejected"
             st.rerun()
-        if st.session_state.get(f"msus_editing_{key}"):
+        if key in state.editing:
             _edit(cine, review, state, result, key)
 
     # --- user keyframes: re-track through the reviewer's own stump positions
-    edited = _edited_calipers(review, result) if result.defect_found else {}
+    edited = edited_gap_calipers(review.measurements, result) if result.defect_found else {}
     if edited:
         frames_txt = ", ".join(str(f + 1) for f in sorted(edited))
         if st.button(f"Re-track through my calipers (frame {frames_txt})", key="msus_retrack"):
             from msus.analysis import keyframes_from_calipers
 
             try:
-                state["result"] = _run(cine, review, result.rest_frame, result.contraction_frame,
+                state.result = _run(cine, review, result.rest_frame, result.contraction_frame,
                                        keyframes_from_calipers(result, edited))
-                state["decisions"]["keyframes"] = "user"
+                state.decisions["keyframes"] = "user"
             except MsusError as e:
                 st.error(md(e))
             st.rerun()
@@ -298,21 +259,21 @@ def _edit(cine, review, state, result, key: str) -> None:
             rest = int(v) - 1 if key == "rest_frame" else result.rest_frame
             con = int(v) - 1 if key == "contraction_frame" else result.contraction_frame
             try:
-                state["result"] = _run(cine, review, rest, con)
-                state["decisions"] = {key: "edited"}
+                state.result = _run(cine, review, rest, con)
+                state.decisions = {key: "edited"}
             except MsusError as e:
                 st.error(md(e))
-            st.session_state[f"msus_editing_{key}"] = False
+            state.editing.discard(key)
             st.rerun()
     elif key in ("gap_rest", "gap_contraction"):
-        if state["decisions"].get(key) != "accepted":
+        if state.decisions.get(key) != "accepted":
             try:
-                _accept_gap(review, result, "rest" if key == "gap_rest" else "contraction")
-                state["decisions"][key] = "accepted"
+                review.accept_gap(result, "rest" if key == "gap_rest" else "contraction")
+                state.decisions[key] = "accepted"
             except MsusError as e:
                 st.error(md(e))
         st.caption("The caliper is placed: drag its ends in the player; it is then recorded as automatic-edited.")
-        st.session_state[f"msus_editing_{key}"] = False
+        state.editing.discard(key)
     else:
         st.caption("The flag itself is not edited: accept or reject it; your calipers and marks are saved with it.")
-        st.session_state[f"msus_editing_{key}"] = False
+        state.editing.discard(key)

@@ -1,9 +1,14 @@
 """Streamlit Export panel: every export format as a download.
 
-The app calls ``export_panel.render(cine, source)`` (``source``: the app's
-:class:`msus.ui.sources.Source`, or a path).  It exports what the store holds for the loop, or —
-when nothing is stored — the automatic analysis, marked as automatic.  SR and the de-identified
-bundle need a DICOM source; an upload is written to a temporary file for them (deleted after).
+The app calls ``export_panel.render(cine, source, analysis=result)`` (``source``: the app's
+:class:`msus.ui.sources.Source`, or a path; ``result``: the analysis shown on the page, or None).
+It exports what the store holds for the loop (:func:`msus.export.gather`) — the saved finding
+and calipers — or, when nothing is stored, the analysis shown on the page, marked as automatic.
+It never runs the analysis itself: with nothing saved and no analysis run it says so (the export
+then holds the loop's facts only; *Analyze* in the Tear analysis panel gives it a finding).
+Every format is written by :func:`msus.export.formats.write`, as by ``msus export``.  SR and the
+de-identified bundle need a DICOM source; an upload is written to a temporary file for them
+(deleted after).
 """
 
 from __future__ import annotations
@@ -44,11 +49,17 @@ def _source_file(source, tmp: Path) -> Path | None:
     return None
 
 
-def build(fmt: str, cine, source, *, start=None, stop=None) -> tuple[bytes, str, bool]:
+def build(fmt: str, cine, source, *, start=None, stop=None, analysis=None) -> tuple[bytes, str, bool]:
     """(file bytes, suggested file name, automatic?) for one format."""
-    from msus.commands.export import SUFFIX, write
+    blob, name, data = _build(fmt, cine, source, start=start, stop=stop, analysis=analysis)
+    return blob, name, data is not None and data.automatic
+
+
+def _build(fmt: str, cine, source, *, start=None, stop=None, analysis=None):
+    """(file bytes, suggested file name, the ExportData written or None for the loop itself)."""
     from msus.export import gather
-    from msus.ui.store_panels import get_store
+    from msus.export.formats import SUFFIX, write
+    from msus.ui.store_access import get_store
 
     if fmt == "dicom-video":  # the loop itself: no findings in it, no analysis needed
         data = None
@@ -57,7 +68,7 @@ def build(fmt: str, cine, source, *, start=None, stop=None) -> tuple[bytes, str,
             store = get_store()
         except MsusError:
             store = None
-        data = gather(cine, store)
+        data = gather(cine, store, analyze=False, analysis=analysis)  # the saved record; never a silent re-run
     stem = Path(getattr(source, "name", "") or "loop").stem or "loop"
     # a de-identified bundle never carries the source's name (names often hold the patient's)
     name = "deid-bundle.zip" if fmt == "bundle" else f"{stem}-{fmt}{SUFFIX[fmt]}"
@@ -65,15 +76,31 @@ def build(fmt: str, cine, source, *, start=None, stop=None) -> tuple[bytes, str,
         tmp = Path(d)
         src = _source_file(source, tmp)
         out = write(fmt, cine, data, src or tmp / "none", tmp / name, start=start, stop=stop)
-        return Path(out).read_bytes(), name, data is not None and data.automatic
+        return Path(out).read_bytes(), name, data
 
 
-def render(cine, source, container=None) -> None:
+def _origin_note(data) -> str | None:
+    """One line on what the export holds when it is not a reviewed record (None when it is)."""
+    if data is None:
+        return None
+    if data.automatic:
+        return "Nothing saved for this loop yet: this export holds the automatic analysis (not reviewed)."
+    if data.finding is None and not data.measurements:
+        return ("Nothing saved for this loop and no analysis run: this export holds the loop's facts only. "
+                "Run Analyze (Tear analysis) or measure to give it a finding.")
+    return None
+
+
+def render(cine, source, container=None, analysis=None) -> None:
     """The Export panel: pick a format (and an A–B range for video), prepare, download.
 
     Draws into ``container`` (default: the page); the app places it inside its own expander.
+    ``analysis`` is the analysis result on the page (exported when nothing is saved).
     """
+    from msus.ui.session import app_state
+
     box = container or st
+    state = app_state()
     # every format in sight, one click: a radio (unlike a drop-down list) has no open state that a
     # rerun of the page (the player's, a signing's) can close under the user's pointer
     fmt = box.radio("Format", list(LABELS), format_func=LABELS.get, key="msus_export_format", horizontal=True)
@@ -89,13 +116,13 @@ def render(cine, source, container=None) -> None:
         with clicks.handled("msus_export_go"):
             try:
                 with st.spinner("Preparing…"):
-                    blob, name, automatic = build(fmt, cine, source, start=start, stop=stop)
-                st.session_state["msus_export_ready"] = (fmt, name, blob, automatic)
+                    blob, name, data = _build(fmt, cine, source, start=start, stop=stop, analysis=analysis)
+                state.export_ready = (fmt, name, blob, _origin_note(data))
             except MsusError as e:
                 box.error(md(e))
-    ready = st.session_state.get("msus_export_ready")
+    ready = state.export_ready
     if ready and ready[0] == fmt:
-        _, name, blob, automatic = ready
-        if automatic:
-            box.info("Nothing saved for this loop yet: this export holds the automatic analysis (not reviewed).")
+        _, name, blob, note = ready
+        if note:
+            box.info(note)
         box.download_button(f"Download {md(name)}", blob, file_name=name, mime=MIME[fmt], key="msus_export_dl")

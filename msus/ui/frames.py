@@ -38,7 +38,7 @@ import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-import numpy as np
+from msus.export.jpeg import encode_jpeg
 
 from msus.errors import MsusError
 
@@ -51,18 +51,6 @@ BROWSER_COOKIE = "_streamlit_xsrf"
 
 def _digest(cookie: str | None) -> str | None:
     return hashlib.sha256(cookie.encode()).hexdigest() if isinstance(cookie, str) and cookie else None
-
-
-def encode_jpeg(frame: np.ndarray, quality: int = 90) -> bytes:
-    """Encode one uint8 frame (H×W grey or H×W×3 RGB) as JPEG bytes."""
-    import cv2
-
-    if frame.ndim == 3:
-        frame = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
-    ok, buf = cv2.imencode(".jpg", frame, [int(cv2.IMWRITE_JPEG_QUALITY), int(quality)])
-    if not ok:  # pragma: no cover - cv2 failure on a valid uint8 array
-        raise RuntimeError("JPEG encoding failed")
-    return buf.tobytes()
 
 
 @dataclass

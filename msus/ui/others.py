@@ -35,23 +35,18 @@ def _outline_shapes(finding) -> list[dict]:
 
 def render(cine, review, reviewer: str | None, live_analysis=None) -> None:
     """Toggles for the other reviewers' calipers; their shapes and the saved outline to the player."""
-    from msus.ui import store_panels
+    from msus.record import other_readers
+    from msus.ui.store_access import get_store
     from msus.ui.text import md
 
     try:
-        store = store_panels.get_store()
+        store = get_store()
         ref = store.register_loop(cine)
         saved = store.measurements(ref)
         finding = store.latest_finding(ref) if live_analysis is None else None
     except MsusError:
         return  # the store panels say why, once
-    mine = {m.id for m in review.measurements}
-    by: dict[str, list] = {}
-    for s in saved:
-        m = s.measurement
-        who = m.reviewer or "unknown"
-        if who != reviewer and m.id not in mine:
-            by.setdefault(who, []).append(m)
+    by = other_readers([s.measurement for s in saved], reviewer, mine=(m.id for m in review.measurements))
     shapes = _outline_shapes(finding) if finding is not None else []
     if by:
         cols = st.columns([1.4] + [1.2] * len(by) + [max(1.0, 8.0 - 1.2 * len(by))], vertical_alignment="center")

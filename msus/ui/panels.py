@@ -168,30 +168,19 @@ def view_controls(review: Review) -> None:
 # ---- measurements -------------------------------------------------------------------------
 def retraction_card(review: Review) -> None:
     """Δgap (retraction) in large type — the finding's value (:meth:`Review.record`) — or what is missing."""
-    from msus.record import delta_text, length_text
+    from msus.record import retraction
 
-    finding, own = review.record()
-    if finding is not None and (finding.get("gap_rest_mm") is not None or finding.get("gap_rest_px") is not None):
-        f = finding
-        d_px = None if None in (f.get("gap_rest_px"), f.get("gap_contraction_px")) else f["gap_contraction_px"] - f["gap_rest_px"]
-        rest = (length_text(f.get("gap_rest_mm"), f.get("gap_rest_px")), f.get("rest_frame"))
-        con = (length_text(f.get("gap_contraction_mm"), f.get("gap_contraction_px")), f.get("contraction_frame"))
-        delta, mm = delta_text(f.get("retraction_mm"), d_px), f.get("retraction_mm") is not None
-        whose = f"the finding of {f.get('reviewer')} ({f.get('status')})"
-    elif own.rest is not None and own.contraction is not None:
-        rest = (length_text(own.rest.length_mm, own.rest.length_px), own.rest.frame_index)
-        con = (length_text(own.contraction.length_mm, own.contraction.length_px), own.contraction.frame_index)
-        delta, mm = delta_text(own.retraction_mm, own.retraction_px), own.retraction_mm is not None
-        whose = "your calipers (no finding saved)"
-    else:
+    r = retraction(*review.record())
+    if r is None:
         st.metric("Retraction Δgap", "—", help="needs one caliper with the role 'gap at rest' and one 'gap at contraction'")
         st.caption("Give a caliper the role *gap at rest* and one *gap at contraction* to get Δgap.")
         return
-    st.metric("Retraction Δgap", delta.replace(" (uncalibrated)", ""), help="gap at contraction − gap at rest")
-    if not mm:
+    st.metric("Retraction Δgap", r.delta.replace(" (uncalibrated)", ""), help="gap at contraction − gap at rest")
+    if not r.calibrated:
         st.caption("uncalibrated — px, not mm")
     fr = lambda i: "" if i is None else f" (frame {int(i) + 1})"  # noqa: E731
-    st.caption(f"rest {md(rest[0])}{fr(rest[1])} → contraction {md(con[0])}{fr(con[1])} — {md(whose)}")
+    st.caption(f"rest {md(r.rest)}{fr(r.rest_frame)} → contraction {md(r.contraction)}{fr(r.contraction_frame)} "
+               f"— {md(r.whose)}")
 
 
 def measurements_table(review: Review) -> None:

@@ -2,19 +2,19 @@
 
 Plain Python, no Streamlit: :class:`Review` lives in ``st.session_state["msus_review"]`` and is
 changed only through its methods, which the app calls from player events and panel widgets.
-Every change to a measurement goes through one call point, :func:`on_measurement_changed`
-listeners, so a findings store can be plugged in without touching the UI::
+Every change to a measurement goes through one call point, the review's own listeners
+(:meth:`Review.on_measurement_changed`), so a findings store can be plugged in without touching
+the UI (the app plugs in :class:`msus.store.autosave.CaliperSync`)::
 
-    from msus.ui import review
-    review.on_measurement_changed(lambda action, m, rv: store.save(rv.loop_key, action, m))
+    rv.on_measurement_changed(lambda action, m, rv: store.save(rv.loop_key, action, m))
 
 ``action`` is ``"added"``, ``"moved"``, ``"relabelled"``, ``"deleted"`` or ``"recalibrated"``.
 
 When the loop's finding is signed and these calipers make it, :attr:`Review.locked` holds the
 one-line reason and every change is refused with :class:`~msus.errors.FindingLocked` before
 anything moves (the store refuses too).  :meth:`Review.record` gives the finding's values the
-Δgap card shows: from the plugged-in record provider (the store's finding) when there is one,
-else from this review's own calipers (:func:`msus.record.finding_values`).
+Δgap card shows: from the review's :attr:`Review.record_provider` (the store's finding) when there
+is one, else from this review's own calipers (:func:`msus.record.finding_values`).
 """
 
 from __future__ import annotations
@@ -30,25 +30,6 @@ from msus.measure import LABEL_CONTRACTION, LABEL_REST, Measurement, PairedGap, 
 logger = logging.getLogger(__name__)
 
 Listener = Callable[[str, Measurement, "Review"], None]
-_LISTENERS: list[Listener] = []
-_RECORD: list = []  # at most one provider: review -> finding dict (keys as msus.store.StoredFinding) or None
-
-
-def set_record_provider(fn) -> None:
-    """Plug in where the finding's values come from (the findings store); None unplugs."""
-    _RECORD[:] = [fn] if fn is not None else []
-
-
-def on_measurement_changed(fn: Listener) -> Listener:
-    """Register ``fn(action, measurement, review)``; called after every measurement change."""
-    if fn not in _LISTENERS:
-        _LISTENERS.append(fn)
-    return fn
-
-
-def remove_listener(fn: Listener) -> None:
-    if fn in _LISTENERS:
-        _LISTENERS.remove(fn)
 
 
 @dataclass
@@ -94,6 +75,9 @@ class Review:
     messages: list[tuple[str, str]] = field(default_factory=list)  # (level, one-line text)
     extra_shapes: list[dict] = field(default_factory=list)  # analysis overlays for the player
     locked: str | None = None  # why these calipers cannot change (a signed finding), else None
+    listeners: list = field(default_factory=list, repr=False, compare=False)  # see on_measurement_changed
+    #: where the finding's values come from (the findings store): review -> finding dict or None
+    record_provider: Callable | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def for_cine(cls, cine, loop_key: str) -> "Review":
@@ -105,6 +89,27 @@ class Review:
             frame_calibrations=dict(getattr(cine, "frame_calibrations", {}) or {}),
         )
 
+    # ---- listeners ------------------------------------------------------------------------
+    def on_measurement_changed(self, fn: Listener) -> Listener:
+        """Register ``fn(action, measurement, review)``; called after every measurement change."""
+        if fn not in self.listeners:
+            self.listeners.append(fn)
+        return fn
+
+    def remove_listener(self, fn: Listener) -> None:
+        if fn in self.listeners:
+            self.listeners.remove(fn)
+
+    def _notify(self, action: str, m: Measurement) -> None:
+        for fn in list(self.listeners):
+            try:
+                fn(action, m, self)
+            except MsusError as e:
+                self.messages.append(("error", f"saving the measurement failed: {e}"))
+            except Exception as e:  # a broken listener must not break the viewer (the log keeps it)
+                logger.exception("a measurement listener failed")
+                self.messages.append(("error", f"saving the measurement failed: {type(e).__name__}"))
+
     # ---- calibration ----------------------------------------------------------------------
     def calibration_for(self, frame_index: int) -> Calibration:
         """The calibration lengths on ``frame_index`` use (manual where the file has none)."""
@@ -112,6 +117,12 @@ class Review:
         if self.manual_calibration is not None and (self.manual_override or not file_cal.calibrated):
             return self.manual_calibration
         return file_cal
+
+    def manual_mm_per_px(self) -> float | None:
+        """The manual scale the analysis uses: the one entered, where the file has no calibration."""
+        if self.file_calibration.calibrated or self.manual_calibration is None:
+            return None
+        return self.manual_calibration.mm_per_px_x
 
     def set_manual_calibration(self, distance_mm: float, points=None, override: bool | None = None) -> Calibration:
         """Manual calibration from the calibrate tool's two points and a typed distance (mm)."""
@@ -159,9 +170,9 @@ class Review:
         from msus.record import finding_values
 
         finding = None
-        for fn in _RECORD:
+        if self.record_provider is not None:
             try:
-                finding = fn(self)
+                finding = self.record_provider(self)
             except MsusError as e:
                 self.messages.append(("error", str(e)))
         return finding, finding_values(self.measurements)
@@ -177,7 +188,7 @@ class Review:
             out.append(new)
         self.measurements = out
         for m in out:
-            _notify("recalibrated", m, self)
+            self._notify("recalibrated", m)
 
     # ---- measurements ---------------------------------------------------------------------
     def _check_frame(self, frame_index) -> int:
@@ -210,7 +221,22 @@ class Review:
             label = self._auto_label(i)
         m = make_measurement(cal, i, p1, p2, label=label, shape=self.shape)
         self.measurements.append(m)
-        _notify("added", m, self)
+        self._notify("added", m)
+        return m
+
+    def accept_gap(self, result, which: str) -> Measurement:
+        """Add the analysis' suggested gap (``which``: "rest" or "contraction") as an *automatic*
+        caliper on its frame (:func:`msus.record.suggested_gap`); dragging its ends later makes it
+        *automatic-edited*.  Refused like any caliper while the review is locked."""
+        from msus.record import suggested_gap
+
+        self._check_unlocked()
+        frame, p1, p2, label = suggested_gap(result, which)
+        i = self._check_frame(frame)
+        m = make_measurement(self.calibration_for(i), i, _point(p1), _point(p2), label=label, kind="automatic",
+                             shape=self.shape)
+        self.measurements.append(m)
+        self._notify("added", m)
         return m
 
     def _auto_label(self, i: int) -> str:
@@ -234,7 +260,7 @@ class Review:
         self._refuse_across_regions(cal, p1, p2)
         m = old.moved(cal, p1, p2, shape=self.shape)
         self.measurements[k] = m
-        _notify("moved", m, self)
+        self._notify("moved", m)
         return m
 
     def relabel(self, measurement_id: str, label: str) -> Measurement:
@@ -252,14 +278,14 @@ class Review:
         k = self.find(measurement_id)
         m = change(self.measurements[k])
         self.measurements[k] = m
-        _notify("relabelled", m, self)
+        self._notify("relabelled", m)
         return m
 
     def delete(self, measurement_id: str) -> None:
         self._check_unlocked()
         k = self.find(measurement_id)
         m = self.measurements.pop(k)
-        _notify("deleted", m, self)
+        self._notify("deleted", m)
 
     def paired(self) -> PairedGap | None:
         return paired_gap(self.measurements)
@@ -343,13 +369,3 @@ def _point(p) -> tuple[float, float]:
     except (TypeError, ValueError):
         raise MeasurementError("a point must be an (x, y) pair of numbers") from None
 
-
-def _notify(action: str, m: Measurement, review: Review) -> None:
-    for fn in list(_LISTENERS):
-        try:
-            fn(action, m, review)
-        except MsusError as e:
-            review.messages.append(("error", f"saving the measurement failed: {e}"))
-        except Exception as e:  # the edge: a broken listener must not break the viewer
-            logger.exception("a measurement listener failed")
-            review.messages.append(("error", f"saving the measurement failed: {type(e).__name__}"))

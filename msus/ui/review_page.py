@@ -62,7 +62,7 @@ def render() -> None:
         guard.panel(store_panels.finding_panel, cine, review, reviewer, result)
         guard.panel(store_panels.agreement_panel, cine)
         with st.expander("Export"):
-            guard.panel(export_panel.render, cine, source)
+            guard.panel(export_panel.render, cine, source, analysis=result)
     except MsusError as e:
         st.error(md(e))
     except Exception as e:  # the edge: one line, never a traceback (the log keeps it)

@@ -3,7 +3,8 @@ the browser's time zone; *Open in Review* takes a listed loop to the Review page
 
 Filtering is :func:`msus.worklist.filter_rows`; the table and the Open action are
 :func:`msus.ui.store_panels.study_list`.  Widget keys: ``msus_wl_flags``, ``msus_wl_status``,
-``msus_wl_reviewers``, ``msus_wl_dates``; ``msus_goto_review`` is set by the Open callback.
+``msus_wl_reviewers``, ``msus_wl_dates``; :attr:`msus.ui.session.AppState.goto_review` is set by the
+Open callback.
 """
 
 from __future__ import annotations
@@ -45,8 +46,11 @@ def render() -> None:
     from msus.config import load_settings
     from msus.errors import MsusError
     from msus.ui import guard, navigation, store_panels
+    from msus.ui.session import app_state
 
-    if st.session_state.pop("msus_goto_review", False):  # set by the Open callback
+    state = app_state()
+    if state.goto_review:  # set by the Open callback
+        state.goto_review = False
         navigation.go_review()
     settings = load_settings()
     guard.panel(store_panels.reviewer_chooser)
