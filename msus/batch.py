@@ -254,7 +254,7 @@ def cluster(scheduler: str | None = None, workers: int | None = None, *, dashboa
         try:
             client = Client(scheduler, timeout="20s")
         except (OSError, TimeoutError) as exc:
-            raise BatchError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+            raise BatchError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
         try:
             client.wait_for_workers(workers or 1, timeout="120s")
             yield client

@@ -122,9 +122,9 @@ def load_settings(env: dict | None = None, config_file: str | os.PathLike | None
             with open(path, "rb") as fh:
                 doc = tomllib.load(fh)
         except OSError as e:
-            raise MsusError(f"cannot read settings file {path}: {e.strerror or e}") from None
+            raise MsusError(f"cannot read settings file {path}: {e.strerror or e}") from e
         except tomllib.TOMLDecodeError as e:
-            raise MsusError(f"settings file {path} is not valid TOML: {e}") from None
+            raise MsusError(f"settings file {path} is not valid TOML: {e}") from e
         table = doc.get("app", doc)
         for k, v in table.items():
             if k in kinds:

@@ -511,7 +511,7 @@ def _payload(obj) -> tuple[bytes, str]:
             raise PacsError(f"cannot send {path.name}: not a regular file (a pipe, device or folder)")
         return path.read_bytes(), path.name
     except OSError as exc:
-        raise PacsError(f"cannot read {path.name}: {exc.strerror or exc}") from None
+        raise PacsError(f"cannot read {path.name}: {exc.strerror or exc}") from exc
 
 
 def _header(data: bytes) -> pydicom.Dataset:

@@ -164,9 +164,9 @@ def _read_file(path: Path) -> dict:
     except FileNotFoundError:
         raise PacsConfigError(f"the archive configuration file {path} does not exist") from None
     except OSError as exc:
-        raise PacsConfigError(f"cannot read the archive configuration file {path}: {exc.strerror or exc}") from None
+        raise PacsConfigError(f"cannot read the archive configuration file {path}: {exc.strerror or exc}") from exc
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise PacsConfigError(f"the archive configuration file {path} is not valid TOML: {exc}") from None
+        raise PacsConfigError(f"the archive configuration file {path} is not valid TOML: {exc}") from exc
     table = raw.get("pacs", raw)
     if not isinstance(table, dict):
         raise PacsConfigError(f"[pacs] in {path} must be a table")

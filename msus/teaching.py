@@ -265,7 +265,7 @@ class Case:
                 deidentified=bool(d.get("deidentified", True)),
             )
         except (KeyError, TypeError, ValueError) as exc:
-            raise TeachingError(f"case file is incomplete or malformed ({exc})") from None
+            raise TeachingError(f"case file is incomplete or malformed ({exc})") from exc
 
 
 # ---- the bundled samples as ready cases -----------------------------------------------------
@@ -312,7 +312,7 @@ def case_from_truth(truth_path: str | Path) -> Case:
     try:
         d = json.loads(truth.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise TeachingError(f"cannot read sample truth {truth.name}: {exc}") from None
+        raise TeachingError(f"cannot read sample truth {truth.name}: {exc}") from exc
     if isinstance(d.get("truth"), Mapping):  # samples: file facts outside, simulator truth inside
         d = {**d, **d["truth"]}
     src = d.get("source") or d.get("file")

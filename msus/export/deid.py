@@ -252,5 +252,5 @@ def deidentify_file(source, out_dir, *, uid_map: UidMap | None = None, name: str
         out.parent.mkdir(parents=True, exist_ok=True)
         ds.save_as(out, enforce_file_format=True)
     except OSError as exc:
-        raise ExportError(f"cannot write {out}: {exc.strerror or exc}") from None
+        raise ExportError(f"cannot write {out}: {exc.strerror or exc}") from exc
     return out

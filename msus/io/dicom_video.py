@@ -104,7 +104,7 @@ def video_fragments(blob, start: int, name: str) -> list[tuple[int, int]]:
         parse_basic_offsets(fp)  # the offset table (if any) is of no use: one stream, all frames
         _, offsets = parse_fragments(fp)
     except (ValueError, struct.error) as exc:
-        raise CorruptFile(f"{name}: encapsulated video data is malformed ({' '.join(str(exc).split())[:120]})") from None
+        raise CorruptFile(f"{name}: encapsulated video data is malformed ({' '.join(str(exc).split())[:120]})") from exc
     frags = []
     n = len(blob.buf)
     for off in offsets:

@@ -509,7 +509,7 @@ class Archive:
         try:
             self.client = DICOMwebClient(self.config.url, session=s, timeout=self.config.timeouts)
         except ValueError as exc:
-            raise PacsError(f"the archive URL is not usable: {exc}") from None
+            raise PacsError(f"the archive URL is not usable: {exc}") from exc
         # No silent exponential back-off: every call ends within the configured timeout.
         self.client.set_http_retry_params(retry=False)
 
@@ -542,15 +542,15 @@ class Archive:
                 f"{what}: the archive at {host} did not answer within {self.config.timeout_s:g} s"
             ) from None
         except requests.exceptions.HTTPError as exc:
-            raise _http_error(what, host, exc.response) from None
+            raise _http_error(what, host, exc.response) from exc
         except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError):
             raise _unavailable(f"{what}: the transfer from {host} was interrupted") from None
         except requests.exceptions.ConnectionError:
             raise _unavailable(f"{what}: cannot reach the archive at {host} (connection refused or dropped)") from None
         except requests.exceptions.RequestException as exc:
-            raise _unavailable(f"{what}: request to {host} failed ({type(exc).__name__})") from None
+            raise _unavailable(f"{what}: request to {host} failed ({type(exc).__name__})") from exc
         except (ValueError, KeyError, IndexError) as exc:
-            raise _rejected(f"{what}: unexpected answer from the archive at {host} ({exc})") from None
+            raise _rejected(f"{what}: unexpected answer from the archive at {host} ({exc})") from exc
 
     # -- QIDO-RS
     def _qido(self, path: str, params: dict) -> list[dict]:
@@ -740,7 +740,7 @@ class Archive:
         try:
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise PacsError(f"cannot create {out}: {exc.strerror or exc}") from None
+            raise PacsError(f"cannot create {out}: {exc.strerror or exc}") from exc
         if sop_uid:
             if not series_uid:
                 raise PacsError("fetching one instance needs its series UID too")
@@ -888,7 +888,7 @@ def _as_bytes(item) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
-        raise PacsError(f"cannot read {path.name}: {exc.strerror or exc}") from None
+        raise PacsError(f"cannot read {path.name}: {exc.strerror or exc}") from exc
 
 
 def _sop_uid_of(data: bytes) -> str:

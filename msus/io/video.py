@@ -140,7 +140,7 @@ class VideoReader:
         except av.error.InvalidDataError:
             raise CorruptFile(f"{self.name}: the video container is damaged or not a video") from None
         except av.FFmpegError as exc:
-            raise CorruptFile(f"{self.name}: cannot open the video ({_msg(exc)})") from None
+            raise CorruptFile(f"{self.name}: cannot open the video ({_msg(exc)})") from exc
         if first and not _is_video_format(c):
             c.close()
             raise UnsupportedFormat(f"{self.name}: the file holds no video stream")

@@ -37,7 +37,7 @@ def resolve_url(url: str | None = None) -> str:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise StoreError(f"cannot create the data folder {folder}: {exc.strerror or exc}") from None
+        raise StoreError(f"cannot create the data folder {folder}: {exc.strerror or exc}") from exc
     return f"sqlite:///{folder / DB_FILENAME}"
 
 

@@ -131,6 +131,6 @@ def open_source(src: Source):
     except MsusError:
         raise
     except (ImportError, AttributeError) as e:  # the io package not installed/complete
-        raise LoadError(f"cannot open {src.name}: the loader is unavailable ({type(e).__name__})") from None
+        raise LoadError(f"cannot open {src.name}: the loader is unavailable ({type(e).__name__})") from e
     except MemoryError:
         raise TooLarge(f"{src.name} does not fit in memory") from None
