@@ -24,7 +24,6 @@ import logging
 import re
 import threading
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -36,6 +35,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import UID
 
 from msus.errors import LoadError, PacsError, PacsRejected, PacsUnavailable
+from msus.lru import ByteLRU
 from msus.pacs_config import PacsConfig, load_config
 
 logger = logging.getLogger(__name__)
@@ -292,48 +292,12 @@ def dataset_from_metadata(meta: dict, bulk: Callable[[str], bytes] | None = None
 
 
 # ---- the frame cache and prefetcher ---------------------------------------------------------
-class FrameCache:
-    """Frame bytes by 0-based index, least recently used dropped beyond ``max_bytes``."""
+class FrameCache(ByteLRU):
+    """Frame bytes by 0-based index, least recently used dropped beyond ``max_bytes`` (the newest
+    frame is kept even when it alone is larger)."""
 
     def __init__(self, max_bytes: int):
-        self.max_bytes = int(max_bytes)
-        self._items: OrderedDict[int, bytes] = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
-
-    def get(self, i: int) -> bytes | None:
-        with self._lock:
-            b = self._items.get(i)
-            if b is not None:
-                self._items.move_to_end(i)
-            return b
-
-    def put(self, i: int, data: bytes) -> None:
-        with self._lock:
-            old = self._items.pop(i, None)
-            if old is not None:
-                self._bytes -= len(old)
-            self._items[i] = data
-            self._bytes += len(data)
-            while self._bytes > self.max_bytes and len(self._items) > 1:
-                _, dropped = self._items.popitem(last=False)
-                self._bytes -= len(dropped)
-
-    def __contains__(self, i: int) -> bool:
-        with self._lock:
-            return i in self._items
-
-    @property
-    def nbytes(self) -> int:
-        return self._bytes
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-            self._bytes = 0
+        super().__init__(int(max_bytes), keep_newest=True)
 
 
 class RemoteFrames:
@@ -1074,15 +1038,9 @@ def annotated_loop_dataset(
     return ds
 
 
-# ---- convenience -----------------------------------------------------------------------------
-def open_archive(config: PacsConfig | None = None) -> Archive:
-    """An :class:`Archive` from ``config`` or the environment (``MSUS_PACS_*``)."""
-    return Archive(config)
-
-
 __all__ = [
     "Archive", "StudyInfo", "SeriesInfo", "InstanceInfo", "StoreResult", "RemoteFrames", "FrameCache",
-    "open_archive", "sniff_frame_syntax", "dataset_from_metadata", "check_uid", "date_range",
+    "sniff_frame_syntax", "dataset_from_metadata", "check_uid", "date_range",
     "cine_from_remote", "annotated_loop_dataset",
 ]
 
