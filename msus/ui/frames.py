@@ -120,12 +120,6 @@ class FrameStore:
             self._drop_orphans()
             return token
 
-    def revoke(self, token: str) -> None:
-        with self._lock:
-            self._tokens.pop(token, None)
-            self._bound.pop(token, None)
-            self._drop_orphans()
-
     def revoke_session(self, session: int) -> None:
         """Revoke every token registered for ``session`` (the session ended)."""
         with self._lock:

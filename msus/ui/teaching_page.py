@@ -211,13 +211,6 @@ def _player(cine, review_key: str, *, shapes=(), setup=None, controls=None):
     return rv
 
 
-def _caliper_shape(c: T.Caliper | None, colour: str, label: str) -> list[dict]:
-    if c is None:
-        return []
-    return [{"kind": "line", "points": [[c.x1, c.y1], [c.x2, c.y2]], "label": label, "color": colour,
-             "frame": c.frame_index}]
-
-
 @st.cache_data(max_entries=16, show_spinner=False)
 def _loop_gif(path: str, a: int, b: int, speed: float, ping_pong: bool) -> bytes:
     """The A–B range as an animated GIF at ``speed`` × the native rate (browser-side playback)."""
