@@ -9,8 +9,9 @@ Library modules only do ``logger = logging.getLogger(__name__)``; :func:`configu
   then to stderr.
 
 Privacy: a log record never carries exception messages (they may name a file, and file names can
-carry a patient's name).  :class:`SafeFormatter` writes each traceback of the chain (``raise … from
-err`` keeps the cause) with its code locations and exception types only.
+carry a patient's name), nor another library's text (it may quote a header value).
+:class:`SafeFormatter` writes each traceback of the chain (``raise … from err`` keeps the cause)
+with its code locations and exception types only.
 """
 
 from __future__ import annotations
@@ -43,7 +44,16 @@ def _exc_lines(te: traceback.TracebackException, seen: set[int]):
 
 
 class SafeFormatter(logging.Formatter):
-    """A formatter whose tracebacks keep locations and exception types, never messages."""
+    """A formatter whose tracebacks keep locations and exception types, never messages.
+
+    Records of other libraries (pydicom's "Invalid value for VR PN: …", a captured warning) are
+    kept as their logger and level only: their text may quote a header value.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.name != "msus" and not record.name.startswith("msus."):
+            record = logging.makeLogRecord(dict(record.__dict__, msg="(library message withheld)", args=None))
+        return super().format(record)
 
     def formatException(self, ei) -> str:  # noqa: N802 (logging's name)
         te = traceback.TracebackException(*ei, capture_locals=False)

@@ -98,6 +98,14 @@ def test_tracebacks_keep_the_chain_but_never_a_message():
     assert "direct cause" in text and "test_settings_logging.py" in text
 
 
+def test_library_records_keep_no_text():
+    rec = logging.LogRecord("pydicom", logging.WARNING, __file__, 1, "Invalid value for VR PN: %r", ("Doe^Jane",), None)
+    out = SafeFormatter("%(name)s %(levelname)s %(message)s").format(rec)
+    assert out == "pydicom WARNING (library message withheld)"
+    own = logging.LogRecord("msus.io", logging.INFO, __file__, 1, "frame %d", (3,), None)
+    assert SafeFormatter("%(message)s").format(own) == "frame 3"
+
+
 def test_configure_once_for_the_app(tmp_path):
     log = tmp_path / "app.log"
     env = {"MSUS_LOG": str(log), "MSUS_LOG_LEVEL": "INFO"}
