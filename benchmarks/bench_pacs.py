@@ -8,7 +8,7 @@ baseline (how most scanners archive cine) and once uncompressed.
 Figures (best of 3 each, every run on a fresh connection and an empty cache):
 
 * ``pacs first frame <ts>`` — from asking for the loop to holding frame 1 decoded
-  (:meth:`msus.io.dicomweb.Archive.open_cine`: metadata + one ``/frames/1`` request + decode);
+  (:meth:`msus.pacs.client.Archive.open_cine`: metadata + one ``/frames/1`` request + decode);
   baseline = WADO-RS retrieval of the whole instance (what a viewer without frame retrieval waits
   for before it can show anything, not even decoded).  Goal: ratio ≪ 1.
 * ``pacs all frames <ts>`` — until the background prefetcher holds all 300 frames (one run);
@@ -77,8 +77,8 @@ def run() -> list[Figure]:
     sys.path.insert(0, str(ROOT / "tests"))
     from orthanc import OrthancServer, dicomweb_plugin, orthanc_binary
 
-    from msus.io.dicomweb import Archive
-    from msus.pacs_config import PacsConfig
+    from msus.pacs.client import Archive
+    from msus.pacs.config import PacsConfig
 
     if orthanc_binary() is None or dicomweb_plugin() is None:
         print("# pacs: Orthanc with its DICOMweb plugin is not installed (scripts/system-deps.sh); skipped")

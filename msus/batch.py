@@ -79,7 +79,7 @@ class BatchSettings:
 
         if "pacs_config" not in kw:
             with contextlib.suppress(MsusError):
-                from msus.pacs_config import load_config
+                from msus.pacs.config import load_config
 
                 kw["pacs_config"] = load_config()
         return cls.new(store_url=kw.pop("store_url", None) or resolve_url(), **kw)
@@ -207,7 +207,7 @@ def _store(url: str | None):
 
 
 def _archive(config):
-    from msus.io.dicomweb import Archive
+    from msus.pacs.client import Archive
 
     key = repr(config)
     with _LOCK:

@@ -57,7 +57,7 @@ def batch_items(source: str, archive=None) -> list[BatchItem]:
         query = parse_pacs_query(text)
         if archive is not None:
             return pacs_items(query, archive)
-        from msus.io.dicomweb import Archive
+        from msus.pacs.client import Archive
 
         with Archive() as a:
             return pacs_items(query, a)

@@ -2,7 +2,7 @@
 
 :class:`ByteLRU` holds values by key and drops the least recently used once their bytes exceed
 ``max_bytes`` (a number, or a function read at each write so a setting can change).  Used by the
-decoded-frame cache of :mod:`msus.cine` and the archive's frame cache (:mod:`msus.io.dicomweb`).
+decoded-frame cache of :mod:`msus.cine` and the archive's frame cache (:mod:`msus.pacs.frames`).
 Thread-safe.
 """
 

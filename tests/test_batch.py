@@ -242,8 +242,8 @@ def test_a_signed_finding_stands_over_a_batch_redo(tmp_path, store_url):
 # ---- a PACS query ----------------------------------------------------------------------------------
 @pytest.mark.orthanc
 def test_pacs_query_batch(orthanc, client, tmp_path, pg_server):
-    from msus.io.dicomweb import Archive
-    from msus.pacs_config import PacsConfig
+    from msus.pacs.client import Archive
+    from msus.pacs.config import PacsConfig
 
     pid = f"MSUS-BATCH-{uuid.uuid4().hex[:8]}"
     a = write_loop(tmp_path, "p_full", "full", seed=41, PatientID=pid, StudyDate="20240510")

@@ -20,9 +20,9 @@ import requests
 
 import msus
 from msus.errors import PacsError, PacsRejected, PacsUnavailable
-from msus.io.dicomweb import Archive
-from msus.outbox import Outbox, default_engine, send
-from msus.pacs_config import PacsConfig
+from msus.pacs.client import Archive
+from msus.pacs.outbox import Outbox, default_engine, send
+from msus.pacs.config import PacsConfig
 from orthanc import CuttingProxy, OrthancServer, SilentServer, make_sr
 
 pytestmark = pytest.mark.orthanc
@@ -534,7 +534,7 @@ def test_cli_errors_are_one_line(monkeypatch, capsys, tmp_path, uploaded):
 
 
 def test_annotated_loop_goes_as_a_new_series(archive_config, uploaded, outbox):
-    from msus.io.dicomweb import annotated_loop_dataset
+    from msus.export.secondary_capture import annotated_loop_dataset
 
     sop, info = max(uploaded.items(), key=lambda kv: kv[1]["frames"])
     local = msus.load(info["path"])

@@ -7,13 +7,17 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+from pydicom.uid import ExplicitVRLittleEndian as EXPLICIT_LE
+from pydicom.uid import JPEG2000Lossless as J2K_LOSSLESS
+from pydicom.uid import JPEGBaseline8Bit as JPEG_BASELINE
+from pydicom.uid import JPEGLSLossless as JPEG_LS
+from pydicom.uid import RLELossless as RLE
 
 from msus.errors import PacsError
-from msus.io.dicomweb import (
-    EXPLICIT_LE, J2K_LOSSLESS, JPEG_BASELINE, JPEG_LS, RLE, Archive, FrameCache, check_uid, date_range,
-    dataset_from_metadata, sniff_frame_syntax,
-)
-from msus.pacs_config import PacsConfig, PacsConfigError, configured, load_config
+from msus.pacs.client import Archive
+from msus.pacs.config import PacsConfig, PacsConfigError, configured, load_config
+from msus.pacs.frames import FrameCache, dataset_from_metadata, sniff_frame_syntax
+from msus.pacs.query import check_uid, date_range
 
 DATA = Path(__file__).parent / "data"
 
@@ -183,16 +187,14 @@ def test_store_refuses_non_dicom():
             a.store([b"hello"])
 
 
-def test_annotated_loop_dataset_builds_a_new_series():
+def test_annotated_loop_payload_builds_a_new_series():
     import msus
     from msus import export
-    from msus.export.video import annotated_frames, frame_range
-    from msus.io.dicomweb import annotated_loop_dataset
+    from msus.ui.pacs_panel import annotated_loop_payload
 
     cine = msus.load(DATA / "pydicom_examples_ybr_color_30f.dcm")
-    rng = frame_range(cine, 2, 8)
-    frames = (f for _i, _t, f in annotated_frames(cine, export.from_cine(cine), rng))
-    ds = annotated_loop_dataset(frames, [float(cine.frame_times_ms[i]) for i in rng], cine.meta)
+    build = annotated_loop_payload(cine, export.from_cine(cine), start=2, stop=8)
+    ds = build()
     assert ds.NumberOfFrames == 6 and ds.StudyInstanceUID == cine.meta["StudyInstanceUID"]
     assert ds.SeriesInstanceUID != cine.meta["SeriesInstanceUID"]
     assert ds.BurnedInAnnotation == "YES" and ds.LossyImageCompression == "01"

@@ -112,7 +112,7 @@ def test_damaged_jpeg_keeps_stderr_to_one_line(tmp_path):
 
 
 def test_outbox_takes_over_a_report_whose_sender_was_killed(tmp_path, monkeypatch):
-    from msus.outbox import Outbox, default_engine
+    from msus.pacs.outbox import Outbox, default_engine
 
     url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
     env = dict(os.environ, PYTHONPATH=str(ROOT), MSUS_DATA_DIR=str(tmp_path))
@@ -121,9 +121,10 @@ def test_outbox_takes_over_a_report_whose_sender_was_killed(tmp_path, monkeypatc
     item = ob.enqueue(SAMPLES / "phantom_full_tear.dcm", "http://pacs.example/dicom-web")
     sender = textwrap.dedent(f"""
         import sys, time
-        from msus.outbox import Outbox, _SenderLock, default_engine
+        from msus.pacs.lock import SenderLock
+        from msus.pacs.outbox import Outbox, default_engine
         ob = Outbox(default_engine({url!r}))
-        lock = _SenderLock(ob.engine, {item.id})
+        lock = SenderLock(ob.engine, {item.id})
         assert lock.acquire() and ob._claim({item.id}) is not None
         print("claimed", flush=True)
         time.sleep(600)

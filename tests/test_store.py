@@ -88,7 +88,7 @@ def test_schema_from_migrations_matches_models(store):
 def test_outbox_on_a_bare_engine_migrates_and_queues_once(store_url):
     from pydicom.dataset import Dataset
 
-    from msus.outbox import Outbox
+    from msus.pacs.outbox import Outbox
     from msus.store.engine import make_engine
 
     engine = make_engine(store_url)  # nothing created yet: the outbox runs the store's migrations
@@ -109,7 +109,7 @@ def test_outbox_on_a_bare_engine_migrates_and_queues_once(store_url):
 
 
 def test_outbox_table_made_before_migration_0002_is_kept(tmp_path):
-    from msus.outbox import Outbox
+    from msus.pacs.outbox import Outbox
     from msus.store.engine import make_engine
     from msus.store.migrate import upgrade
     from msus.store.models import OutboxRow

@@ -211,6 +211,28 @@ def test_library_add_finding_deidentifies(tmp_path):
     assert lib.cases() == []
 
 
+def test_library_refuses_without_deidentifier(tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_deid(name, globals=None, locals=None, fromlist=(), level=0):
+        if name == "msus.export" and fromlist and "deid" in fromlist:
+            raise ImportError("no deid")
+        return real_import(name, globals, locals, fromlist, level)
+
+    monkeypatch.setattr(builtins, "__import__", no_deid)
+    src = tmp_path / "loop.dcm"
+    src.write_bytes(b"x")
+    with pytest.raises(ExportError, match="de-identification"):
+        T.deidentify_loop(src, tmp_path / "out")
+    lib = T.CaseLibrary(tmp_path / "lib")
+    with pytest.raises(ExportError):
+        lib.add_finding({"classification": "partial"}, src, title="t", region="r", teaching_point="p")
+    assert lib.cases() == []
+
+
+
 def test_library_refuses_what_it_cannot_deidentify(tmp_path):
     src = tmp_path / "loop.dcm"
     src.write_bytes(b"x")

@@ -94,7 +94,7 @@ def _items(source: str):
 
     if not str(source).startswith(PACS_PREFIX):
         return batch_items(source), None
-    from msus.io.dicomweb import Archive
+    from msus.pacs.client import Archive
 
     with Archive() as archive:
         return batch_items(source, archive), archive.config

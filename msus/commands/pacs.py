@@ -1,6 +1,6 @@
 """``msus pacs``: search the DICOMweb archive, fetch loops, send reports, manage the outbox.
 
-The archive comes from ``MSUS_PACS_URL`` / ``MSUS_PACS_CONFIG`` (see :mod:`msus.pacs_config`).
+The archive comes from ``MSUS_PACS_URL`` / ``MSUS_PACS_CONFIG`` (see :mod:`msus.pacs.config`).
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
-    from msus.io.dicomweb import Archive
+    from msus.pacs.client import Archive
 
     with Archive() as archive:
         return {
@@ -121,7 +121,7 @@ def _fetch(archive, args) -> int:
 
 
 def _send(archive, args) -> int:
-    from msus.outbox import Outbox, send
+    from msus.pacs.outbox import Outbox, send
 
     outbox = Outbox()
     results = [send(f, archive, outbox=outbox, kind=args.kind) for f in args.files]
@@ -147,7 +147,7 @@ def _send(archive, args) -> int:
 
 
 def _outbox(archive, args) -> int:
-    from msus.outbox import Outbox
+    from msus.pacs.outbox import Outbox
 
     outbox = Outbox()
     url = archive.config.url

@@ -53,6 +53,36 @@ def to_rgb(frame: np.ndarray) -> np.ndarray:
     return np.array(frame, dtype=np.uint8, copy=True)
 
 
+def draw_caliper(frame: np.ndarray, m, colour, label: str = "", below: bool = False) -> np.ndarray:
+    """An RGB copy of ``frame`` with one caliper (``m``: ends ``x1, y1, x2, y2``, or None), end
+    crosses and ``label`` (above the caliper, or ``below``) burned in, in ``colour`` (RGB)."""
+    out = to_rgb(frame)
+    if m is None:
+        return out
+    th = max(1, round(out.shape[1] / 400))
+    p1 = (int(round(m.x1)), int(round(m.y1)))
+    p2 = (int(round(m.x2)), int(round(m.y2)))
+    cv2.line(out, p1, p2, colour, th, cv2.LINE_AA)
+    for p in (p1, p2):
+        cv2.drawMarker(out, p, colour, cv2.MARKER_CROSS, 6 * th + 6, th, cv2.LINE_AA)
+    if label:
+        if below:
+            org = (min(p1[0], p2[0]), min(out.shape[0] - 4, max(p1[1], p2[1]) + 10 * th + 14))
+        else:
+            org = (min(p1[0], p2[0]), max(12, min(p1[1], p2[1]) - 6 * th))
+        cv2.putText(out, ascii_text(label), org, cv2.FONT_HERSHEY_SIMPLEX, 0.4 * th + 0.1, colour, th, cv2.LINE_AA)
+    return out
+
+
+def difference_image(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """|b − a| of two frames (grey), stretched so what moved stands out (uint8 H×W)."""
+    ga = to_rgb(a).astype(np.int16).mean(axis=2)
+    gb = to_rgb(b).astype(np.int16).mean(axis=2)
+    d = np.abs(gb - ga)
+    hi = float(np.percentile(d, 99.5)) or 1.0
+    return np.clip(d * (255.0 / hi), 0, 255).astype(np.uint8)
+
+
 REVIEWER_PALETTE = ((255, 190, 0), (0, 200, 255), (255, 90, 200), (190, 150, 255), (255, 255, 255))
 _SHORT_ROLE = {LABEL_REST: "rest", LABEL_CONTRACTION: "contraction", "muscle thickness": "thickness", "other": ""}
 

@@ -16,7 +16,7 @@ import numpy as np
 from msus.errors import ExportError
 from msus.export import ExportData
 from msus.export.atomic import write_atomic
-from msus.export.overlay import annotate
+from msus.export.overlay import annotate, to_rgb
 
 MP4_CRF = 20
 GIF_MAX_WIDTH = 480
@@ -111,22 +111,44 @@ def _to_palette(img: np.ndarray):
     return im
 
 
-def write_gif(cine, data: ExportData, out, *, start=None, stop=None, max_width: int = GIF_MAX_WIDTH, source_frames=None) -> Path:
-    """Write an annotated looping GIF, scaled down to ``max_width`` px wide."""
-    from PIL import Image
-
-    out = Path(out)
-    frames = frame_range(cine, start, stop)
+def _gif_delays(cine, order: list[int], speed: float) -> list[int]:
+    """Delay (ms) of each frame of ``order``: its interval in the loop / ``speed``, 10 ms steps, ≥ 20 ms."""
     times = np.asarray(cine.frame_times_ms, dtype=float)
     interval = np.median(np.diff(times)) if cine.n_frames > 1 else 1000.0 / cine.fps
-    images, delays = [], []
-    for i, _t, img in annotated_frames(cine, data, frames, source_frames=source_frames):
+    out = []
+    for i in order:
+        d = times[i + 1] - times[i] if i + 1 < cine.n_frames else interval
+        out.append(max(20, int(round(d / float(speed) / 10.0)) * 10))
+    return out
+
+
+def write_gif(cine, data: ExportData | None, out, *, start=None, stop=None, max_width: int = GIF_MAX_WIDTH,
+              source_frames=None, speed: float = 1.0, ping_pong: bool = False) -> Path:
+    """Write a looping GIF, scaled down to ``max_width`` px wide.
+
+    ``data`` None writes the frames as they are (no annotations); ``speed`` < 1 is slow motion;
+    ``ping_pong`` plays the range forward then back.
+    """
+    out = Path(out)
+    frames = frame_range(cine, start, stop)
+    if not float(speed) > 0:
+        raise ExportError(f"the GIF speed must be positive, got {speed!r}")
+    if data is None:
+        get = source_frames or cine.frame
+        made = ((i, to_rgb(get(i))) for i in frames)
+    else:
+        made = ((i, img) for i, _t, img in annotated_frames(cine, data, frames, source_frames=source_frames))
+    order, images = [], []
+    for i, img in made:
         if img.shape[1] > max_width:
             s = max_width / img.shape[1]
             img = cv2.resize(img, (max_width, max(1, int(round(img.shape[0] * s)))), interpolation=cv2.INTER_AREA)
         images.append(_to_palette(img))
-        d = times[i + 1] - times[i] if i + 1 < cine.n_frames else interval
-        delays.append(max(20, int(round(d / 10.0)) * 10))
+        order.append(i)
+    if ping_pong and len(images) > 2:
+        images += images[-2:0:-1]
+        order += order[-2:0:-1]
+    delays = _gif_delays(cine, order, speed)
     return write_atomic(
         out,
         lambda tmp: images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=delays, loop=0, disposal=1),

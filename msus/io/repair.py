@@ -6,7 +6,7 @@ file and decodes its pixels, but raises when the whole dataset is iterated or re
 DCMTK-based archives (Orthanc) refuse it.  The functions here remove those elements from a
 dataset or from an in-memory copy of a file's bytes; they never touch a file on disk.
 
-Used by de-identification (:mod:`msus.export.deid`) and by the PACS outbox (:mod:`msus.outbox`).
+Used by de-identification (:mod:`msus.export.deid`) and by the PACS outbox (:mod:`msus.pacs.outbox`).
 """
 
 from __future__ import annotations

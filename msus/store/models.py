@@ -4,7 +4,7 @@ Tables: ``studies`` → ``series`` → ``loops`` (keyed by DICOM UIDs, or ``sha2
 for video and image stacks), ``reviewers``, ``measurements`` and ``findings`` (each with a
 ``version`` column for optimistic concurrency and a ``deleted_at`` tombstone: nothing is ever
 physically deleted), ``audit_log`` (append-only; database triggers refuse UPDATE and DELETE), and
-``pacs_outbox`` (DICOM objects waiting to go to a PACS; used by :mod:`msus.outbox`).
+``pacs_outbox`` (DICOM objects waiting to go to a PACS; used by :mod:`msus.pacs.outbox`).
 
 Lengths are stored in px always and in mm only when calibrated, with the calibration source,
 region and mm/px beside them, exactly as :class:`msus.calibration.Distance` carries them.
@@ -135,7 +135,7 @@ class AuditEvent(Base):
 
 
 class OutboxRow(Base):
-    """One DICOM object queued for a PACS (see :mod:`msus.outbox`), keyed by (archive URL, SOP UID)."""
+    """One DICOM object queued for a PACS (see :mod:`msus.pacs.outbox`), keyed by (archive URL, SOP UID)."""
 
     __tablename__ = "pacs_outbox"
     __table_args__ = (UniqueConstraint("archive_url", "sop_instance_uid", name="uq_pacs_outbox_archive_sop"),)

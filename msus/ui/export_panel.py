@@ -9,6 +9,7 @@ then holds the loop's facts only; *Analyze* in the Tear analysis panel gives it 
 Every format is written by :func:`msus.export.formats.write`, as by ``msus export``.  SR and the
 de-identified bundle need a DICOM source; an upload is written to a temporary file for them
 (deleted after).
+A prepared SR or DICOM video can be sent to the archive ("Send to PACS", through the outbox).
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ LABELS = {
     "bundle": "De-identified teaching bundle (.zip)",
     "dicom-video": "The loop as DICOM video (H.264, for the PACS)",
 }
+#: Prepared exports that can go to the archive, and their outbox kind.
+PACS_KINDS = {"sr": "sr", "dicom-video": "video"}
 MIME = {"json": "application/json", "csv": "text/csv", "sr": "application/dicom", "mp4": "video/mp4",
         "gif": "image/gif", "pdf": "application/pdf", "bundle": "application/zip",
         "dicom-video": "application/dicom"}
@@ -75,7 +78,9 @@ def _build(fmt: str, cine, source, *, start=None, stop=None, analysis=None):
     with tempfile.TemporaryDirectory(prefix="msus-export-") as d:
         tmp = Path(d)
         src = _source_file(source, tmp)
-        out = write(fmt, cine, data, src or tmp / "none", tmp / name, start=start, stop=stop)
+        if src is None and fmt == "sr":  # a loop opened from the archive: its header is the SR's source
+            src = getattr(cine, "pacs_header", None)
+        out = write(fmt, cine, data, src if src is not None else tmp / "none", tmp / name, start=start, stop=stop)
         return Path(out).read_bytes(), name, data
 
 
@@ -126,3 +131,7 @@ def render(cine, source, container=None, analysis=None) -> None:
         if note:
             box.info(note)
         box.download_button(f"Download {md(name)}", blob, file_name=name, mime=MIME[fmt], key="msus_export_dl")
+        if fmt in PACS_KINDS:  # the prepared DICOM object, through the outbox (never lost, never sent twice)
+            from msus.ui import pacs_panel
+
+            pacs_panel.send_to_pacs_button(blob, kind=PACS_KINDS[fmt], key=f"msus_export_pacs_{fmt}", container=box)

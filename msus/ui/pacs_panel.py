@@ -1,8 +1,9 @@
-"""Streamlit pieces for the DICOMweb archive: the "PACS" source and the outbox status.
+"""Streamlit pieces for the DICOMweb archive (:mod:`msus.pacs`): the "PACS" source and the "Send to PACS" button.
 
 * :func:`search_panel` — search form (patient ID / name, dates, accession), result table, pick a
   loop; returns a :class:`msus.ui.sources.Source` of kind ``"pacs"`` once the user presses *Open*.
 * :func:`open_source` — the :class:`msus.Cine` for that Source (frames arrive on demand; cached).
+* :func:`send_to_pacs_button` — for the Export panel: sends a DICOM object through the outbox.
 * :func:`outbox_status` — how many reports wait, and a button to send them now.
 
 Session state keys: ``msus_pacs_results`` (last search, list of dicts), ``msus_pacs_instances``
@@ -15,7 +16,11 @@ from __future__ import annotations
 import streamlit as st
 
 from msus.errors import MsusError, PacsError
-from msus.pacs_config import configured, load_config
+from msus.pacs.client import Archive
+from msus.pacs.config import configured, load_config
+from msus.pacs.outbox import Outbox, send
+from msus.ui.pacs_source import open_source  # noqa: F401 (documented here: pacs_panel.open_source)
+from msus.ui.sources import Source
 from msus.ui.text import md
 
 RESULTS_KEY = "msus_pacs_results"
@@ -30,8 +35,6 @@ def available() -> bool:
 
 
 def _archive():
-    from msus.io.dicomweb import Archive
-
     return Archive(load_config())
 
 
@@ -130,8 +133,6 @@ def _instances(study_uid: str, c) -> list[dict]:
 
 
 def _current_choice():
-    from msus.ui.sources import Source
-
     ch = st.session_state.get(CHOICE_KEY)
     if not ch:
         return None
@@ -139,28 +140,80 @@ def _current_choice():
     return Source("pacs", ch["name"], key)
 
 
-@st.cache_resource(max_entries=4, show_spinner="Fetching the loop from the archive…")
-def _open_cached(key: str):
-    url, study, series, sop = key[len("pacs:"):].split("|")
-    from msus.io.dicomweb import Archive
+# ---- sending -----------------------------------------------------------------------------------
+def send_to_pacs_button(
+    payload,
+    *,
+    kind: str = "sr",
+    label: str = "Send to PACS",
+    key: str = "msus_pacs_send",
+    container=None,
+):
+    """A button that sends ``payload`` to the archive through the outbox.
 
-    cfg = load_config()
-    if cfg.url != url:
-        raise PacsError("the archive configuration changed; search again")
-    return Archive(cfg).open_cine(study, series, sop)
+    Parameters
+    ----------
+    payload
+        DICOM bytes, a pydicom Dataset, a file path — or a zero-argument callable returning one,
+        called only when the button is pressed (build the SR or the annotated series lazily).
+    kind
+        ``"sr"``, ``"video"`` or ``"dicom"`` (shown in the outbox).
+
+    Returns
+    -------
+    msus.pacs.outbox.SendResult or None
+        None until pressed (or when no archive is configured).
+    """
+    c = container or st
+    if not available():
+        c.button(label, disabled=True, key=key, help=NOT_CONFIGURED)
+        return None
+    if not c.button(label, key=key):
+        return None
+    try:
+        obj = payload() if callable(payload) else payload
+        with _archive() as a, st.spinner("Sending to the archive…"):
+            res = send(obj, a, kind=kind)
+    except MsusError as e:
+        c.error(md(e))
+        return None
+    if res.status == "sent":
+        c.success(f"Sent to the archive ({md(res.message)}).")
+    elif res.status == "already_in_archive":
+        c.info("The archive already holds it; not sent again.")
+    elif res.status == "queued":
+        c.warning(f"Not sent yet — {md(res.message)}")
+    else:
+        c.error(md(res.message))
+    return res
 
 
-def open_source(src):
-    """The :class:`msus.Cine` of a ``"pacs"`` Source (first frame ready, the rest on demand)."""
-    if getattr(src, "kind", None) != "pacs":
-        raise PacsError("not a PACS source")
-    return _open_cached(src.key)
+def annotated_loop_payload(cine, data, *, start: int | None = None, stop: int | None = None):
+    """A zero-argument callable that builds the annotated loop as a new DICOM series.
+
+    For ``send_to_pacs_button(annotated_loop_payload(cine, export_data), kind="video")``: the
+    frames are annotated and JPEG-encoded one at a time only when the button is pressed.
+
+    Parameters
+    ----------
+    cine
+        The open loop (its ``meta`` supplies the patient and study of the new series).
+    data
+        :class:`msus.export.ExportData` with the calipers and outlines to burn in.
+    start, stop
+        0-based frame range (stop exclusive); None means the whole loop.
+    """
+
+    from msus.export.secondary_capture import annotated_loop_series
+
+    def build():
+        return annotated_loop_series(cine, data, start=start, stop=stop)
+
+    return build
 
 
 def _flush_quietly() -> None:
     """Send waiting reports after a successful search (the archive just answered)."""
-    from msus.outbox import Outbox
-
     try:
         with _archive() as a:
             ob = Outbox()
@@ -174,8 +227,6 @@ def outbox_status(container=None) -> int:
     """A caption with the number of reports waiting and a button to send them; returns that number."""
     if not available():
         return 0
-    from msus.outbox import Outbox
-
     c = container or st.sidebar
     try:
         cfg = load_config()

@@ -75,18 +75,22 @@ class Review:
     messages: list[tuple[str, str]] = field(default_factory=list)  # (level, one-line text)
     extra_shapes: list[dict] = field(default_factory=list)  # analysis overlays for the player
     locked: str | None = None  # why these calipers cannot change (a signed finding), else None
+    #: Label of new calipers instead of the role picked from the marked frames (None: that role).
+    caliper_label: str | None = None
     listeners: list = field(default_factory=list, repr=False, compare=False)  # see on_measurement_changed
     #: where the finding's values come from (the findings store): review -> finding dict or None
     record_provider: Callable | None = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def for_cine(cls, cine, loop_key: str) -> "Review":
+    def for_cine(cls, cine, loop_key: str, **kw) -> "Review":
+        """The review of ``cine``; ``kw`` sets other fields (e.g. ``caliper_label``)."""
         return cls(
             loop_key=loop_key,
             n_frames=len(cine),
             shape=(cine.rows, cine.columns),
             file_calibration=cine.calibration,
             frame_calibrations=dict(getattr(cine, "frame_calibrations", {}) or {}),
+            **kw,
         )
 
     # ---- listeners ------------------------------------------------------------------------
@@ -218,7 +222,7 @@ class Review:
         p1, p2 = _point(p1), _point(p2)
         self._refuse_across_regions(cal, p1, p2)
         if label is None:
-            label = self._auto_label(i)
+            label = self.caliper_label if self.caliper_label is not None else self._auto_label(i)
         m = make_measurement(cal, i, p1, p2, label=label, shape=self.shape)
         self.measurements.append(m)
         self._notify("added", m)
@@ -368,4 +372,3 @@ def _point(p) -> tuple[float, float]:
         return (float(x), float(y))
     except (TypeError, ValueError):
         raise MeasurementError("a point must be an (x, y) pair of numbers") from None
-

@@ -32,8 +32,7 @@ def render() -> None:
         if source is None:
             st.info("Open a loop from the sidebar: a bundled sample, an upload, or a file in the data folder.")
             return
-        # a PACS loop comes through the archive's own cached, on-demand loader
-        cine = pacs_panel.open_source(source) if source.kind == "pacs" else sources.open_source(source)
+        cine = sources.open_source(source)
         st.session_state["msus_source"] = source
         review = session.review_for(cine, source.key)
         guard.panel(store_panels.connect, cine, review, reviewer)  # autosave, restore calipers

@@ -119,6 +119,10 @@ def _hold(args: tuple) -> None:
 def open_source(src: Source):
     """The :class:`msus.Cine` for ``src`` (cached across reruns and sessions; released from the
     cache once no live session holds it)."""
+    if src.kind == "pacs":  # the archive's own cached, on-demand loader
+        from msus.ui import pacs_source
+
+        return pacs_source.open_source(src)
     try:
         args = (src.key, str(src.path) if src.path else None, src.upload, src.name)
         cine = _load_cached(*args)

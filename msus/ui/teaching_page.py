@@ -2,7 +2,7 @@
 
 Call :func:`render` from the app (or a standalone script).  All logic lives in
 :mod:`msus.teaching`; this page only shows a :class:`~msus.teaching.Session` and turns widget
-values into its transitions.  State lives in ``st.session_state`` under keys starting with
+values into its transitions (its widgets: :mod:`msus.ui.teaching_widgets`).  State lives in ``st.session_state`` under keys starting with
 ``teach_``: ``teach_session`` holds the frozen session value.
 
 Steps the learner sees:
@@ -21,30 +21,21 @@ Steps the learner sees:
 
 from __future__ import annotations
 
-import io
 import logging
 from pathlib import Path
 
-import numpy as np
 import streamlit as st
 
 from msus import teaching as T
 from msus.errors import MsusError
-from msus.terms import length_label
+from msus.teaching.reveal import typed_gap_caliper
+from msus.ui import teaching_widgets as W
 from msus.ui.text import md, md_rows
 
 logger = logging.getLogger(__name__)
 
 KEY = "teach_session"
 PRESENT = "teach_presentation"
-USE_PLAYER = "teach_use_player"
-REVIEWS = "teach_reviews"  # review key -> learner Review of the player
-CURRENT = "teach_current_review"
-TOKENS = "teach_tokens"  # review key -> frame-route token
-LEARNER_COLOUR = (255, 140, 0)  # orange
-EXPERT_COLOUR = (40, 220, 90)  # green
-SPEEDS = (0.1, 0.25, 0.5, 1.0, 1.5, 2.0)
-GIF_MAX_WIDTH = 480
 
 _PRESENTATION_CSS = """
 <style>
@@ -65,179 +56,10 @@ _PRESENTATION_CSS = """
 """
 
 
-# ---- data helpers (cached) ---------------------------------------------------------------------
-
-
-def _load(path: str):
-    """A case's loop, open among the app's open loops (bounded, the least recently used closed)."""
-    import msus
-    from msus.ui.sources import open_loops
-
-    return open_loops().get(f"teaching:{path}", lambda: msus.load(path))
-
-
 def _default_samples_dir() -> Path:
     from msus.config import load_settings
 
     return load_settings().samples_dir
-
-
-def _rgb(frame: np.ndarray) -> np.ndarray:
-    if frame.ndim == 2:
-        return np.repeat(frame[:, :, None], 3, axis=2)
-    return np.array(frame)
-
-
-def draw_caliper(frame: np.ndarray, cal: T.Caliper | None, colour, label: str = "", below: bool = False) -> np.ndarray:
-    """A copy of ``frame`` (RGB) with a caliper line, end crosses and a label burned in."""
-    import cv2
-
-    out = _rgb(frame)
-    if cal is None:
-        return out
-    th = max(1, round(out.shape[1] / 400))
-    p1 = (int(round(cal.x1)), int(round(cal.y1)))
-    p2 = (int(round(cal.x2)), int(round(cal.y2)))
-    cv2.line(out, p1, p2, colour, th, cv2.LINE_AA)
-    for p in (p1, p2):
-        cv2.drawMarker(out, p, colour, cv2.MARKER_CROSS, 6 * th + 6, th, cv2.LINE_AA)
-    if label:
-        if below:
-            org = (min(p1[0], p2[0]), min(out.shape[0] - 4, max(p1[1], p2[1]) + 10 * th + 14))
-        else:
-            org = (min(p1[0], p2[0]), max(12, min(p1[1], p2[1]) - 6 * th))
-        cv2.putText(out, label, org, cv2.FONT_HERSHEY_SIMPLEX, 0.4 * th + 0.1, colour, th, cv2.LINE_AA)
-    return out
-
-
-def difference_view(rest: np.ndarray, con: np.ndarray) -> np.ndarray:
-    """|contraction − rest| (grey), stretched so moving stumps stand out (uint8 H×W)."""
-    a = _rgb(rest).astype(np.int16).mean(axis=2)
-    b = _rgb(con).astype(np.int16).mean(axis=2)
-    d = np.abs(b - a)
-    hi = float(np.percentile(d, 99.5)) or 1.0
-    return np.clip(d * (255.0 / hi), 0, 255).astype(np.uint8)
-
-
-@st.cache_resource(max_entries=16, show_spinner=False)
-def _still(path: str, frame_index: int):
-    """A one-frame loop holding only the static frame (the learner cannot scrub to others)."""
-    from msus.cine import Cine
-
-    cine = _load(path)
-    i = int(frame_index)
-    return Cine.from_frames(
-        np.asarray(cine.frame(i))[None], calibration=cine.calibration_for(i), kind=cine.kind,
-        source_name="static frame",
-    )
-
-
-def _learner_review_class():
-    """A :class:`msus.ui.review.Review` whose calipers stay in the teaching session.
-
-    The app's review notifies listeners (the findings store) of every caliper; a learner's
-    answer must never reach the clinical store, so adding/moving/deleting here is local.
-    """
-    from msus.measure import make_measurement
-    from msus.ui.review import Review, _point
-
-    class LearnerReview(Review):
-        def add_caliper(self, frame_index, p1, p2, label=None):
-            i = self._check_frame(frame_index)
-            cal = self.calibration_for(i)
-            p1, p2 = _point(p1), _point(p2)
-            self._refuse_across_regions(cal, p1, p2)
-            m = make_measurement(cal, i, p1, p2, label=label or "learner", shape=self.shape)
-            self.measurements.append(m)
-            return m
-
-        def move_caliper(self, measurement_id, p1, p2):
-            k = self.find(measurement_id)
-            old = self.measurements[k]
-            m = old.moved(self.calibration_for(old.frame_index), _point(p1), _point(p2), shape=self.shape)
-            self.measurements[k] = m
-            return m
-
-        def relabel(self, measurement_id, label):
-            k = self.find(measurement_id)
-            self.measurements[k] = self.measurements[k].relabel(label)
-            return self.measurements[k]
-
-        def delete(self, measurement_id):
-            self.measurements.pop(self.find(measurement_id))
-
-    return LearnerReview
-
-
-def _apply_log(log) -> None:
-    """Player callback: the learner's new events go to the review on screen."""
-    rv = st.session_state.get(REVIEWS, {}).get(st.session_state.get(CURRENT))
-    if rv is not None:
-        rv.handle_log(log)
-
-
-def _player(cine, review_key: str, *, shapes=(), setup=None, controls=None):
-    """Mount the app's cine player on ``cine``; returns its (learner) review, or None.
-
-    None when the player is not installed or the page runs without it (``use_player=False``).
-    """
-    if not st.session_state.get(USE_PLAYER, True):
-        return None
-    try:
-        from msus.ui import frames, player
-    except ImportError:
-        return None
-    reviews: dict = st.session_state.setdefault(REVIEWS, {})
-    rv = reviews.get(review_key)
-    if rv is None:
-        rv = _learner_review_class().for_cine(cine, review_key)
-        if setup is not None:
-            setup(rv)
-        reviews[review_key] = rv
-        while len(reviews) > 6:
-            reviews.pop(next(iter(reviews)))
-    st.session_state[CURRENT] = review_key
-    if controls is not None:  # widgets that change what the player shows go first
-        controls(rv)
-    tokens: dict = st.session_state.setdefault(TOKENS, {})
-    token = frames.store().register(cine, quality=90, token=tokens.get(review_key), **frames.session_binding())
-    tokens[review_key] = token
-    url = frames.frame_url_base(token, st.get_option("server.baseUrlPath") or "")
-    data = player.player_data(cine, rv, url, loop_id=token, shapes=list(shapes))
-    data["max_height_frac"] = 0.5  # leave room for the learner's answer below the image
-    player.render(data, on_log=_apply_log)
-    for _level, text in rv.take_messages():
-        st.warning(md(text))
-    return rv
-
-
-@st.cache_data(max_entries=16, show_spinner=False)
-def _loop_gif(path: str, a: int, b: int, speed: float, ping_pong: bool) -> bytes:
-    """The A–B range as an animated GIF at ``speed`` × the native rate (browser-side playback)."""
-    import cv2
-    from PIL import Image
-
-    cine = _load(path)
-    a, b = max(0, a), min(cine.n_frames - 1, b)
-    idx = list(range(a, b + 1))
-    if ping_pong and len(idx) > 2:
-        idx += idx[-2:0:-1]
-    scale = min(1.0, GIF_MAX_WIDTH / cine.columns)
-    imgs = []
-    for i in idx:
-        f = _rgb(cine.frame(i))
-        if scale < 1.0:
-            f = cv2.resize(f, (round(cine.columns * scale), round(cine.rows * scale)), interpolation=cv2.INTER_AREA)
-        imgs.append(Image.fromarray(f).convert("L" if not cine.is_color else "RGB").convert("P"))
-    t = cine.frame_times_ms
-    durs = []
-    for k, i in enumerate(idx):
-        j = idx[k + 1] if k + 1 < len(idx) else idx[0]
-        dt = abs(float(t[j] - t[i])) if j != i else 1000.0 / cine.fps
-        durs.append(max(20, int(round((dt or 1000.0 / cine.fps) / speed))))
-    buf = io.BytesIO()
-    imgs[0].save(buf, format="GIF", save_all=True, append_images=imgs[1:], duration=durs, loop=0)
-    return buf.getvalue()
 
 
 # ---- page pieces --------------------------------------------------------------------------------
@@ -253,7 +75,7 @@ def _set(session: T.Session | None) -> None:
 
 
 def _error(exc: Exception) -> None:
-    st.error(md(exc) if isinstance(exc, MsusError) else f"{type(exc).__name__}: {md(exc)}")
+    W.show_error(exc)
 
 
 def _picker(cases: list[T.Case]) -> None:
@@ -313,44 +135,6 @@ def _teacher_panel(library: T.CaseLibrary) -> None:
                 _error(exc)
 
 
-def _call_widget(key: str, default: str | None = None) -> str:
-    opts = list(T.CLASSIFICATIONS)
-    idx = opts.index(default) if default in opts else 0
-    return st.radio("Your call", opts, index=idx, format_func=T.CALL_LABELS.get, key=key, horizontal=True)
-
-
-def _learner_caliper(rv, frame_map=None, skip_frame=None) -> T.Caliper | None:
-    """The learner's last caliper on the player (frame index mapped back to the loop's).
-
-    ``skip_frame``: ignore calipers on that frame (the static frame, in the LOOP step).
-    """
-    ms = [m for m in (rv.measurements if rv is not None else []) if m.frame_index != skip_frame]
-    if not ms:
-        return None
-    c = T.Caliper.from_measurement(ms[-1])
-    if frame_map is not None:
-        from dataclasses import replace
-
-        c = replace(c, frame_index=int(frame_map))
-    return c
-
-
-def _gap_widget(key: str, what: str, caliper: T.Caliper | None) -> tuple[float | None, T.Caliper | None]:
-    """(gap in mm, caliper): the player's caliper when placed, else a typed estimate."""
-    if caliper is not None:
-        if caliper.length_mm is None:
-            st.warning("Your caliper is uncalibrated (px only); type the gap in mm instead.")
-        else:
-            st.markdown(f"Your caliper on {what}: **{caliper.length_mm:.1f} mm** (drag its ends to adjust).")
-            return caliper.length_mm, caliper
-    see = st.checkbox(f"I see a gap — estimate it on {what}", key=key + "_on",
-                      help="Or place a caliper with two clicks on the image.")
-    if not see:
-        return None, None
-    g = st.number_input("Gap (mm)", min_value=0.0, max_value=200.0, value=0.0, step=0.1, format="%.1f", key=key)
-    return g, None
-
-
 def _header(s: T.Session) -> None:
     c = s.case
     step = {T.STATIC: "1 · static frame", T.LOOP: "2 · the loop", T.REVEAL: "3 · reveal"}[s.stage]
@@ -366,59 +150,17 @@ def _static_step(s: T.Session, cine) -> None:
     c = s.case
     i = c.static_frame_index
     st.markdown(f"**Static frame {i + 1}** — what do you call? Measure the gap if you see one.")
-    rv = _player(_still(c.source, i), _rkey(s, T.STATIC))
+    rv = W.player(W.still(c.source, i), _rkey(s, T.STATIC))
     if rv is None:
         st.image(cine.frame(i), caption=f"Static frame {i + 1} of {cine.n_frames}", width="stretch")
     k = f"teach_{s.index}_static"
-    call = _call_widget(k + "_call")
-    gap, cal = _gap_widget(k + "_gap", "this frame", _learner_caliper(rv, frame_map=i))
+    call = W.call_widget(k + "_call")
+    gap, cal = W.gap_widget(k + "_gap", "this frame", W.learner_caliper(rv, frame_map=i))
     if st.button("Commit and play the loop", type="primary", key=k + "_commit"):
         try:
             _set(s.commit_static(call, gap, cal))
         except MsusError as exc:
             _error(exc)
-
-
-def _prepared_clip(c: T.Case, cine, k: str) -> None:
-    """The room's clip: A–B on the contraction, slow motion, ping-pong (an animated image)."""
-    a0, b0 = c.ab_range
-    cols = st.columns([2, 1, 1])
-    with cols[0]:
-        a, b = st.slider("A–B range (frames)", 1, cine.n_frames, (a0 + 1, b0 + 1), key=k + "_ab")
-    with cols[1]:
-        speed = st.select_slider("Speed", options=SPEEDS, value=0.25, format_func=lambda v: f"{v:g}×", key=k + "_speed")
-    with cols[2]:
-        pp = st.toggle("Ping-pong", value=True, key=k + "_pp")
-    try:
-        gif = _loop_gif(c.source, a - 1, b - 1, float(speed), bool(pp))
-        st.image(gif, caption=f"A–B frames {a}–{b} at {speed:g}× {'ping-pong' if pp else 'loop'}", width="stretch")
-    except MsusError as exc:
-        _error(exc)
-
-
-def _cal_label(who: str, c: T.Caliper | None) -> str:
-    if c is None or c.length_mm is None:
-        return who
-    return f"{who} {c.length_mm:.1f} mm"
-
-
-def _side_by_side(c: T.Case, cine, show_diff: bool, learner=None, expert=None, contraction=None) -> None:
-    r = c.static_frame_index
-    k = contraction if contraction is not None else (
-        c.answer.contraction_frame if c.answer.contraction_frame is not None else c.ab_range[1])
-    fr, fk = cine.frame(r), cine.frame(k)
-    cols = st.columns(3 if show_diff else 2)
-    lr, lk = learner or (None, None)
-    er, ek = expert or (None, None)
-    def both(f, e, l):
-        out = draw_caliper(f, e, EXPERT_COLOUR, _cal_label("expert", e))
-        return draw_caliper(out, l, LEARNER_COLOUR, _cal_label("you", l), below=True)
-
-    rest_img, con_img = both(fr, er, lr), both(fk, ek, lk)
-    cols[0].image(rest_img, caption=f"Static (rest) frame {r + 1}", width="stretch")
-    cols[1].image(con_img, caption=f"Contraction frame {k + 1}", width="stretch")
-    if show_diff:
-        cols[2].image(difference_view(fr, fk), caption="Difference |contraction − rest|", width="stretch")
 
 
 def _loop_step(s: T.Session, cine) -> None:
@@ -438,39 +180,24 @@ def _loop_step(s: T.Session, cine) -> None:
 
         panels.view_controls(rv)
 
-    rv = _player(cine, _rkey(s, T.LOOP), setup=setup, controls=controls)
+    rv = W.player(cine, _rkey(s, T.LOOP), setup=setup, controls=controls)
     if rv is not None:
         st.caption("Player: Space plays, ←/→ step, A / B set the range, speed down to 0.1×, ping-pong; "
                    "mark the contraction frame (C) to compare it with the static frame side by side.")
     with st.expander("Prepared clip for the room: A–B on the contraction, slow motion", expanded=rv is None):
-        _prepared_clip(c, cine, k)
+        W.prepared_clip(c, cine, k)
     if rv is None and st.toggle("Static frame and the widest frame side by side", value=False, key=k + "_sbs"):
-        _side_by_side(c, cine, show_diff=st.toggle("Difference view", value=True, key=k + "_diff"))
-    call = _call_widget(k + "_call", default=prior.classification)
-    cal_now = _learner_caliper(rv, skip_frame=c.static_frame_index)
+        W.side_by_side(c, cine, show_diff=st.toggle("Difference view", value=True, key=k + "_diff"))
+    call = W.call_widget(k + "_call", default=prior.classification)
+    cal_now = W.learner_caliper(rv, skip_frame=c.static_frame_index)
     if cal_now is not None and cal_now.frame_index != rv.frame_index and rv.frame_index is not None:
         st.caption(f"Your caliper is on frame {cal_now.frame_index + 1}.")
-    gap, cal = _gap_widget(k + "_gap", "the contraction frame", cal_now)
+    gap, cal = W.gap_widget(k + "_gap", "the contraction frame", cal_now)
     if st.button("Reveal the expert finding", type="primary", key=k + "_commit"):
         try:
             _set(s.commit_loop(call, gap, cal))
         except MsusError as exc:
             _error(exc)
-
-
-def _mm(v) -> str:
-    return length_label(v, None)
-
-
-def _line_caliper(frame_index, length_mm, like: T.Caliper | None) -> T.Caliper | None:
-    """A learner's typed gap drawn where the expert's caliper lies (offset below it), if known."""
-    if length_mm is None or like is None or not like.length_mm or not like.length_px:
-        return None
-    px_per_mm = like.length_px / like.length_mm
-    cx, cy = (like.x1 + like.x2) / 2, (like.y1 + like.y2) / 2 + 12
-    ux, uy = (like.x2 - like.x1) / like.length_px, (like.y2 - like.y1) / like.length_px
-    h = length_mm * px_per_mm / 2
-    return T.Caliper(frame_index, cx - ux * h, cy - uy * h, cx + ux * h, cy + uy * h, length_mm)
 
 
 def _reveal_step(s: T.Session, cine) -> None:
@@ -484,7 +211,7 @@ def _reveal_step(s: T.Session, cine) -> None:
     m = st.columns(3)
     m[0].metric("Case score", f"{sc.points:g} / {sc.max_points:g}")
     intact = sc.expert_classification == "no_defect"  # no defect: the expert's gap is none, not 0.0 mm
-    m[1].metric("Expert Δgap", "none" if intact else _mm(c.answer.retraction_mm))
+    m[1].metric("Expert Δgap", "none" if intact else W.mm(c.answer.retraction_mm))
     if sc.static_correct:  # nothing to catch: the static call was already right
         m[2].metric("Static call", "right", help="right on the static frame already; the loop confirmed it"
                     if sc.final_correct else "right on the static frame; changed after the loop")
@@ -492,89 +219,27 @@ def _reveal_step(s: T.Session, cine) -> None:
         m[2].metric("Caught on the loop", "yes" if sc.caught_on_loop else "no",
                     help="static call wrong, final call right" if sc.caught_on_loop else "wrong before and after the loop")
     rows = [
-        {"gap": "on the static frame", "you": _mm(sc.learner_gap_static_mm),
-         "expert": "none" if intact else _mm(sc.expert_gap_static_mm), "difference": _mm(sc.gap_static_error_mm)},
+        {"gap": "on the static frame", "you": W.mm(sc.learner_gap_static_mm),
+         "expert": "none" if intact else W.mm(sc.expert_gap_static_mm), "difference": W.mm(sc.gap_static_error_mm)},
     ]
     if sc.contraction_frame_index is not None and sc.expert_gap_contraction_mm is not None:
-        rows.append({"gap": f"at contraction (frame {sc.contraction_frame_index + 1})", "you": _mm(sc.learner_gap_contraction_mm),
-                     "expert": _mm(sc.expert_gap_contraction_mm), "difference": _mm(sc.gap_contraction_error_mm)})
+        rows.append({"gap": f"at contraction (frame {sc.contraction_frame_index + 1})", "you": W.mm(sc.learner_gap_contraction_mm),
+                     "expert": W.mm(sc.expert_gap_contraction_mm), "difference": W.mm(sc.gap_contraction_error_mm)})
     st.table(md_rows(rows))
     if c.answer.reasons:
         st.markdown("**Reasons for the flag**\n" + "\n".join(f"- {md(r)}" for r in c.answer.reasons))
-    lr = s.static_answer.caliper or _line_caliper(c.static_frame_index, sc.learner_gap_static_mm, c.answer.rest_caliper)
-    lk = s.final_answer.caliper or _line_caliper(sc.contraction_frame_index, sc.learner_gap_contraction_mm, c.answer.contraction_caliper)
+    lr = s.static_answer.caliper or typed_gap_caliper(c.static_frame_index, sc.learner_gap_static_mm, c.answer.rest_caliper)
+    lk = s.final_answer.caliper or typed_gap_caliper(sc.contraction_frame_index, sc.learner_gap_contraction_mm, c.answer.contraction_caliper)
     st.caption("Calipers: **green** expert, **orange** yours.")
     diff = st.toggle("Difference view", value=False, key=f"teach_{s.index}_rdiff")
-    _side_by_side(c, cine, show_diff=diff, learner=(lr, lk), expert=(c.answer.rest_caliper, c.answer.contraction_caliper))
+    W.side_by_side(c, cine, show_diff=diff, learner=(lr, lk), expert=(c.answer.rest_caliper, c.answer.contraction_caliper))
     st.markdown(f"**Teaching point.** {md(c.teaching_point)}")
     with st.expander("Score breakdown"):
         st.table([{"item": k, "points": f"{v:g}"} for k, v in sc.breakdown])
-    _handouts(c, cine, s)
+    W.handouts(c, cine, s)
     last = s.index + 1 >= len(s.cases)
     if st.button("Finish the session" if last else "Next case", type="primary", key=f"teach_{s.index}_next"):
         _set(s.next_case())
-
-
-def _handouts(c: T.Case, cine, s: T.Session) -> None:
-    """De-identified bundle and annotated MP4/GIF of the case, via :mod:`msus.export`."""
-    with st.expander("Hand-outs for this case"):
-        st.caption("Built from the case's de-identified loop; nothing here carries patient data.")
-        _export_buttons(c, cine, key=f"teach_{s.index}_ho")
-
-
-def _video_bytes(c: T.Case, cine, fmt: str):
-    def make() -> bytes:
-        import tempfile
-
-        with tempfile.TemporaryDirectory(prefix="msus-teach-") as d:
-            return T.write_case_video(c, cine, Path(d) / f"case.{fmt}", fmt).read_bytes()
-
-    return make
-
-
-def _bundle_bytes(c: T.Case, cine, writer):
-    def make() -> bytes:
-        import tempfile
-
-        with tempfile.TemporaryDirectory(prefix="msus-teach-") as d:
-            out = Path(writer(c.source, T.case_export_data(c, cine), Path(d) / "bundle.zip"))
-            return out.read_bytes()
-
-    return make
-
-
-def _export_buttons(c: T.Case, cine, key: str) -> None:
-    import json
-
-    try:
-        from msus.export import video  # noqa: F401, PLC0415
-    except ImportError:
-        st.info("Video exports are not available in this installation.")
-        video = None
-    cols = st.columns(4)
-    a, b = c.ab_range
-    if video is not None:
-        cols[0].download_button(
-            f"Annotated GIF (frames {a + 1}–{b + 1})", _video_bytes(c, cine, "gif"), file_name=f"{c.id}.gif",
-            mime="image/gif", key=key + "_gif", on_click="ignore",
-        )
-        cols[1].download_button(
-            f"Annotated MP4 (frames {a + 1}–{b + 1})", _video_bytes(c, cine, "mp4"), file_name=f"{c.id}.mp4",
-            mime="video/mp4", key=key + "_mp4", on_click="ignore",
-        )
-    from msus.export.bundle import write_bundle
-
-    if getattr(cine, "kind", "") != "dicom":
-        cols[2].caption("De-identified bundle: DICOM loops only.")
-    else:
-        cols[2].download_button(
-            "De-identified bundle (zip)", _bundle_bytes(c, cine, write_bundle), file_name=f"{c.id}_bundle.zip",
-            mime="application/zip", key=key + "_bundle", on_click="ignore",
-        )
-    cols[3].download_button(
-        "Case sheet (JSON)", json.dumps(T.case_sheet(c), indent=2).encode("utf-8"), file_name=f"{c.id}.json",
-        mime="application/json", key=key + "_sheet", on_click="ignore",
-    )
 
 
 def _summary(s: T.Session) -> None:
@@ -585,7 +250,7 @@ def _summary(s: T.Session) -> None:
     m[1].metric("Percent", f"{t.percent:.0f} %")
     m[2].metric("Final calls right", f"{t.n_final_correct} / {t.n_cases}")
     m[3].metric("Caught on the loop", str(t.n_caught_on_loop), help="static call wrong, final call right")
-    m[4].metric("Mean gap error", _mm(t.mean_abs_gap_error_mm))
+    m[4].metric("Mean gap error", W.mm(t.mean_abs_gap_error_mm))
     st.table(md_rows([
         {"case": sc.title, "expert": T.CALL_LABELS[sc.expert_classification],
          "static call": T.CALL_LABELS[sc.static_call], "final call": T.CALL_LABELS[sc.final_call],
@@ -614,7 +279,7 @@ def render(samples_dir: str | Path | None = None, library_dir: str | Path | None
         Use the app's browser cine player (needs the frame route of ``app.py``); False shows still
         images and the prepared clip only.
     """
-    st.session_state[USE_PLAYER] = bool(use_player)
+    st.session_state[W.USE_PLAYER] = bool(use_player)
     if st.toggle("Presentation layout (large font)", key=PRESENT):
         st.html(_PRESENTATION_CSS)
     st.title("Teaching mode")
@@ -645,7 +310,7 @@ def _page(samples_dir, library_dir) -> None:
         return
     _header(s)
     try:
-        cine = _load(s.case.source)
+        cine = W.load(s.case.source)
     except MsusError as exc:
         _error(exc)
         if st.button("Abandon the session", key="teach_abandon"):
