@@ -95,24 +95,12 @@ def _encode(frames, codec: str, fmt: str, bit_rate: int | None = None) -> bytes:
 
 
 def _h264_dicom(path: Path, stream: bytes) -> None:
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.encaps import encapsulate
-    from pydicom.uid import UID, generate_uid
+    from pydicom.uid import MPEG4HP41
 
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = UID("1.2.840.10008.1.2.4.102")
-    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.3.1"
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID = generate_uid()
-    ds.Modality = "US"
-    ds.Rows, ds.Columns, ds.SamplesPerPixel = ROWS, COLS, 3
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
-    ds.PhotometricInterpretation, ds.PlanarConfiguration = "YBR_PARTIAL_420", 0
-    ds.NumberOfFrames, ds.FrameTime, ds.FrameIncrementPointer = N, 33.333, 0x00181063
-    ds.PixelData = encapsulate([stream], has_bot=False)
-    ds["PixelData"].VR = "OB"
-    ds["PixelData"].is_undefined_length = True
-    ds.save_as(path, enforce_file_format=True)
+    from msus.synth.dicom import us_multiframe_dataset, write_dicom
+
+    write_dicom(us_multiframe_dataset(fragments=[stream], fps=30.0, transfer_syntax=MPEG4HP41, shape=(N, ROWS, COLS, 3),
+                                      photometric="YBR_PARTIAL_420", offset_table=False), path)
 
 
 def _jpeg_figures(tmp: Path, frames) -> list[Figure]:
@@ -167,16 +155,13 @@ def _jpeg_figures(tmp: Path, frames) -> list[Figure]:
 def _video_figures(label: str, path: Path) -> list[Figure]:
     import av
 
-    import msus
+    from benchmarks.bench_loading import every_frame, first_frame
 
     def first():
-        with msus.load(path) as c:
-            c.frame(0)
+        first_frame(path)
 
     def whole():
-        with msus.load(path, cache_frames=1) as c:
-            for i in range(len(c)):
-                c.frame(i)
+        every_frame(path)
 
     if path.suffix == ".dcm":
         from pydicom import dcmread

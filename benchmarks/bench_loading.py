@@ -18,7 +18,6 @@ Figures:
 
 from __future__ import annotations
 
-import io
 import tempfile
 import time
 import tracemalloc
@@ -51,35 +50,36 @@ def _frames(n: int, seed: int = 0) -> list[np.ndarray]:
 
 
 def _jpeg(frame: np.ndarray) -> bytes:
-    from PIL import Image
+    from msus.export.jpeg import encode_jpeg
 
-    b = io.BytesIO()
-    Image.fromarray(frame).save(b, format="JPEG", quality=90, subsampling=1)  # 1 = 4:2:2
-    return b.getvalue()
+    return encode_jpeg(frame, 90, "422")
 
 
 def _write_loop(path: Path, jpegs: list[bytes], n: int) -> None:
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.encaps import encapsulate
-    from pydicom.uid import JPEGBaseline8Bit, generate_uid
+    from pydicom.uid import JPEGBaseline8Bit
 
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
-    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.3.1"
-    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID
-    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
-    ds.Modality = "US"
-    ds.Rows, ds.Columns, ds.SamplesPerPixel = ROWS, COLS, 3
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
-    ds.PhotometricInterpretation, ds.PlanarConfiguration = "YBR_FULL_422", 0
-    ds.NumberOfFrames = n
-    ds.FrameTime = 33.333
-    ds.FrameIncrementPointer = 0x00181063
-    ds.PixelData = encapsulate([jpegs[i % len(jpegs)] for i in range(n)], has_bot=False)
-    ds["PixelData"].VR = "OB"
-    ds.save_as(path, enforce_file_format=True)
+    from msus.synth.dicom import us_multiframe_dataset, write_dicom
+
+    write_dicom(us_multiframe_dataset(fragments=[jpegs[i % len(jpegs)] for i in range(n)], fps=30.0,
+                                      transfer_syntax=JPEGBaseline8Bit, shape=(n, ROWS, COLS, 3),
+                                      photometric="YBR_FULL_422", offset_table=False), path)
+
+
+def first_frame(path: Path) -> None:
+    """Open a loop and decode its first frame (what "time to first frame" times)."""
+    import msus
+
+    with msus.load(path) as c:
+        c.frame(0)
+
+
+def every_frame(path: Path) -> None:
+    """Open a loop and decode every frame, keeping none (what "full-loop decode" times)."""
+    import msus
+
+    with msus.load(path, cache_frames=1) as c:
+        for i in range(len(c)):
+            c.frame(i)
 
 
 def run() -> list[Figure]:
@@ -95,13 +95,10 @@ def run() -> list[Figure]:
         _write_loop(loop, jpegs, N_LOOP)
 
         def first():
-            with msus.load(loop) as c:
-                c.frame(0)
+            first_frame(loop)
 
         def whole():
-            with msus.load(loop, cache_frames=1) as c:
-                for i in range(len(c)):
-                    c.frame(i)
+            every_frame(loop)
 
         def cv2_all():
             for b in loop_jpegs:

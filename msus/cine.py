@@ -24,6 +24,20 @@ DEFAULT_FPS = 30.0
 DEFAULT_CACHE_FRAMES = 64
 
 
+def to_grey(frame: np.ndarray) -> np.ndarray:
+    """An H×W uint8 grey image of a frame: grey frames as they are, colour frames' luma.
+
+    The one RGB → grey conversion of msus (ITU-R BT.601 weights, ``cv2.COLOR_RGB2GRAY``, rounded
+    as OpenCV rounds); analysis, export and the decoders' fallbacks all call it.
+    """
+    f = np.asarray(frame)
+    if f.ndim == 2:
+        return f if f.dtype == np.uint8 else f.astype(np.uint8)
+    import cv2
+
+    return cv2.cvtColor(np.ascontiguousarray(f, np.uint8), cv2.COLOR_RGB2GRAY)
+
+
 class FrameCache:
     """Decoded frames of every open loop, least recently used dropped beyond ``max_bytes``.
 
@@ -225,12 +239,7 @@ class Cine:
 
     def grey(self, i: int) -> np.ndarray:
         """Frame ``i`` as H×W uint8 grey (luma for RGB frames), for analysis."""
-        f = self.frame(i)
-        if f.ndim == 2:
-            return f
-        import cv2
-
-        return cv2.cvtColor(f, cv2.COLOR_RGB2GRAY)
+        return to_grey(self.frame(i))
 
     def frame_grey(self, i: int) -> np.ndarray:
         """Frame ``i`` as H×W uint8 luma, for grey consumers (analysis, motion).
@@ -255,9 +264,7 @@ class Cine:
             return hit
         colour = FRAME_CACHE.get(self._cache_id, i)
         if colour is not None:
-            import cv2
-
-            return cv2.cvtColor(colour, cv2.COLOR_RGB2GRAY)
+            return to_grey(colour)
         arr = np.ascontiguousarray(self._decode_grey(i), dtype=np.uint8)
         if arr.shape != (self.rows, self.columns):
             raise LoadError(f"frame {i + 1} decoded to shape {arr.shape}, header says {(self.rows, self.columns)}")

@@ -74,43 +74,12 @@ def loop_frames(n: int, rows: int, cols: int) -> np.ndarray:
 def write_loop_dicom(path, n: int = 600, rows: int = 600, cols: int = 800, fps: float = 30.0,
                      mm_per_px: float = 0.1, quality: int = 92) -> Path:
     """Write a JPEG-baseline US multi-frame DICOM with a US region calibration and FrameTime."""
-    import cv2
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.encaps import encapsulate
-    from pydicom.uid import JPEGBaseline8Bit, generate_uid
+    from msus.synth.dicom import TissueRegion, us_multiframe_dataset, write_dicom
 
-    frames = loop_frames(n, rows, cols)
-    blobs = [cv2.imencode(".jpg", f, [int(cv2.IMWRITE_JPEG_QUALITY), quality])[1].tobytes() for f in frames]
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.3.1"
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = JPEGBaseline8Bit
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = meta.MediaStorageSOPClassUID
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
-    ds.Modality = "US"
-    ds.Manufacturer = "msus benchmark"
-    ds.PatientName = "BENCH^LOOP"
-    ds.Rows, ds.Columns, ds.NumberOfFrames = rows, cols, n
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
-    ds.FrameTime = f"{1000.0 / fps:.4f}"
-    ds.FrameIncrementPointer = 0x00181063
-    r = Dataset()
-    r.RegionSpatialFormat, r.RegionDataType, r.RegionFlags = 1, 1, 0
-    r.RegionLocationMinX0, r.RegionLocationMinY0 = 0, 0
-    r.RegionLocationMaxX1, r.RegionLocationMaxY1 = cols - 1, rows - 1
-    r.PhysicalUnitsXDirection = r.PhysicalUnitsYDirection = 3
-    r.PhysicalDeltaX = r.PhysicalDeltaY = mm_per_px / 10.0
-    ds.SequenceOfUltrasoundRegions = [r]
-    ds.PixelData = encapsulate(blobs)
-    ds["PixelData"].VR = "OB"
-    ds.set_original_encoding(False, True)
-    path = Path(path)
-    ds.save_as(path, enforce_file_format=True)
-    return path
+    ds = us_multiframe_dataset(loop_frames(n, rows, cols), fps=fps, jpeg=True, quality=quality,
+                               region=TissueRegion.whole(rows, cols, mm_per_px), patient="BENCH^LOOP",
+                               elements={"Manufacturer": "msus benchmark"})
+    return write_dicom(ds, path)
 
 
 # ---- a server ---------------------------------------------------------------------------------

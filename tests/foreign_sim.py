@@ -343,13 +343,13 @@ def _decorate(frames, box, mmpp, rng, seed):
 def write_dicom(loop: ForeignLoop, path, *, jpeg: bool = True) -> None:
     """Write ``loop`` as a multi-frame US DICOM with a Sequence of Ultrasound Regions (JPEG
     baseline frames when ``jpeg``, else native RGB)."""
-    from us_dicom import us_multiframe_bytes
+    from msus.synth.dicom import TissueRegion, us_multiframe_dataset
+    from msus.synth.dicom import write_dicom as save
 
     r = loop.calibration.regions[0]
-    data = us_multiframe_bytes(loop.frames, loop.fps, (r.x0, r.y0, r.x1, r.y1), r.delta_x, r.delta_y, jpeg=jpeg,
-                               patient="Foreign^Phantom")
-    with open(path, "wb") as fh:
-        fh.write(data)
+    region = TissueRegion((r.x0, r.y0, r.x1, r.y1), r.delta_x, r.delta_y)
+    save(us_multiframe_dataset(loop.frames, fps=loop.fps, jpeg=jpeg, quality=85, subsampling="420", region=region,
+                               patient="Foreign^Phantom"), path)
 
 
 def write_mp4(loop: ForeignLoop, path) -> None:

@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from us_dicom import us_multiframe_bytes  # noqa: E402
+from msus.synth.dicom import TissueRegion, dicom_bytes, us_multiframe_dataset  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data" / "physics"
 DYNAMIC_RANGE_DB = 50.0  # as physics_sim.DYNAMIC_RANGE_DB (the grey <-> envelope mapping)
@@ -94,8 +94,8 @@ def _load(frames: np.ndarray, case: Case, fps: float):
 
     t = case.truth
     h, w = frames.shape[1:3]
-    data = us_multiframe_bytes(frames, fps, (0, 0, w - 1, h - 1), t["mm_per_px_x"] / 10.0, t["mm_per_px_y"] / 10.0,
-                               jpeg=False, patient="Physics^Phantom")
+    region = TissueRegion((0, 0, w - 1, h - 1), t["mm_per_px_x"] / 10.0, t["mm_per_px_y"] / 10.0)
+    data = dicom_bytes(us_multiframe_dataset(frames, fps=fps, region=region, patient="Physics^Phantom"))
     return msus.load(data), data
 
 

@@ -18,12 +18,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "msus"
 
-#: Known, owned by the restructuring under way (issue 16): tolerated until their moves land, then
-#: delete the entry (the tests say when).  Anything new fails.
-KNOWN_CYCLES = {
-    frozenset({"msus.io.dicom", "msus.io.dicom_video", "msus.io.video"}),  # the msus/io/dicom/ package
-}
-
 
 def _module_name(path: Path) -> str:
     parts = list(path.relative_to(ROOT).with_suffix("").parts)
@@ -131,15 +125,9 @@ def test_the_graph_sees_imports_inside_functions():
 
 
 def test_no_import_cycle_in_msus():
-    cycles = [c for c in _cycles(_graph()) if frozenset(c) not in KNOWN_CYCLES]
+    cycles = _cycles(_graph())
     assert not cycles, "import cycles (each line one strongly connected group):\n" + "\n".join(
         " ⇄ ".join(c) for c in cycles)
-
-
-def test_known_cycles_are_still_there():
-    gone = [sorted(k) for k in KNOWN_CYCLES if k not in {frozenset(c) for c in _cycles(_graph())}]
-    if gone:
-        pytest.skip(f"fixed, remove from KNOWN_CYCLES: {gone}")
 
 
 def test_the_cycle_finder_finds_a_cycle():

@@ -73,9 +73,9 @@ def dicom_video(src_path, stream: bytes, ts: str, out, *, fragment=None):
 
 
 def luma(f: np.ndarray) -> np.ndarray:
-    import cv2
+    from msus.cine import to_grey
 
-    return f if f.ndim == 2 else cv2.cvtColor(f, cv2.COLOR_RGB2GRAY)
+    return to_grey(f)
 
 
 def assert_close(got: np.ndarray, want: np.ndarray, mean=3.0, p99=16):

@@ -76,15 +76,10 @@ def save(ds: Dataset, path: Path) -> Path:
     return path
 
 
-def jpeg_frames(frames: np.ndarray, subsampling=1, quality=90) -> list[bytes]:
-    from PIL import Image
+def jpeg_frames(frames: np.ndarray, subsampling="422", quality=90) -> list[bytes]:
+    from msus.export.jpeg import encode_jpeg
 
-    out = []
-    for f in frames:
-        b = io.BytesIO()
-        Image.fromarray(f).save(b, format="JPEG", quality=quality, subsampling=subsampling)
-        out.append(b.getvalue())
-    return out
+    return [encode_jpeg(f, quality, subsampling) for f in frames]
 
 
 def gradient_frames(n=4, rows=32, cols=48, rgb=False, dtype=np.uint8, seed=0) -> np.ndarray:
@@ -487,9 +482,9 @@ def test_12bit_jpeg_extended_decodes_with_imagecodecs():
 def test_12bit_jpeg_without_imagecodecs_names_the_package(monkeypatch):
     from pydicom.data import get_testdata_file
 
-    import msus.io.dicom as dicom
+    import msus.io.dicom.decode as decode
 
-    monkeypatch.setattr(dicom, "_imagecodecs_jpeg", lambda: None)
+    monkeypatch.setattr(decode, "imagecodecs_jpeg", lambda: None)
     with pytest.raises(MissingDecoder, match="12-bit|imagecodecs"):
         msus.load(get_testdata_file("JPGExtended.dcm")).frame(0)
 

@@ -252,10 +252,11 @@ def test_random_geometry_truth_is_consistent(seed):
 
 def test_single_look_envelope_has_rayleigh_statistics():
     """Inside the homogeneous haematoma the envelope of one look is Rayleigh (mean/std = 1.91)."""
-    from msus import synth
+    from msus.synth.render import Renderer
+    from msus.synth.scene import Scene
 
     p = SynthParams(tear="full", gap_rest_mm=12.0, gap_contraction_mm=13.0, fray_mm=0.0, seed=8, **SMALL)
-    rend = synth._Renderer(synth._Scene(p))
+    rend = Renderer(Scene(p))
     x, y, a = rend.points(0)
     only_fluid = a.copy()
     only_fluid[: rend.n_main] = 0

@@ -41,6 +41,7 @@ import cv2
 import numpy as np
 
 from msus.calibration import Calibration
+from msus.cine import to_grey
 from msus.errors import AnalysisError
 
 #: Longer side (px) of the working copy of the ROI.
@@ -211,13 +212,6 @@ class Defect:
 
 # ---------------------------------------------------------------------------------------------
 # regions
-
-
-def to_grey(frame: np.ndarray) -> np.ndarray:
-    f = np.asarray(frame)
-    if f.ndim == 3:
-        return cv2.cvtColor(np.ascontiguousarray(f, np.uint8), cv2.COLOR_RGB2GRAY)
-    return np.asarray(f, np.uint8)
 
 
 def check_roi(roi, shape) -> tuple[int, int, int, int]:

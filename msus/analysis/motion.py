@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from msus.cine import to_grey
 from msus.errors import AnalysisError
 
 #: Longer side (px) of the small frames motion works on.
@@ -100,7 +101,7 @@ def small_frames(frames, roi=None, side_px: int = WORK_SIDE_PX) -> tuple[np.ndar
     scale = 1.0
     size = None
     for f in frames:
-        g = f if f.ndim == 2 else cv2.cvtColor(f, cv2.COLOR_RGB2GRAY)
+        g = to_grey(f)
         if roi is not None:
             x0, y0, x1, y1 = roi
             g = g[y0 : y1 + 1, x0 : x1 + 1]

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from msus.analysis.detect import check_roi, tissue_roi, to_grey
+from msus.analysis.detect import check_roi, tissue_roi
 from msus.calibration import Calibration
+from msus.cine import to_grey
 from msus.errors import AnalysisError
 
 

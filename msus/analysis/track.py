@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from msus.cine import to_grey
 from msus.errors import AnalysisError
 
 LK_WIN = (13, 13)
@@ -80,10 +81,6 @@ def _patch(point, radius: float, n_side: int, offset=(0.0, 0.0)) -> np.ndarray:
     xx, yy = np.meshgrid(g, g)
     p = np.stack([xx.ravel(), yy.ravel()], 1) + np.asarray(point, float) + np.asarray(offset, float)
     return p.astype(np.float32)
-
-
-def _grey(f: np.ndarray) -> np.ndarray:
-    return f if f.ndim == 2 else cv2.cvtColor(f, cv2.COLOR_RGB2GRAY)
 
 
 def track_points(
@@ -162,7 +159,7 @@ def track_points(
     def crop(i: int) -> np.ndarray:
         c = cache.get(i)
         if c is None:
-            c = np.ascontiguousarray(_grey(np.asarray(frames[i]))[cy0:cy1, cx0:cx1])
+            c = np.ascontiguousarray(to_grey(frames[i])[cy0:cy1, cx0:cx1])
             cache[i] = c
         return c
 

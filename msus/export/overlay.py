@@ -15,6 +15,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from msus.cine import to_grey
 from msus.export import ExportData
 from msus.measure import LABEL_CONTRACTION, LABEL_REST
 from msus.terms import CLASSIFICATION_LABELS
@@ -76,8 +77,8 @@ def draw_caliper(frame: np.ndarray, m, colour, label: str = "", below: bool = Fa
 
 def difference_image(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """|b − a| of two frames (grey), stretched so what moved stands out (uint8 H×W)."""
-    ga = to_rgb(a).astype(np.int16).mean(axis=2)
-    gb = to_rgb(b).astype(np.int16).mean(axis=2)
+    ga = to_grey(a).astype(np.int16)
+    gb = to_grey(b).astype(np.int16)
     d = np.abs(gb - ga)
     hi = float(np.percentile(d, 99.5)) or 1.0
     return np.clip(d * (255.0 / hi), 0, 255).astype(np.uint8)

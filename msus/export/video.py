@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from msus.cine import to_grey
 from msus.errors import ExportError
 from msus.export import ExportData
 from msus.export.atomic import write_atomic
@@ -104,7 +105,7 @@ def _to_palette(img: np.ndarray):
     r, g, b = cv2.split(img)
     chroma = cv2.subtract(cv2.max(cv2.max(r, g), b), cv2.min(cv2.min(r, g), b))
     idx = cv2.add(cv2.add(cv2.LUT(r, _Q_LUTS[0]), cv2.LUT(g, _Q_LUTS[1])), cv2.LUT(b, _Q_LUTS[2]))
-    grey = cv2.LUT(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), _GREY_LUT)
+    grey = cv2.LUT(to_grey(img), _GREY_LUT)
     np.copyto(idx, grey, where=chroma < 24)
     im = Image.fromarray(idx, mode="P")
     im.putpalette(_PALETTE)

@@ -48,7 +48,7 @@ class Blob:
     def stream(self) -> io.BufferedIOBase:
         """A fresh seekable file object over the buffer (no copy for mmaps)."""
         if isinstance(self.buf, mmap.mmap):
-            return _MmapReader(self.buf)
+            return BufferReader(self.buf)
         return io.BytesIO(self.buf)
 
     def close(self) -> None:
@@ -60,11 +60,13 @@ class Blob:
             self._closer = None
 
 
-class _MmapReader(io.RawIOBase):
-    """A seekable, read-only file object over an mmap with its own position."""
+class BufferReader(io.RawIOBase):
+    """A seekable, read-only file object over a buffer (mmap, memoryview, bytes) with its own
+    position: nothing is copied but what is read."""
 
-    def __init__(self, mm: mmap.mmap):
-        self._mm = mm
+    def __init__(self, buf, size: int | None = None):
+        self._buf = buf
+        self._size = len(buf) if size is None else size
         self._pos = 0
 
     def readable(self) -> bool:
@@ -77,22 +79,20 @@ class _MmapReader(io.RawIOBase):
         return self._pos
 
     def seek(self, offset: int, whence: int = 0) -> int:
-        if whence == 0:
-            pos = offset
-        elif whence == 1:
-            pos = self._pos + offset
-        else:
-            pos = len(self._mm) + offset
+        pos = {0: 0, 1: self._pos, 2: self._size}[whence] + offset
         if pos < 0:
             raise ValueError("negative seek position")
         self._pos = pos
         return pos
 
     def read(self, n: int = -1) -> bytes:
-        end = len(self._mm) if n is None or n < 0 else min(len(self._mm), self._pos + n)
-        out = self._mm[self._pos:end] if end > self._pos else b""
+        end = self._size if n is None or n < 0 else min(self._size, self._pos + n)
+        out = self._slice(self._pos, end) if end > self._pos else b""
         self._pos = max(self._pos, end)
         return out
+
+    def _slice(self, a: int, b: int) -> bytes:
+        return bytes(self._buf[a:b])
 
     def readinto(self, b) -> int:
         data = self.read(len(b))

@@ -33,7 +33,7 @@ import numpy as np
 
 from msus.cine import Cine
 from msus.errors import CorruptFile, MissingDecoder, TooLarge, UnsupportedFormat
-from msus.io.dicom import MAX_FRAME_SAMPLES, MAX_FRAMES, MAX_LOOP_BYTES
+from msus.io.dicom.header import MAX_FRAME_SAMPLES, MAX_FRAMES, MAX_LOOP_BYTES
 
 logger = logging.getLogger(__name__)
 
