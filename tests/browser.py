@@ -101,6 +101,7 @@ def streamlit_server(samples_dir, data_dir=None, timeout_s: float = 60.0, env: d
 
     port = free_port()
     e = dict(os.environ, MSUS_SAMPLES_DIR=str(samples_dir), MSUS_DATA_DIR=str(data_dir or samples_dir),
+             MSUS_LOOPS_DIR=str(data_dir or samples_dir),
              MSUS_PLAYER_TEST_API="1")  # the player's window.__msusPlayer (not in the shipped player)
     e.update(env or {})
     cmd = [sys.executable, "-m", "streamlit", "run", str(script or ROOT / "app.py"), "--server.port", str(port),
