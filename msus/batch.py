@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from msus.batch_sources import BatchItem
 from msus.errors import MsusError
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 REVIEWER = "msus batch"
 #: Retries of a task that raised (a lost worker is handled by the scheduler's allowed-failures).
@@ -98,7 +98,7 @@ def process_loop(item: BatchItem, settings: BatchSettings) -> dict:
     except MsusError as exc:
         row["error"] = str(exc)
     except Exception as exc:  # a bug or a library error: one line in the row, the traceback in the log
-        log.exception("batch: %s failed", item.source)
+        logger.exception("batch: a loop failed (%s)", type(exc).__name__)  # never the path: it may name the patient
         row["error"] = " ".join(f"unexpected {type(exc).__name__}: {exc}".split())[:300]
     row["total_s"] = time.perf_counter() - t0
     return row
@@ -254,7 +254,7 @@ def cluster(scheduler: str | None = None, workers: int | None = None, *, dashboa
         try:
             client = Client(scheduler, timeout="20s")
         except (OSError, TimeoutError) as exc:
-            raise BatchError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+            raise BatchError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
         try:
             client.wait_for_workers(workers or 1, timeout="120s")
             yield client
@@ -282,6 +282,7 @@ def dashboard_link(client) -> str | None:
     try:
         link = client.dashboard_link
     except Exception:
+        logger.debug("dashboard_link: no dashboard", exc_info=True)
         return None
     info = client.scheduler_info()
     return link if (info.get("services") or {}).get("dashboard") else None
@@ -304,6 +305,7 @@ def run_batch(items: list[BatchItem], client, settings: BatchSettings, on_row=No
         try:
             row = fut.result()
         except Exception as exc:  # KilledWorker, a task that raised RETRIES + 1 times, a lost scheduler
+            logger.debug("run_batch: KilledWorker, a task that raised RETRIES + 1 times, a lost scheduler", exc_info=True)
             row = failed_row(items[i], settings, exc)
         rows[i] = row
         fut.release()

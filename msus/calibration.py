@@ -18,13 +18,17 @@ uncalibrated.  Sources, in order of preference:
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field, replace
 from typing import Iterable
 
 from msus.errors import CalibrationError, MeasurementError
+from msus.terms import CalibrationSource, length_label
 
-SOURCES = ("us_region", "pixel_spacing", "manual", "none")
+logger = logging.getLogger(__name__)
+
+SOURCES = tuple(CalibrationSource)
 
 # (0018,6012) RegionSpatialFormat
 SPATIAL_FORMATS = {0: "none", 1: "2D", 2: "M-mode", 3: "spectral", 4: "waveform", 5: "graphics"}
@@ -131,9 +135,7 @@ class Distance:
 
     @property
     def label(self) -> str:
-        if self.distance_mm is not None:
-            return f"{self.distance_mm:.2f} mm"
-        return f"{self.distance_px:.1f} px (uncalibrated)"
+        return length_label(self.distance_mm, self.distance_px)
 
     def to_dict(self) -> dict:
         return {
@@ -319,6 +321,7 @@ def regions_from_dataset(ds) -> tuple[tuple[Region, ...], list[str]]:
         seq = ds.get("SequenceOfUltrasoundRegions") or []
         items = list(seq)
     except Exception:  # damaged sequence
+        logger.debug("regions_from_dataset: damaged sequence", exc_info=True)
         return (), ["the Sequence of Ultrasound Regions cannot be read; ignored"]
     for i, item in enumerate(items):
         try:
@@ -350,6 +353,7 @@ def regions_from_dataset(ds) -> tuple[tuple[Region, ...], list[str]]:
                 )
             )
         except Exception:
+            logger.debug("regions_from_dataset: an unreadable region, skipped", exc_info=True)
             warnings.append(f"ultrasound region #{i + 1} cannot be read; ignored")
     return tuple(regions), warnings
 
@@ -371,6 +375,7 @@ def _functional_spacing(groups_item) -> tuple[float, float] | None:
         if pm:
             return _spacing(pm[0].get("PixelSpacing"))
     except Exception:
+        logger.debug("_functional_spacing: unreadable PixelMeasuresSequence", exc_info=True)
         return None
     return None
 
@@ -413,6 +418,7 @@ def calibration_from_dataset(ds, rows: int | None = None, columns: int | None = 
                 spacing = _functional_spacing(shared[0])
                 detail = "PixelMeasuresSequence (shared functional groups)" if spacing else ""
         except Exception:
+            logger.debug("calibration_from_dataset: unreadable functional groups", exc_info=True)
             spacing = None
     if spacing is None and "ImagerPixelSpacing" in ds:
         spacing = _spacing(ds.get("ImagerPixelSpacing"))
@@ -461,4 +467,5 @@ def frame_calibrations_from_dataset(ds, n_frames: int, rows: int | None = None,
                                  detail=f"PixelMeasuresSequence (frame {i + 1})", warnings=base.warnings)
         return out
     except Exception:
+        logger.debug("frame_calibrations_from_dataset: unreadable per-frame groups", exc_info=True)
         return {}

@@ -8,7 +8,6 @@ Frame index is 0-based in code and shown 1-based to users.
 from __future__ import annotations
 
 import itertools
-import threading
 import weakref
 from collections import OrderedDict
 from typing import Callable, Iterator, Sequence
@@ -17,6 +16,7 @@ import numpy as np
 
 from msus.calibration import Calibration
 from msus.errors import LoadError
+from msus.lru import ByteLRU
 
 #: Frame rate assumed when a source carries no timing at all (documented in README).
 DEFAULT_FPS = 30.0
@@ -49,10 +49,9 @@ class FrameCache:
 
     def __init__(self, max_bytes: int | None = None):
         self._max_bytes = max_bytes
-        self._items: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
+        self._lru = ByteLRU(lambda: self.max_bytes, size=lambda a: a.nbytes, on_evict=self._evicted)
         self._per_loop: dict[int, OrderedDict[int, None]] = {}
-        self._bytes = 0
-        self._lock = threading.Lock()
+        self._lock = self._lru.lock
 
     @property
     def max_bytes(self) -> int:
@@ -64,40 +63,38 @@ class FrameCache:
 
     @property
     def nbytes(self) -> int:
-        return self._bytes
+        return self._lru.nbytes
 
     def get(self, loop: int, i):  # i: a frame index, or ("grey", index) for a luma plane
         with self._lock:
-            hit = self._items.get((loop, i))
+            hit = self._lru.get((loop, i))
             if hit is not None:
-                self._items.move_to_end((loop, i))
                 self._per_loop[loop].move_to_end(i)
             return hit
 
     def put(self, loop: int, i: int, arr: np.ndarray, max_frames: int) -> None:
-        cap = self.max_bytes
-        if arr.nbytes > cap:
-            return
         with self._lock:
-            if (loop, i) in self._items:
-                return
-            self._items[(loop, i)] = arr
-            self._bytes += arr.nbytes
+            if (loop, i) in self._lru or not self._lru.put((loop, i), arr):
+                return  # already held, or larger than the whole bound: returned but not kept
             mine = self._per_loop.setdefault(loop, OrderedDict())
             mine[i] = None
             while len(mine) > max_frames:
                 self._pop(loop, next(iter(mine)))
-            while self._bytes > cap and self._items:
-                self._pop(*next(iter(self._items)))
 
-    def _pop(self, loop: int, i: int) -> None:
-        arr = self._items.pop((loop, i))
-        self._bytes -= arr.nbytes
+    def _evicted(self, key, _arr) -> None:  # the byte bound dropped it (under the lock)
+        loop, i = key
+        self._forget(loop, i)
+
+    def _forget(self, loop: int, i) -> None:
         mine = self._per_loop.get(loop)
         if mine is not None:
             mine.pop(i, None)
             if not mine:
                 del self._per_loop[loop]
+
+    def _pop(self, loop: int, i) -> None:
+        self._lru.pop((loop, i))
+        self._forget(loop, i)
 
     def drop(self, loop: int) -> None:
         """Forget every frame of one loop (closed or garbage collected)."""

@@ -3,8 +3,8 @@
 Each verb lives in its own module under :mod:`msus.commands` exposing ``add_parser(sub)`` and
 ``run(args) -> int``.  Errors: exit status 1 with one line ``msus: error: ...`` on stderr and no
 traceback; usage errors exit 2 (argparse).  Tracebacks and library warnings (pydicom, PyAV…)
-go to the standard ``logging`` log — the file ``$MSUS_LOG`` when set, else nowhere — never to
-the terminal.
+go to the standard ``logging`` log (:mod:`msus.logs`: the file ``$MSUS_LOG`` when set, at
+``$MSUS_LOG_LEVEL``), never mixed into the one error line.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import os
 import sys
 
 from msus import __version__
 from msus.errors import MsusError
+from msus.logs import configure
 
 VERBS = ("info", "measure", "analyze", "export", "samples", "pacs", "batch")
 
@@ -45,38 +45,27 @@ def error(message: str) -> int:
     return 1
 
 
-log = logging.getLogger(__name__)
-
-
-def _setup_logging() -> None:
-    """Log to ``$MSUS_LOG`` (or nowhere); library warnings become log records, not stderr noise."""
-    root = logging.getLogger()
-    if not root.handlers:
-        path = os.environ.get("MSUS_LOG")
-        try:
-            handler = logging.FileHandler(path) if path else logging.NullHandler()
-        except OSError:
-            handler = logging.NullHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root.addHandler(handler)
-        root.setLevel(logging.INFO if path else logging.WARNING)
-    logging.captureWarnings(True)
+logger = logging.getLogger(__name__)
 
 
 def main(argv: list[str] | None = None) -> int:
-    _setup_logging()
+    try:
+        configure()
+    except MsusError as exc:  # a bad MSUS_LOG_LEVEL
+        return error(str(exc))
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args._run(args) or 0)
     except MsusError as exc:
+        logger.info("msus %s: %s", args.verb, type(exc).__name__, exc_info=True)
         return error(str(exc))
     except KeyboardInterrupt:
         return error("interrupted")
     except BrokenPipeError:
         return 0
-    except Exception as exc:  # last line of defence: never a traceback for the user
-        log.exception("unexpected error in msus %s", " ".join(sys.argv[1:2]))
+    except Exception as exc:  # the edge: never a traceback for the user (the log keeps it)
+        logger.exception("unexpected error in msus %s", args.verb)
         return error(f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
                      " (details in the log: set MSUS_LOG=FILE)")
 

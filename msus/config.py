@@ -1,16 +1,22 @@
-"""Settings for the app (and anything else that needs a folder or a limit).
+"""Settings: one module, one meaning per setting.
 
 Values come, in increasing priority, from the defaults below, a TOML file, and environment
 variables.  The TOML file is ``$MSUS_CONFIG`` if set, else ``msus.toml`` in the working
 directory if it exists; its keys are the field names of :class:`Settings` (top level or under
 an ``[app]`` table)::
 
-    data_dir = "/srv/ultrasound"      # server folder the app may open files from
+    loops_dir = "/srv/ultrasound"     # server folder the app may open files from
     upload_limit_mb = 1024
 
-Environment variables (``MSUS_`` + field name in capitals): ``MSUS_DATA_DIR``,
-``MSUS_SAMPLES_DIR``, ``MSUS_UPLOAD_LIMIT_MB``, ``MSUS_FRAME_STORE_MB``, ``MSUS_JPEG_QUALITY``,
-``MSUS_MAX_OPEN_LOOPS``.  A bad value raises :class:`msus.errors.MsusError` with one line.
+Environment variables (``MSUS_`` + field name in capitals): ``MSUS_LOOPS_DIR``,
+``MSUS_DATA_DIR``, ``MSUS_SAMPLES_DIR``, ``MSUS_UPLOAD_LIMIT_MB``, ``MSUS_FRAME_STORE_MB``,
+``MSUS_JPEG_QUALITY``, ``MSUS_MAX_OPEN_LOOPS``.  A bad value raises
+:class:`msus.errors.MsusError` with one line.
+
+``MSUS_DATA_DIR`` is where msus keeps its own data (the SQLite findings store, the PACS outbox
+locks, the teaching library); :func:`data_dir` gives it to every caller (the store reads it
+without the TOML file, so a CLI run needs no app settings).  Logging is configured from
+``MSUS_LOG_LEVEL`` and ``MSUS_LOG`` by :mod:`msus.logs`.
 
 Memory limits of the library (any caller, not only the app) are environment settings read by
 :mod:`msus.limits`: ``MSUS_MAX_FRAME_MB`` (64, one decoded frame), ``MSUS_MAX_LOOP_MB`` (16384, a
@@ -21,13 +27,31 @@ whole loop decoded), ``MSUS_FRAME_CACHE_MB`` (512, decoded frames kept, shared b
 from __future__ import annotations
 
 import os
+import sys
 import tomllib
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from msus.errors import MsusError
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def data_dir(env=None) -> Path:
+    """msus's own data folder: ``MSUS_DATA_DIR``, else per user (``$XDG_DATA_HOME/msus`` or
+    ``~/.local/share/msus``; ``%LOCALAPPDATA%\\msus``; ``~/Library/Application Support/msus``).
+    Not created here."""
+    env = os.environ if env is None else env
+    if env.get("MSUS_DATA_DIR"):
+        return Path(env["MSUS_DATA_DIR"]).expanduser()
+    home = Path.home()
+    if sys.platform == "win32":
+        base = Path(env.get("LOCALAPPDATA") or home / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = home / "Library" / "Application Support"
+    else:
+        base = Path(env.get("XDG_DATA_HOME") or home / ".local" / "share")
+    return base / "msus"
 
 
 @dataclass(frozen=True)
@@ -36,8 +60,10 @@ class Settings:
 
     Attributes
     ----------
-    data_dir
+    loops_dir
         Server folder whose files the app may open by path (never outside it).
+    data_dir
+        msus's own data folder (findings store, outbox, teaching library): :func:`data_dir`.
     samples_dir
         Folder of bundled sample loops listed in the sample picker.
     upload_limit_mb
@@ -48,10 +74,12 @@ class Settings:
         JPEG quality (1–100) of frames sent to the browser (display only; measurements use
         the decoded frame coordinates, not these pixels).
     max_open_loops
-        Decoded loops kept open at once (least recently used are closed).
+        Loops the app keeps open at once, shared by all sessions; the least recently used one
+        beyond it is closed (its file handle and decoded frames released).
     """
 
-    data_dir: Path = ROOT / ".msus-data"
+    loops_dir: Path = ROOT / ".msus-data"
+    data_dir: Path = field(default_factory=data_dir)
     samples_dir: Path = ROOT / "samples"
     upload_limit_mb: int = 1024
     frame_store_mb: int = 768
@@ -94,9 +122,9 @@ def load_settings(env: dict | None = None, config_file: str | os.PathLike | None
             with open(path, "rb") as fh:
                 doc = tomllib.load(fh)
         except OSError as e:
-            raise MsusError(f"cannot read settings file {path}: {e.strerror or e}") from None
+            raise MsusError(f"cannot read settings file {path}: {e.strerror or e}") from e
         except tomllib.TOMLDecodeError as e:
-            raise MsusError(f"settings file {path} is not valid TOML: {e}") from None
+            raise MsusError(f"settings file {path} is not valid TOML: {e}") from e
         table = doc.get("app", doc)
         for k, v in table.items():
             if k in kinds:

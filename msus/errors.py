@@ -77,8 +77,20 @@ class PacsUnavailable(PacsError):
     """The archive could not be reached in time (refused, timed out, 5xx): worth retrying later."""
 
 
+class PacsConfigError(PacsError):
+    """The archive configuration is missing or inconsistent."""
+
+
 class PacsRejected(PacsError):
     """The archive answered but refused the request (bad request, not found, not authorised)."""
+
+
+class StoreConflict(StoreError):
+    """Someone else changed (or deleted) the row since you read it; reload and retry."""
+
+    def __init__(self, message: str, current_version: int | None = None):
+        super().__init__(message)
+        self.current_version = current_version
 
 
 class FindingLocked(StoreError):
@@ -87,6 +99,14 @@ class FindingLocked(StoreError):
 
 class BatchError(MsusError):
     """A batch could not start or finish (no scheduler, no loops, table not written)."""
+
+
+class SampleError(MsusError):
+    """A sample could not be generated or written."""
+
+
+class SynthError(MsusError):
+    """Simulator parameters are inconsistent (one-line message)."""
 
 
 class TeachingError(MsusError):

@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 
 from msus.calibration import Calibration, Distance
 from msus.errors import MeasurementError
+from msus.terms import MeasurementKind
 
 LABEL_REST = "gap at rest"
 LABEL_CONTRACTION = "gap at contraction"
@@ -28,7 +29,7 @@ LABEL_THICKNESS = "muscle thickness"
 ROLE_OTHER = "other"
 ROLES = (LABEL_REST, LABEL_CONTRACTION, LABEL_THICKNESS, ROLE_OTHER)
 NOTE_MAX = 500
-KINDS = ("manual", "automatic", "automatic-edited")
+KINDS = tuple(MeasurementKind)
 
 
 def now_iso() -> str:

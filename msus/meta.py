@@ -17,7 +17,10 @@ Private elements, binary values and sequences are left out.
 
 from __future__ import annotations
 
+import logging
 import math
+
+logger = logging.getLogger(__name__)
 
 #: Keywords always treated as PHI (besides every PN value and every date/time value).
 PHI_KEYWORDS = frozenset(
@@ -104,6 +107,7 @@ def dicom_meta(ds) -> dict:
         try:
             tags = list(d.keys())
         except Exception:
+            logger.debug("dicom_meta: a dataset without readable elements", exc_info=True)
             continue
         for tag in tags:
             try:
@@ -117,6 +121,7 @@ def dicom_meta(ds) -> dict:
                     continue
                 value = _plain(elem.value)
             except Exception:
+                logger.debug("dicom_meta: an unreadable element, listed", exc_info=True)
                 unreadable.append(f"({tag.group:04X},{tag.element:04X})")
                 continue
             if value is None or value == "" or value == []:

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from msus.measure import LABEL_CONTRACTION, LABEL_REST, LABEL_THICKNESS, Measurement
+from msus.terms import length_label
 
 SIGNED = ("final", "amended")  # statuses of a signed (locked) finding
 
@@ -244,21 +245,13 @@ def second_reads_line(measurements, reader: str | None) -> str:
 
 # ---- one way to write the values ---------------------------------------------------------------
 def length_text(mm: float | None, px: float | None) -> str:
-    """'4.72 mm', '39.3 px (uncalibrated)' or '—' (how every view writes a finding's length)."""
-    if mm is not None:
-        return f"{mm:.2f} mm"
-    if px is not None:
-        return f"{px:.1f} px (uncalibrated)"
-    return "—"
+    """'4.72 mm', '39.3 px (uncalibrated)' or '—' (:func:`msus.terms.length_label`)."""
+    return length_label(mm, px)
 
 
 def delta_text(mm: float | None, px: float | None) -> str:
-    """'+5.40 mm', '+12.0 px (uncalibrated)' or '—'."""
-    if mm is not None:
-        return f"{mm:+.2f} mm"
-    if px is not None:
-        return f"{px:+.1f} px (uncalibrated)"
-    return "—"
+    """'+5.40 mm', '+12.0 px (uncalibrated)' or '—' (:func:`msus.terms.length_label`)."""
+    return length_label(mm, px, signed=True)
 
 
 def headline(f: dict) -> str:
@@ -304,13 +297,13 @@ def _gap_free(reason: str) -> bool:
 
 
 def reclassify(finding: dict, values: FindingValues, thresholds: dict | None = None) -> tuple[str, list[str]]:
-    """The flag and its reasons for the finding's current values (:func:`msus.findings.classify`).
+    """The flag and its reasons for the finding's current values (:func:`msus.analysis.classify.classify`).
 
     The automatic analysis classified its own gaps; once a reader's caliper replaces one, the
     retraction changes, and so may the flag and the "gap widens …" reason.  Reasons that do not
     depend on the gaps (how dark the defect is) are kept.
     """
-    from msus.findings import classify
+    from msus.analysis.classify import classify
 
     cls = finding.get("classification") or "no_defect"
     old = [str(r) for r in finding.get("reasons") or ()]

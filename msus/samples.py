@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from msus.errors import MsusError
+from msus.errors import SampleError
 from pydicom.uid import UltrasoundMultiFrameImageStorage as US_MULTIFRAME_SOP_CLASS
 
 from msus.synth import Phantom, SynthParams, simulate
@@ -27,9 +27,6 @@ MANUFACTURER = "msus phantom"
 #: Fixed acquisition date/time of every sample (they are synthetic; byte-reproducibility).
 STUDY_DATE, STUDY_TIME = "20250101", "090000"
 
-
-class SampleError(MsusError):
-    """A sample could not be generated or written."""
 
 
 @dataclass(frozen=True)
@@ -263,7 +260,7 @@ def write_sample(spec: SampleSpec, out_dir: Path, phantom: Phantom | None = None
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise SampleError(f"cannot create {out_dir}: {exc.strerror or exc}") from None
+        raise SampleError(f"cannot create {out_dir}: {exc.strerror or exc}") from exc
     ph = phantom if phantom is not None else simulate(spec.params)
     path = out_dir / spec.filename
     try:
@@ -274,7 +271,7 @@ def write_sample(spec: SampleSpec, out_dir: Path, phantom: Phantom | None = None
         tmp.write_text(json.dumps(truth, indent=1, allow_nan=False) + "\n", encoding="utf-8")
         os.replace(tmp, tpath)
     except OSError as exc:
-        raise SampleError(f"cannot write {path.name} in {out_dir}: {exc.strerror or exc}") from None
+        raise SampleError(f"cannot write {path.name} in {out_dir}: {exc.strerror or exc}") from exc
     return [path, tpath]
 
 
@@ -301,7 +298,7 @@ def read_truth(path: str | Path) -> dict:
     try:
         return json.loads(tp.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise SampleError(f"cannot read ground truth {tp.name}: {exc}") from None
+        raise SampleError(f"cannot read ground truth {tp.name}: {exc}") from exc
 
 
 __all__ = ["SAMPLES", "SampleSpec", "build_samples", "write_sample", "read_truth", "default_samples_dir", "sample_names"]

@@ -93,12 +93,16 @@ def free_port() -> int:
 def streamlit_server(samples_dir, data_dir=None, timeout_s: float = 60.0, env: dict | None = None, script=None):
     """``streamlit run SCRIPT`` (default the app, ``app.py``) on a free loopback port; yields the base URL.
 
+    The player's test API (``window.__msusPlayer``) is on (``MSUS_PLAYER_TEST_API=1``).
+
     Raises RuntimeError with the end of the server's log when it does not answer within ``timeout_s``.
     """
     import urllib.request
 
     port = free_port()
-    e = dict(os.environ, MSUS_SAMPLES_DIR=str(samples_dir), MSUS_DATA_DIR=str(data_dir or samples_dir))
+    e = dict(os.environ, MSUS_SAMPLES_DIR=str(samples_dir), MSUS_DATA_DIR=str(data_dir or samples_dir),
+             MSUS_LOOPS_DIR=str(data_dir or samples_dir),
+             MSUS_PLAYER_TEST_API="1")  # the player's window.__msusPlayer (not in the shipped player)
     e.update(env or {})
     cmd = [sys.executable, "-m", "streamlit", "run", str(script or ROOT / "app.py"), "--server.port", str(port),
            "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",

@@ -29,6 +29,7 @@ def folders(tmp_path, monkeypatch):
     (data / "broken.dcm").write_bytes(b"DICM" * 50)
     monkeypatch.setenv("MSUS_SAMPLES_DIR", str(samples))
     monkeypatch.setenv("MSUS_DATA_DIR", str(data))
+    monkeypatch.setenv("MSUS_LOOPS_DIR", str(data))
     monkeypatch.setenv("MSUS_CONFIG", str(tmp_path / "none.toml"))
     (tmp_path / "none.toml").write_text("")
     return samples, data
@@ -138,12 +139,9 @@ def test_manual_calibration_by_a_typed_scale(folders):
 
 
 def test_teaching_mode_switch_and_back(folders):
-    from msus.ui import optional
+    from msus.ui import navigation
 
     at = _app().run()
-    if not optional.available("teaching_page"):
-        pytest.skip("teaching page not installed")
-    from msus.ui import navigation
 
     at.switch_page(navigation.TEACHING).run()  # the navigation's Teaching page
     assert not at.exception

@@ -286,6 +286,10 @@ def test_physician_opens_from_the_worklist_adds_a_caliper_and_signs(browser, see
         assert sorted(sh["frame"] for sh in shapes if sh["label"] == "defect (saved, Ana Sono)") == [4, 20]
         toggle = doctor.locator(".st-key-msus_show_0")
         expect(toggle).to_contain_text("Ana Sono (2)")  # a toggle per reviewer, the author named
+        label = toggle.get_by_text("Ana Sono (2)")
+        cut = label.evaluate("(e) => { const out = []; for (let n = e; n && !n.classList.contains('st-key-msus_show_0');"
+                             " n = n.parentElement) if (n.scrollWidth > n.clientWidth + 1) out.push(n.tagName); return out; }")
+        assert cut == []  # the whole name shows: no element of the label overflows (no "Ana S…")
         with rerun(doctor):
             toggle.get_by_text("Ana Sono (2)").click()  # off
         assert not [sh for sh in doctor.evaluate("window.__msusPlayer.data.shapes") if sh["label"].startswith("Ana")]

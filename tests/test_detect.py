@@ -1,4 +1,4 @@
-"""msus.detect: the defect between the fasciae on single frames (phantoms and real muscle)."""
+"""msus.analysis.detect: the defect between the fasciae on single frames (phantoms and real muscle)."""
 
 import json
 

@@ -1,4 +1,4 @@
-"""msus.findings: the tear flag, its reasons, descriptors and the thresholds file."""
+"""msus.analysis.classify: the tear flag, its reasons, descriptors and the thresholds file."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""msus.motion: motion energy, rest and peak-contraction frames on controlled loops."""
+"""msus.analysis.motion: motion energy, rest and peak-contraction frames on controlled loops."""
 
 import cv2
 import numpy as np

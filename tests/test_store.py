@@ -213,7 +213,7 @@ def test_bad_inputs_are_store_errors(store):
 
 # ---- findings and audit -------------------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
-class _FakeFinding:  # shaped like msus.findings' result
+class _FakeFinding:  # shaped like msus.analysis.classify's result
     rest_frame: int
     contraction_frame: int
     gap_rest_mm: float | None

@@ -232,6 +232,13 @@ def test_library_refuses_without_deidentifier(tmp_path, monkeypatch):
     assert lib.cases() == []
 
 
+def test_a_loop_that_cannot_be_deidentified_is_an_export_error(tmp_path):
+    src = tmp_path / "loop.dcm"
+    src.write_bytes(b"not dicom")  # the de-identifier is there, the file is no DICOM: refused, one line
+    with pytest.raises(ExportError, match="de-identification failed"):
+        T.deidentify_loop(src, tmp_path / "out")
+
+
 # ---- with the project's samples (the same three files the page tests use) -----------------------
 @pytest.fixture(scope="module")
 def real_samples(tmp_path_factory) -> Path:

@@ -123,6 +123,7 @@ def test_teacher_adds_a_saved_finding_as_a_case(teaching_samples, monkeypatch, t
     data.mkdir()
     shutil.copy(teaching_samples / "phantom_full_tear.dcm", data / "thigh.dcm")
     monkeypatch.setenv("MSUS_DATA_DIR", str(data))
+    monkeypatch.setenv("MSUS_LOOPS_DIR", str(data))
     monkeypatch.setenv("MSUS_SAMPLES_DIR", str(teaching_samples))
     monkeypatch.setenv("MSUS_CONFIG", str(tmp_path / "none.toml"))
     (tmp_path / "none.toml").write_text("")

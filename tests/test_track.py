@@ -1,4 +1,4 @@
-"""msus.track: Lucas-Kanade point tracking with forward-backward checks and keyframes."""
+"""msus.analysis.track: Lucas-Kanade point tracking with forward-backward checks and keyframes."""
 
 import cv2
 import numpy as np

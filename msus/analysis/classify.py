@@ -26,10 +26,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from msus.analysis.thresholds import DEFAULT_THRESHOLDS_PATH, Thresholds, as_thresholds, load_thresholds
+from msus.terms import Classification
 
 __all__ = ["CLASSES", "DISCLAIMER", "DEFAULT_THRESHOLDS_PATH", "Finding", "Thresholds", "classify", "load_thresholds"]
 
-CLASSES = ("suspected_full_thickness", "partial", "no_defect")
+CLASSES = tuple(Classification)
 DISCLAIMER = "flag for review, not a diagnosis"
 
 

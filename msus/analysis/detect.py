@@ -57,8 +57,6 @@ BOUND_REACH = 1.0
 BOUND_RECOVERY = 0.75
 #: Dark runs across the depth separated by at most this share of the thickness are one defect.
 BRIDGE_ROWS = 0.3
-#: Set to a list to collect intermediate results (development aid; None in normal use).
-_DEBUG = None
 #: Scale (working px) of the ridge filter that finds the fasciae (bright bands ~1 mm thick).
 RIDGE_SIGMA_PX = 3.0
 #: Dynamic range (dB) assumed for the grey-level display when converting back to echo power.
@@ -530,15 +528,10 @@ def _profile_extent(P: np.ndarray, mask: np.ndarray, margin: float, trough):
         centre = icpt + slope * np.arange(nv, dtype=float)
     else:
         centre[:] = 0.5 * (c0 + c1)
-    if _DEBUG is not None:
-        _DEBUG.append(("centre", np.round(centre).tolist()))
     q = np.array([np.median(Pn[v, max(0, int(round(centre[v])) - hw) : int(round(centre[v])) + hw + 1])
                   for v in range(nv)])
     q = cv2.GaussianBlur(q.astype(np.float32)[:, None], (1, 0), sigmaX=0.1, sigmaY=1.5)[:, 0]
-    if _DEBUG is not None:
-        _DEBUG.append(("q", np.round(q, 2).tolist()))
     rows_m = np.arange(tb0, min(nv, tb1))
-    vc = int(rows_m[np.argmin(q[rows_m])])
     d_level = float(np.median(q[rows_m]))
     half_v = (d_level + 1.0) / 2.0
     tol = 2.0
@@ -600,8 +593,6 @@ def _profile_extent(P: np.ndarray, mask: np.ndarray, margin: float, trough):
     if lm.size < 2 or rm.size < 2:
         return None
     m_l, m_r = float(np.mean(lm)), float(np.mean(rm))
-    if _DEBUG is not None:
-        _DEBUG.append(("prof", c0, c1, xc, d_x, m_l, m_r, np.round(p, 2).tolist()))
     xl = _half_crossing(p, xc, -1, (d_x + m_l) / 2.0, max(0, a0 - span_c))
     xr = _half_crossing(p, xc, +1, (d_x + m_r) / 2.0, min(nc - 1, b0 + span_c))
     if xl is None or xr is None or xr - xl < 1:
@@ -641,7 +632,7 @@ def defect(
     frame_index
         Recorded in the result.
     thresholds
-        Parsed thresholds (see :func:`msus.findings.load_thresholds`); default: the configured file.
+        Parsed thresholds (see :func:`msus.analysis.classify.load_thresholds`); default: the configured file.
 
     Returns
     -------
@@ -678,7 +669,6 @@ def defect_in_crop(g: np.ndarray, roi, calibration: Calibration, *, frame_index:
     gs = cv2.GaussianBlur(cv2.medianBlur(gw, 5).astype(np.float32), (0, 0), 1.5)
     # a wider median for the echo level: ignores floating echoes and speckle grains in a defect
     gd = cv2.medianBlur(gw, DARK_MEDIAN_PX).astype(np.float32)
-    gd_lin = np.power(10.0, gd * (NOMINAL_DR_DB / 2550.0)).astype(np.float32)
     # where the image holds data: outside a sector fan or under a flat overlay the grey level is
     # constant; even anechoic fluid shows some noise
     gwf = gw.astype(np.float32)
@@ -704,10 +694,6 @@ def defect_in_crop(g: np.ndarray, roi, calibration: Calibration, *, frame_index:
         # ... and a fascia stands out from the speckle's own ridges (a thin or faint fascia is
         # much weaker than a thick one or a bone line, but still far above speckle)
         cands = [c for c in cands if c[0] >= max(FASCIA_MIN_SHARE * top_strength, FASCIA_MIN_NOISE * line_noise)]
-    if _DEBUG is not None:
-        _DEBUG.append(("line_noise", line_noise))
-    if _DEBUG is not None:
-        _DEBUG.append(("cands", cands))
     def analyse_pair(top, bot) -> Defect:
         """Search the muscle between two fascia candidates for a defect."""
         base = dict(frame_index=frame_index, roi=roi)
@@ -741,15 +727,8 @@ def defect_in_crop(g: np.ndarray, roi, calibration: Calibration, *, frame_index:
         S2 = cv2.GaussianBlur(
             cv2.remap(gd, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE), (0, 0), 1.5
         )
-        # the same in linear echo power (undoing a nominal log compression): edges are placed at
-        # half power between defect and muscle, where a blurred step really is
-        SL = cv2.GaussianBlur(
-            cv2.remap(gd_lin, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE), (0, 0), 1.5
-        )
         P = cv2.remap(gs_lin, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         DATA = cv2.remap(has_data, map_x, map_y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        if _DEBUG is not None:
-            _DEBUG.append((S, S2, map_x, map_y, SL))
 
         sup_line = FasciaLine(*to_full(0, yt[0]), *to_full(w - 1, yt[-1]), inner_offset_px=off_t / sy)
         deep_line = FasciaLine(*to_full(0, yb[0]), *to_full(w - 1, yb[-1]), inner_offset_px=off_b / sy)
@@ -815,13 +794,9 @@ def defect_in_crop(g: np.ndarray, roi, calibration: Calibration, *, frame_index:
                 left_ok = (r_[max(0, xa - reach) : xa] >= rec).any()
                 right_ok = (r_[xb + 1 : xb + 1 + reach] >= rec).any()
                 if width < min_len_work or xa < end_margin or xb > ncols - 1 - end_margin or not (left_ok and right_ok):
-                    if _DEBUG is not None:
-                        _DEBUG.append(("trough rejected", b0, b1, xa, xb, round(depth, 2)))
                     continue
                 found_t.append((depth, width, b0, b1, xa, xb, level))
         found_t.sort(key=lambda t: (round(t[0], 2), t[1]), reverse=True)
-        if _DEBUG is not None:
-            _DEBUG.append(("troughs", [tuple(round(float(v), 2) for v in t) for t in found_t[:6]]))
 
         def refine(t):
             """Outline of a trough at half depth; None when it fails the stricter tests."""
@@ -853,8 +828,6 @@ def defect_in_crop(g: np.ndarray, roi, calibration: Calibration, *, frame_index:
             inner[b0:b1, xa : xb + 1] = True
             v90 = float(np.percentile(S[inner], 90)) if inner.sum() >= 10 else 0.0
             if v90 > th["max_inside_level"] * level:
-                if _DEBUG is not None:
-                    _DEBUG.append(("refine: bright inside", v90 / level))
                 return None
             frac_b = float(mask[:, xa : xb + 1].any(axis=1).mean())
             if frac_b < th["min_thickness_fraction"]:
@@ -877,8 +850,6 @@ def defect_in_crop(g: np.ndarray, roi, calibration: Calibration, *, frame_index:
         mask, d_level, m_loc, half, trough = chosen
         contrast = 1.0 - d_level / m_loc
         ext = _profile_extent(P, mask, end_margin, trough)
-        if _DEBUG is not None:
-            _DEBUG.append(("ext", ext, nv, trough))
         if ext is None:
             t_px, t_mm = thickness_at(w / 2)
             return Defect(found=False, muscle_thickness_px=t_px, muscle_thickness_mm=t_mm,

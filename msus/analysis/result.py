@@ -12,6 +12,7 @@ from msus.analysis.motion import Motion
 from msus.analysis.motion_defect import AxisGrid, MotionDefect
 from msus.analysis.thickness import Thickness
 from msus.analysis.track import Track
+from msus.terms import length_label
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class AnalysisResult:
     rest_frame, contraction_frame
         Frames of the paired measurement; ``*_source`` is ``"suggested"`` or ``"user"``.
     motion
-        Motion energy and deformation curves (:class:`msus.motion.Motion`).
+        Motion energy and deformation curves (:class:`msus.analysis.motion.Motion`).
     defect_rest, defect_contraction
         Detector results on the two frames.
     defect_found
@@ -140,10 +141,8 @@ class AnalysisResult:
             shapes["stumps"] = pts
             shapes["calipers"] = [[pts[j], pts[j + k]] for j in range(k)]
         gmm, gpx = self.gap_curve_mm[i], self.gap_curve_px[i]
-        if gmm is not None:
-            shapes["gap_label"] = f"{gmm:.1f} mm"
-        elif gpx is not None:
-            shapes["gap_label"] = f"{gpx:.0f} px (uncalibrated)"
+        if gmm is not None or gpx is not None:
+            shapes["gap_label"] = length_label(gmm, gpx)
         return shapes
 
     def to_dict(self) -> dict:

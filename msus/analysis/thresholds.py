@@ -161,7 +161,7 @@ def _read(path) -> dict:
     except FileNotFoundError:
         raise AnalysisError(f"thresholds file {path} not found") from None
     except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as exc:
-        raise AnalysisError(f"thresholds file {path} is not valid TOML: {exc}") from None
+        raise AnalysisError(f"thresholds file {path} is not valid TOML: {exc}") from exc
 
 
 def load_thresholds(path: str | os.PathLike | None = None) -> Thresholds:

@@ -18,6 +18,7 @@ import sys
 
 from msus.commands import print_json
 from msus.errors import AnalysisError
+from msus.terms import length_label
 
 
 def _roi(text: str | None):
@@ -52,12 +53,8 @@ def add_parser(sub):
     return p
 
 
-def _fmt(mm, px, unit_px="px"):
-    if mm is not None:
-        return f"{mm:.2f} mm"
-    if px is not None:
-        return f"{px:.1f} {unit_px} (uncalibrated)"
-    return "—"
+def _fmt(mm, px):
+    return length_label(mm, px)
 
 
 def run(args) -> int:

@@ -74,13 +74,10 @@ def codec_of(cine) -> str | None:
 def _ts_name(uid: str | None) -> str:
     if not uid:
         return "-"
-    try:
-        from pydicom.uid import UID
+    from pydicom.uid import UID
 
-        name = UID(uid).name
-        return name if name and name != uid else uid
-    except Exception:
-        return uid
+    name = UID(uid).name
+    return name if name and name != uid else uid
 
 
 def summary(cine, d: dict) -> str:

@@ -219,14 +219,9 @@ def _as_dict(obj) -> dict:
 
 def automatic(cine) -> ExportData:
     """Run the automatic analysis (:mod:`msus.analysis`) and wrap its result."""
-    try:
-        from msus import analysis
-    except ImportError:
-        raise ExportError("nothing is stored for this loop and the automatic analysis is not available") from None
-    fn = getattr(analysis, "analyze", None) or getattr(analysis, "analyse", None)
-    if fn is None:
-        raise ExportError("nothing is stored for this loop and msus.analysis offers no analyze()")
-    return from_analysis(cine, fn(cine))
+    from msus.analysis import analyze
+
+    return from_analysis(cine, analyze(cine))
 
 
 def gather(cine, store=None, *, analyze: bool = True, analysis=None) -> ExportData:

@@ -26,7 +26,7 @@ def write_atomic(out, write: Callable[[Path], object], what: str | None = None) 
         write(tmp)
         tmp.replace(out)
     except OSError as exc:
-        raise ExportError(f"cannot write {what or out}: {exc.strerror or exc}") from None
+        raise ExportError(f"cannot write {what or out}: {exc.strerror or exc}") from exc
     return out
 
 
@@ -39,7 +39,7 @@ def refuse_non_regular(out, what: str | None = None, *, folder_ok: bool = False)
     except FileNotFoundError:
         return
     except OSError as exc:
-        raise ExportError(f"cannot write {what or out}: {exc.strerror or exc}") from None
+        raise ExportError(f"cannot write {what or out}: {exc.strerror or exc}") from exc
     if stat.S_ISLNK(mode):
         try:
             mode = os.stat(out).st_mode

@@ -132,4 +132,4 @@ def _publish(work: Path, files: list[str], out: Path) -> None:
             for f in files:
                 shutil.copy2(work / f, out / f)
     except OSError as exc:
-        raise ExportError(f"cannot write the bundle to {out}: {exc.strerror or exc}") from None
+        raise ExportError(f"cannot write the bundle to {out}: {exc.strerror or exc}") from exc

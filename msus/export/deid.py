@@ -27,12 +27,15 @@ element that cannot be read, before anything else.
 from __future__ import annotations
 
 import copy
+import logging
 from pathlib import Path
 
 import numpy as np
 
 from msus.errors import ExportError
 from msus.io.repair import strip_stray_elements  # noqa: F401 (shared with the PACS outbox)
+
+logger = logging.getLogger(__name__)
 
 #: Attributes kept (by keyword); all describe the image, none the patient.
 KEEP = frozenset(
@@ -166,7 +169,8 @@ def deidentify(source, uid_map: UidMap | None = None, *, crop: tuple[int, int, i
         try:
             src = pydicom.dcmread(str(source), stop_before_pixels=True)
         except Exception as exc:
-            raise ExportError(f"de-identification needs a DICOM file; cannot read {Path(str(source)).name}: {type(exc).__name__}") from None
+            logger.debug("deidentify: the source is not readable DICOM", exc_info=True)
+            raise ExportError(f"de-identification needs a DICOM file; cannot read {Path(str(source)).name}: {type(exc).__name__}") from exc
         strip_stray_elements(src)
         mask = region_mask(src, cine.rows, cine.columns, crop)
     except BaseException:
@@ -178,6 +182,7 @@ def deidentify(source, uid_map: UidMap | None = None, *, crop: tuple[int, int, i
             try:
                 ds[kw] = copy.deepcopy(src[kw])
             except Exception:
+                logger.debug("deidentify: an element not copied", exc_info=True)
                 continue
     for kw in EMPTY:
         setattr(ds, kw, "")
@@ -234,6 +239,7 @@ def _compress_lossless(ds) -> None:
             ds.compress(RLELossless, encoding_plugin=plugin)
             return
         except Exception:
+            logger.debug("_compress_lossless: RLE encoder plugin failed, trying the next", exc_info=True)
             continue
 
 
@@ -246,5 +252,5 @@ def deidentify_file(source, out_dir, *, uid_map: UidMap | None = None, name: str
         out.parent.mkdir(parents=True, exist_ok=True)
         ds.save_as(out, enforce_file_format=True)
     except OSError as exc:
-        raise ExportError(f"cannot write {out}: {exc.strerror or exc}") from None
+        raise ExportError(f"cannot write {out}: {exc.strerror or exc}") from exc
     return out

@@ -18,6 +18,7 @@ import numpy as np
 from msus.cine import to_grey
 from msus.export import ExportData
 from msus.measure import LABEL_CONTRACTION, LABEL_REST
+from msus.terms import CLASSIFICATION_LABELS
 
 COLOURS = {  # RGB
     LABEL_REST: (0, 200, 255),
@@ -27,11 +28,8 @@ COLOURS = {  # RGB
     "flag": (255, 70, 70),
     "text": (255, 255, 255),
 }
-CLASS_TEXT = {
-    "suspected_full_thickness": "SUSPECTED FULL-THICKNESS TEAR",
-    "partial": "PARTIAL DEFECT",
-    "no_defect": "NO DEFECT FOUND",
-}
+#: Burned-in classification text (the one label map, in capitals).
+CLASS_TEXT = {k: v.upper() for k, v in CLASSIFICATION_LABELS.items()}
 _ASCII = str.maketrans({"Δ": "d", "≥": ">=", "≤": "<=", "×": "x", "–": "-", "—": "-", "…": "...", "µ": "u", "°": " deg"})
 
 

@@ -13,6 +13,7 @@ numbers are 1-based as in the app; lengths in mm only when calibrated.
 from __future__ import annotations
 
 import io
+import logging
 from pathlib import Path
 
 import cv2
@@ -21,6 +22,8 @@ from msus.errors import ExportError
 from msus.export import DISCLAIMER, ExportData
 from msus.export.atomic import write_atomic
 from msus.export.overlay import CLASS_TEXT
+
+logger = logging.getLogger(__name__)
 
 MAX_ROWS = 18
 _FONT_CANDIDATES = (
@@ -33,7 +36,7 @@ _FONT_CANDIDATES = (
 def _fonts() -> tuple[str, str]:
     """(regular, bold) font names: DejaVu when installed (has Δ, ≥), else Helvetica."""
     from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.ttfonts import TTFont
+    from reportlab.pdfbase.ttfonts import TTFError, TTFont
 
     for path in _FONT_CANDIDATES:
         p = Path(path)
@@ -44,7 +47,8 @@ def _fonts() -> tuple[str, str]:
                     pdfmetrics.registerFont(TTFont("MsusSans", str(p)))
                     pdfmetrics.registerFont(TTFont("MsusSans-Bold", str(bold if bold.exists() else p)))
                 return "MsusSans", "MsusSans-Bold"
-            except Exception:
+            except (OSError, TTFError):
+                logger.debug("font %s unusable", p.name, exc_info=True)
                 continue
     return "Helvetica", "Helvetica-Bold"
 
@@ -267,7 +271,8 @@ def pdf_bytes(cine, data: ExportData) -> bytes:
     try:
         doc.build(story)
     except Exception as exc:  # reportlab layout errors
-        raise ExportError(f"could not lay out the report: {exc}") from None
+        logger.debug("pdf_bytes: reportlab layout errors", exc_info=True)
+        raise ExportError(f"could not lay out the report: {exc}") from exc
     return buf.getvalue()
 
 

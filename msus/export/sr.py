@@ -27,6 +27,7 @@ version it amends.  The observer is the reader (person), or the device "msus" wh
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import os
@@ -38,6 +39,8 @@ from msus import __version__
 from msus.errors import ExportError
 from msus.export import ExportData
 from msus.export.atomic import write_atomic
+
+logger = logging.getLogger(__name__)
 
 SCHEME = "99MSUS"
 CLASS_MEANINGS = {
@@ -97,7 +100,8 @@ def read_header(source):
         try:
             ds = pydicom.dcmread(str(source), stop_before_pixels=True)
         except Exception as exc:
-            raise ExportError(f"DICOM SR needs a DICOM source; cannot read {Path(str(source)).name}: {exc}") from None
+            logger.debug("read_header: the source is not readable DICOM", exc_info=True)
+            raise ExportError(f"DICOM SR needs a DICOM source; cannot read {Path(str(source)).name}: {exc}") from exc
     strip_stray_elements(ds)
     for kw in ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID"):
         if not ds.get(kw):

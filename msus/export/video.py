@@ -74,7 +74,7 @@ def write_mp4(cine, data: ExportData, out, *, start=None, stop=None, source_fram
         tmp.replace(out)
     except (OSError, av.FFmpegError) as exc:
         tmp.unlink(missing_ok=True)
-        raise ExportError(f"cannot write the video {out.name}: {exc}") from None
+        raise ExportError(f"cannot write the video {out.name}: {exc}") from exc
     return out
 
 

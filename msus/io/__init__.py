@@ -25,28 +25,13 @@ from msus.cine import Cine
 
 from msus.errors import CorruptFile, LoadError, MsusError, TooLarge, UnsupportedFormat
 from msus.io._source import Blob, open_source
+from msus.io.content import sniff
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["load", "sniff", "KINDS"]
 
 KINDS = ("dicom", "video", "images")
-
-
-def sniff(head: bytes) -> str | None:
-    """Kind of content from its first bytes: ``dicom``, ``image``, ``zip`` or None.
-
-    Videos are not recognised here: content no sniffer claims goes to FFmpeg's own probe
-    (:func:`msus.io.video.probe`), which knows every container FFmpeg reads.
-    """
-    from msus.io.dicom import looks_like_dicom
-
-    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08"):
-        return "zip"
-    if looks_like_dicom(head):
-        return "dicom"
-    if head[:8] == b"\x89PNG\r\n\x1a\n" or head[:3] == b"\xff\xd8\xff" or head[:4] in (b"II*\x00", b"MM\x00*") \
-            or head[:2] == b"BM" or head[:6] in (b"GIF87a", b"GIF89a") or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
-        return "image"
-    return None
 
 
 def load(source, **kwargs) -> Cine:
@@ -113,8 +98,6 @@ def load_blob(blob: Blob, **kwargs) -> Cine:
     raise UnsupportedFormat(f"{blob.name}: not a DICOM file, video or image msus can read")
 
 
-log = logging.getLogger(__name__)
-
 
 def _guard(fn, name: str):
     """Run a reader; anything that is not already an MsusError becomes a one-line LoadError."""
@@ -127,9 +110,9 @@ def _guard(fn, name: str):
     except RecursionError:
         raise CorruptFile(f"{name}: the file is malformed (nesting too deep)") from None
     except Exception as exc:  # a reader bug or a library error we did not anticipate
-        log.debug("reading %s failed", name, exc_info=True)
+        logger.warning("reading a source failed (%s)", type(exc).__name__, exc_info=True)
         text = " ".join(str(exc).split())[:160]
         if "is not a transfer syntax" in text:
             raise UnsupportedFormat(f"{name}: the file names an unknown transfer syntax (how its pixels are "
-                                    "encoded); it is damaged or not standard DICOM") from None
-        raise LoadError(f"{name}: cannot be read ({type(exc).__name__}: {text})") from None
+                                    "encoded); it is damaged or not standard DICOM") from exc
+        raise LoadError(f"{name}: cannot be read ({type(exc).__name__}: {text})") from exc

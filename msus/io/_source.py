@@ -112,7 +112,7 @@ def open_file(path: Path) -> Blob:
     except PermissionError:
         raise LoadError(f"{path.name}: permission denied") from None
     except OSError as exc:
-        raise LoadError(f"{path.name}: cannot open ({exc.strerror or exc})") from None
+        raise LoadError(f"{path.name}: cannot open ({exc.strerror or exc})") from exc
     try:
         mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
     except (OSError, ValueError):
@@ -148,7 +148,7 @@ def open_source(source) -> Blob:
                     pass
             data = source.read()
         except (OSError, ValueError) as exc:
-            raise LoadError(f"{name}: cannot read ({exc})") from None
+            raise LoadError(f"{name}: cannot read ({exc})") from exc
         if isinstance(data, str):
             raise UnsupportedFormat(f"{name}: opened in text mode; open the file in binary mode ('rb')")
         return Blob(bytes(data), name)

@@ -40,7 +40,7 @@ def _head(p: Path, n: int = 512) -> bytes:
 
 
 def load_folder(folder: Path, *, series=None, cache_frames: int | None = None, **_ignored) -> Cine:
-    from msus.io import sniff
+    from msus.io.content import sniff
 
     files = sorted((p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")), key=_natural_key)
     if len(files) > MAX_FILES:
@@ -59,13 +59,23 @@ def load_folder(folder: Path, *, series=None, cache_frames: int | None = None, *
         kinds["video"] = [p for p in kinds["unknown"] if _is_video(p)]
     if kinds.get("video"):
         if len(kinds["video"]) == 1:
-            from msus.io import load
-
-            return load(kinds["video"][0], cache_frames=cache_frames)
+            return _one_video(kinds["video"][0], cache_frames)
         raise UnsupportedFormat(f"{folder.name}: the folder holds {len(kinds['video'])} videos; open one file")
     if kinds.get("zip"):
         raise UnsupportedFormat(f"{folder.name}: the folder holds only zip archives; unpack them first")
     raise UnsupportedFormat(f"{folder.name}: the folder holds no DICOM files, videos or images")
+
+
+def _one_video(path: Path, cache_frames: int | None) -> Cine:
+    from msus.io._source import open_file
+    from msus.io.video import load_video
+
+    blob = open_file(path)
+    try:
+        return load_video(blob, cache_frames=cache_frames)
+    except BaseException:
+        blob.close()
+        raise
 
 
 def _is_video(path: Path) -> bool:

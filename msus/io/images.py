@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import threading
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from msus.cine import Cine
 from msus.errors import CorruptFile, TooLarge, UnsupportedFormat
 from msus.io.dicom import MAX_FRAME_SAMPLES, MAX_FRAMES, MAX_LOOP_BYTES
+
+logger = logging.getLogger(__name__)
 
 _GREY_MODES = ("1", "L", "I", "I;16", "I;16B", "I;16L", "I;16N", "F", "LA")
 
@@ -82,7 +85,8 @@ def _open(blob):
     try:
         return Image.open(io.BytesIO(bytes(blob.buf)) if blob.path is None else blob.stream())
     except Exception as exc:
-        raise CorruptFile(f"{blob.name}: cannot read the image ({' '.join(str(exc).split())[:120]})") from None
+        logger.debug("_open: Pillow cannot open the image", exc_info=True)
+        raise CorruptFile(f"{blob.name}: cannot read the image ({' '.join(str(exc).split())[:120]})") from exc
 
 
 def load_image_file(blob, *, cache_frames: int | None = None, **_ignored) -> Cine:
@@ -111,8 +115,9 @@ def load_image_file(blob, *, cache_frames: int | None = None, **_ignored) -> Cin
             except CorruptFile:
                 raise
             except Exception as exc:
+                logger.debug("decode: Pillow cannot decode a frame", exc_info=True)
                 raise CorruptFile(f"{blob.name}: frame {i + 1} cannot be decoded "
-                                  f"({' '.join(str(exc).split())[:120]})") from None
+                                  f"({' '.join(str(exc).split())[:120]})") from exc
 
     times, source = None, None
     if n > 1 and img.format in ("GIF", "PNG", "WEBP"):
@@ -123,6 +128,7 @@ def load_image_file(blob, *, cache_frames: int | None = None, **_ignored) -> Cin
                 durations.append(float(img.info.get("duration") or 0))
             img.seek(0)
         except Exception:
+            logger.debug("load_image_file: no usable frame durations", exc_info=True)
             durations = []
         if durations and all(d > 0 for d in durations):
             times, source = np.concatenate([[0.0], np.cumsum(durations[:-1])]), "frame_durations"
@@ -152,7 +158,8 @@ def images_cine(paths: Sequence[Path], name: str, *, cache_frames: int | None = 
         with Image.open(paths[0]) as im:
             first = (im.width, im.height, im.mode, im.format)
     except Exception as exc:
-        raise CorruptFile(f"{paths[0].name}: cannot read the image ({' '.join(str(exc).split())[:120]})") from None
+        logger.debug("images_cine: Pillow cannot open the first image", exc_info=True)
+        raise CorruptFile(f"{paths[0].name}: cannot read the image ({' '.join(str(exc).split())[:120]})") from exc
     width, height, mode, fmt = first
     grey = mode in _GREY_MODES
     spp = 1 if grey else 3
@@ -172,7 +179,8 @@ def images_cine(paths: Sequence[Path], name: str, *, cache_frames: int | None = 
         except UnsupportedFormat:
             raise
         except Exception as exc:
-            raise CorruptFile(f"{p.name}: cannot read the image ({' '.join(str(exc).split())[:120]})") from None
+            logger.debug("images_cine: Pillow cannot open an image", exc_info=True)
+            raise CorruptFile(f"{p.name}: cannot read the image ({' '.join(str(exc).split())[:120]})") from exc
     scaler = _Scaler()
 
     def decode(i: int) -> np.ndarray:
@@ -181,7 +189,8 @@ def images_cine(paths: Sequence[Path], name: str, *, cache_frames: int | None = 
                 im.load()
                 return to_display(im, grey, scaler)
         except Exception as exc:
-            raise CorruptFile(f"{paths[i].name}: cannot decode ({' '.join(str(exc).split())[:120]})") from None
+            logger.debug("decode: Pillow cannot decode an image", exc_info=True)
+            raise CorruptFile(f"{paths[i].name}: cannot decode ({' '.join(str(exc).split())[:120]})") from exc
 
     extra = {} if cache_frames is None else {"cache_frames": cache_frames}
     first_bytes = paths[0].read_bytes()[: 1 << 20]

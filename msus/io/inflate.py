@@ -19,7 +19,7 @@ import zlib
 
 from msus.errors import CorruptFile, TooLarge
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 DEFLATED = "1.2.840.10008.1.2.1.99"
 _STEP = 1 << 20
@@ -89,8 +89,8 @@ def inflate_to_blob(blob):
 
         meta = FileMetaDataset(read_dataset(io.BytesIO(bytes(blob.buf[132:end])), False, True))
     except Exception as exc:
-        log.debug("file meta of %s", blob.name, exc_info=True)
-        raise CorruptFile(f"{blob.name}: the deflated DICOM's file meta cannot be read ({type(exc).__name__})") from None
+        logger.debug("the deflated file meta cannot be read", exc_info=True)
+        raise CorruptFile(f"{blob.name}: the deflated DICOM's file meta cannot be read ({type(exc).__name__})") from exc
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     head = io.BytesIO()
     head.write(b"\0" * 128 + b"DICM")

@@ -12,6 +12,9 @@ Used by de-identification (:mod:`msus.export.deid`) and by the PACS outbox (:mod
 from __future__ import annotations
 
 import io
+import logging
+
+logger = logging.getLogger(__name__)
 
 
 def strip_stray_elements(ds) -> list[str]:
@@ -36,6 +39,7 @@ def strip_stray_elements(ds) -> list[str]:
         try:
             ds[tag]
         except Exception:
+            logger.debug("strip_stray_elements: an unreadable element, removed", exc_info=True)
             del ds[tag]
             removed.append(str(tag))
     return removed
@@ -70,5 +74,6 @@ def repaired_bytes(data: bytes) -> tuple[bytes, list[str]]:
         buf = io.BytesIO()
         ds.save_as(buf, enforce_file_format=True)
     except Exception:
+        logger.debug("repaired_bytes: repair failed, the original bytes are used", exc_info=True)
         return data, []
     return buf.getvalue(), removed

@@ -60,9 +60,6 @@ class FoundLoop:
             rel = ("." if rel in ("", ".") else rel) + "/"
         return rel
 
-    def load_kwargs(self) -> dict:
-        return {"series": self.series} if self.series else {}
-
 
 def find_loops(root: str | os.PathLike) -> list[FoundLoop]:
     """Every loop under ``root`` (a folder, walked recursively; a file is its own one loop).

@@ -35,7 +35,7 @@ from msus.cine import Cine
 from msus.errors import CorruptFile, MissingDecoder, TooLarge, UnsupportedFormat
 from msus.io.dicom.header import MAX_FRAME_SAMPLES, MAX_FRAMES, MAX_LOOP_BYTES
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 #: Decode forward instead of repositioning when the wanted frame is at most this far ahead.
 FORWARD_DECODE_LIMIT = 48
@@ -83,6 +83,7 @@ def probe(blob) -> bool:
         with av.open(opener_for(blob)(), mode="r") as c:
             return _is_video_format(c)
     except Exception:  # not a format FFmpeg knows: not a video
+        logger.debug("probe: not a format FFmpeg knows: not a video", exc_info=True)
         return False
 
 
@@ -132,14 +133,14 @@ class VideoReader:
             try:
                 self.container.close()
             except Exception:
-                pass
+                logger.debug("closing the previous container failed", exc_info=True)
             self.container = None
         try:
             c = av.open(self._opener(), mode="r", format=self._format)
         except av.error.InvalidDataError:
             raise CorruptFile(f"{self.name}: the video container is damaged or not a video") from None
         except av.FFmpegError as exc:
-            raise CorruptFile(f"{self.name}: cannot open the video ({_msg(exc)})") from None
+            raise CorruptFile(f"{self.name}: cannot open the video ({_msg(exc)})") from exc
         if first and not _is_video_format(c):
             c.close()
             raise UnsupportedFormat(f"{self.name}: the file holds no video stream")
@@ -167,8 +168,8 @@ class VideoReader:
             raise
         except Exception as exc:
             if not pts:
-                raise CorruptFile(f"{self.name}: the video cannot be read ({_msg(exc)})") from None
-            log.info("%s: damaged tail after %d packets (%s)", self.name, len(pts), _msg(exc))
+                raise CorruptFile(f"{self.name}: the video cannot be read ({_msg(exc)})") from exc
+            logger.info("damaged video tail after %d packets (%s)", len(pts), type(exc).__name__)
         if not pts:
             raise CorruptFile(f"{self.name}: the video holds no frames")
         n = len(pts)
@@ -210,6 +211,7 @@ class VideoReader:
             pkt.pts = pkt.dts = d
             return [(fr.pts, fr) for fr in cc.decode(pkt)][:1]
         except Exception:  # indexing must not fail on a picture; decoding proper will say
+            logger.debug("_first_picture: indexing must not fail on a picture; decoding proper will say", exc_info=True)
             return [(None, None)]
 
     # -- timing -------------------------------------------------------------------------------
@@ -264,7 +266,7 @@ class VideoReader:
             pkt0 = next(it, None)
             landed = self._pos_of_pts.get(pkt0.pts) if pkt0 is not None and pkt0.pts is not None else None
         except Exception as exc:  # a seek the container cannot do: reopen instead
-            log.debug("%s: seek failed (%s); reopening", self.name, _msg(exc))
+            logger.debug("seek failed (%s); reopening", type(exc).__name__)
             return None
         if landed is None or landed > k:
             return None
@@ -352,8 +354,9 @@ class VideoReader:
                 self._reset_state()
                 raise
             except Exception as exc:
+                logger.debug("_get: frame decode failed", exc_info=True)
                 self._reset_state()
-                raise CorruptFile(f"{self.name}: frame {i + 1} cannot be decoded ({_msg(exc)})") from None
+                raise CorruptFile(f"{self.name}: frame {i + 1} cannot be decoded ({_msg(exc)})") from exc
 
     def close(self) -> None:
         with self._lock:
@@ -361,7 +364,7 @@ class VideoReader:
                 if self.container is not None:
                     self.container.close()
             except Exception:
-                pass
+                logger.debug("close: closing the container failed", exc_info=True)
 
 
 class _BadStart(Exception):

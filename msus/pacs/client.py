@@ -15,6 +15,7 @@ patient data; messages name the archive host and UIDs only.
 from __future__ import annotations
 
 import io
+import logging
 import uuid
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -32,6 +33,8 @@ from msus.pacs.query import (
     INSTANCE_FIELDS, SERIES_FIELDS, STUDY_FIELDS, InstanceInfo, SeriesInfo, StoreResult, StudyInfo, check_uid,
     check_uids, date_range, first_value,
 )
+
+logger = logging.getLogger(__name__)
 
 NATIVE_INSTANCE = (("application/dicom", "*"),)
 #: Search results returned at most per query (the archive may cap lower).
@@ -273,8 +276,9 @@ class Archive:
                 ds.save_as(tmp, enforce_file_format=True)
                 tmp.replace(path)
             except Exception as exc:
+                logger.debug("fetch: writing a fetched instance failed", exc_info=True)
                 tmp.unlink(missing_ok=True)
-                raise PacsError(f"cannot write {path.name}: {exc}") from None
+                raise PacsError(f"cannot write {path.name}: {exc}") from exc
             written.append(path)
         return written
 
@@ -355,6 +359,7 @@ class Archive:
                 try:
                     answer = Dataset.from_json(r.json())
                 except Exception:
+                    logger.debug("store: the STOW-RS answer is not readable JSON", exc_info=True)
                     answer = Dataset()
         stored = tuple(str(x.ReferencedSOPInstanceUID) for x in answer.get("ReferencedSOPSequence", []) if "ReferencedSOPInstanceUID" in x)
         failed = tuple(

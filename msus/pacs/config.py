@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlsplit
 
-from msus.errors import PacsError
+from msus.errors import PacsConfigError
 
 AUTH_MODES = ("none", "basic", "bearer")
 DEFAULT_TIMEOUT_S = 10.0
@@ -49,9 +49,6 @@ ENV_KEYS = {
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
-
-class PacsConfigError(PacsError):
-    """The archive configuration is missing or inconsistent."""
 
 
 @dataclass(frozen=True)
@@ -167,9 +164,9 @@ def _read_file(path: Path) -> dict:
     except FileNotFoundError:
         raise PacsConfigError(f"the archive configuration file {path} does not exist") from None
     except OSError as exc:
-        raise PacsConfigError(f"cannot read the archive configuration file {path}: {exc.strerror or exc}") from None
+        raise PacsConfigError(f"cannot read the archive configuration file {path}: {exc.strerror or exc}") from exc
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise PacsConfigError(f"the archive configuration file {path} is not valid TOML: {exc}") from None
+        raise PacsConfigError(f"the archive configuration file {path} is not valid TOML: {exc}") from exc
     table = raw.get("pacs", raw)
     if not isinstance(table, dict):
         raise PacsConfigError(f"[pacs] in {path} must be a table")

@@ -12,8 +12,8 @@ request while a background thread (:class:`RemoteFrames`) fetches the rest into 
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections import OrderedDict
 from typing import Callable, Sequence
 
 from pydicom.dataset import Dataset
@@ -25,6 +25,9 @@ from pydicom.uid import (
 from msus.errors import LoadError, PacsError, PacsRejected
 from msus.io.dicom import sof_marker
 from msus.io.dicom import cine_from_dataset
+from msus.lru import ByteLRU
+
+logger = logging.getLogger(__name__)
 
 #: Accept header media types: the frame as stored (any transfer syntax) ...
 NATIVE_FRAMES = (("application/octet-stream", "*"),)
@@ -105,53 +108,18 @@ def dataset_from_metadata(meta: dict, bulk: Callable[[str], bytes] | None = None
     except PacsError:
         raise
     except Exception as exc:  # malformed JSON from the archive
+        logger.debug("dataset_from_metadata: malformed JSON from the archive", exc_info=True)
         raise PacsRejected(f"the archive sent unreadable instance metadata ({type(exc).__name__})") from exc
     return ds
 
 
 # ---- the frame cache and prefetcher ---------------------------------------------------------
-class FrameCache:
-    """Frame bytes by 0-based index, least recently used dropped beyond ``max_bytes``."""
+class FrameCache(ByteLRU):
+    """Frame bytes by 0-based index, least recently used dropped beyond ``max_bytes`` (the newest
+    frame is kept even when it alone is larger)."""
 
     def __init__(self, max_bytes: int):
-        self.max_bytes = int(max_bytes)
-        self._items: OrderedDict[int, bytes] = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
-
-    def get(self, i: int) -> bytes | None:
-        with self._lock:
-            b = self._items.get(i)
-            if b is not None:
-                self._items.move_to_end(i)
-            return b
-
-    def put(self, i: int, data: bytes) -> None:
-        with self._lock:
-            old = self._items.pop(i, None)
-            if old is not None:
-                self._bytes -= len(old)
-            self._items[i] = data
-            self._bytes += len(data)
-            while self._bytes > self.max_bytes and len(self._items) > 1:
-                _, dropped = self._items.popitem(last=False)
-                self._bytes -= len(dropped)
-
-    def __contains__(self, i: int) -> bool:
-        with self._lock:
-            return i in self._items
-
-    @property
-    def nbytes(self) -> int:
-        return self._bytes
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-            self._bytes = 0
+        super().__init__(int(max_bytes), keep_newest=True)
 
 
 class RemoteFrames:

@@ -29,6 +29,7 @@ them (:func:`msus.io.repair.repaired_bytes`); the user's file is never modified.
 
 from __future__ import annotations
 
+import logging
 import threading
 
 from sqlalchemy import select, update
@@ -43,6 +44,8 @@ from msus.pacs.payload import prepared as prepare, sop_header
 from msus.store.engine import make_engine, resolve_url
 from msus.store.migrate import upgrade
 from msus.store.models import OutboxRow
+
+logger = logging.getLogger(__name__)
 
 _ENGINES: dict[str, Engine] = {}
 _ENGINES_LOCK = threading.Lock()
@@ -79,6 +82,7 @@ class Outbox:
         except MsusError:
             raise
         except Exception as exc:
+            logger.debug("opening the outbox failed", exc_info=True)
             raise StoreError(f"cannot open the PACS outbox: {type(exc).__name__}: {exc}") from exc
 
     def _run(self, fn, write: bool = False):
@@ -92,6 +96,7 @@ class Outbox:
         except MsusError:
             raise
         except Exception as exc:
+            logger.debug("an outbox transaction failed", exc_info=True)
             raise StoreError(f"PACS outbox: {type(exc).__name__}: {exc}") from exc
 
     # ---- queueing -------------------------------------------------------------------------

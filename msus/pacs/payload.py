@@ -9,6 +9,7 @@ user's file is never modified.
 from __future__ import annotations
 
 import io
+import logging
 from pathlib import Path
 
 import pydicom
@@ -16,6 +17,8 @@ import pydicom
 from msus.errors import PacsError
 from msus.io.repair import repaired_bytes
 from msus.pacs.query import check_uid
+
+logger = logging.getLogger(__name__)
 
 
 def dicom_bytes(obj, purpose: str = "send") -> tuple[bytes, str]:
@@ -30,6 +33,7 @@ def dicom_bytes(obj, purpose: str = "send") -> tuple[bytes, str]:
         try:
             obj.save_as(buf, enforce_file_format=True)
         except Exception as exc:  # pydicom raises many types for a dataset it cannot write
+            logger.debug("dicom_bytes: pydicom raises many types for a dataset it cannot write", exc_info=True)
             raise PacsError(f"cannot encode the DICOM object to {purpose} it: {exc}") from exc
         return buf.getvalue(), str(obj.get("SeriesDescription", "") or "")
     path = Path(obj)
@@ -47,6 +51,7 @@ def sop_header(data: bytes, consequence: str = "nothing sent") -> pydicom.Datase
         ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
         uid = str(ds.SOPInstanceUID)
     except Exception as exc:  # not DICOM at all, or no SOP Instance UID
+        logger.debug("sop_header: not DICOM at all, or no SOP Instance UID", exc_info=True)
         raise PacsError(f"not a DICOM object with a SOP Instance UID: {consequence}") from exc
     check_uid(uid, "SOP instance UID")
     return ds

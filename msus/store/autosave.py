@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from msus.errors import MsusError, StoreError
 from msus.measure import LABEL_CONTRACTION, LABEL_REST, Measurement
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -57,7 +57,7 @@ class CaliperSync:
                 try:
                     self.versions[m.id] = self.store.add_measurement(self.loop_key, m, reviewer=self.reviewer).version
                 except MsusError as e:
-                    log.info("saving caliper %s failed: %s", m.id, e)
+                    logger.info("saving caliper %s failed (%s)", m.id, type(e).__name__)
                     errors.append(f"saving the measurement failed: {e}")
         return errors
 

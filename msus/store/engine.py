@@ -4,7 +4,8 @@
   server).  When unset: a SQLite file ``msus.sqlite3`` in the data folder.
 * ``MSUS_DATA_DIR`` — the data folder; default a per-user folder (``$XDG_DATA_HOME/msus`` or
   ``~/.local/share/msus`` on Linux, ``~/Library/Application Support/msus`` on macOS,
-  ``%LOCALAPPDATA%\\msus`` on Windows).  Created on first use; never the repository.
+  ``%LOCALAPPDATA%\\msus`` on Windows; :func:`msus.config.data_dir`).  Created on first use; never
+  the repository.
 
 SQLite runs in WAL mode (readers never block the writer) with ``synchronous=FULL`` (a commit is
 on disk before the call returns) and a 30 s busy timeout.  Write transactions start with
@@ -14,31 +15,17 @@ on disk before the call returns) and a 30 s busy timeout.  Write transactions st
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from msus.config import data_dir
 from msus.errors import StoreError
 
 DB_FILENAME = "msus.sqlite3"
 BUSY_TIMEOUT_S = 30.0
-
-
-def data_dir() -> Path:
-    """The msus data folder (``MSUS_DATA_DIR`` or a per-user default), not created here."""
-    env = os.environ.get("MSUS_DATA_DIR")
-    if env:
-        return Path(env).expanduser()
-    home = Path.home()
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA") or home / "AppData" / "Local")
-    elif sys.platform == "darwin":
-        base = home / "Library" / "Application Support"
-    else:
-        base = Path(os.environ.get("XDG_DATA_HOME") or home / ".local" / "share")
-    return base / "msus"
 
 
 def resolve_url(url: str | None = None) -> str:
@@ -50,7 +37,7 @@ def resolve_url(url: str | None = None) -> str:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise StoreError(f"cannot create the data folder {folder}: {exc.strerror or exc}") from None
+        raise StoreError(f"cannot create the data folder {folder}: {exc.strerror or exc}") from exc
     return f"sqlite:///{folder / DB_FILENAME}"
 
 
@@ -58,7 +45,7 @@ def describe(url: str) -> str:
     """The URL without its password, for messages."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:
+    except (ArgumentError, ValueError, TypeError):
         return "(unparseable database URL)"
 
 
@@ -66,8 +53,8 @@ def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets WAL, FULL sync, busy timeout and BEGIN IMMEDIATE writes."""
     try:
         u = make_url(url)
-    except Exception:
-        raise StoreError(f"not a database URL: {url!r}") from None
+    except (ArgumentError, ValueError, TypeError) as exc:
+        raise StoreError(f"not a database URL: {url!r}") from exc
     if u.get_backend_name() == "sqlite":
         if u.database and u.database != ":memory:":
             parent = Path(u.database).expanduser().resolve().parent
@@ -93,5 +80,5 @@ def make_engine(url: str) -> Engine:
         return engine
     try:
         return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
-    except Exception as exc:  # missing driver etc.
-        raise StoreError(f"cannot use database {describe(url)}: {exc}") from None
+    except (ImportError, SQLAlchemyError, TypeError, ValueError) as exc:  # missing driver, bad options
+        raise StoreError(f"cannot use database {describe(url)}: {exc}") from exc

@@ -52,4 +52,4 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
             command.upgrade(cfg, revision)
     except SQLAlchemyError as exc:
         orig = getattr(exc, "orig", None) or exc
-        raise StoreError(f"cannot prepare the database: {' '.join(str(orig).split())[:200]}") from None
+        raise StoreError(f"cannot prepare the database: {' '.join(str(orig).split())[:200]}") from exc

@@ -13,20 +13,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from msus.errors import StoreError
+from msus.errors import StoreConflict, StoreError  # noqa: F401 (StoreConflict importable here)
 from msus.measure import Measurement, now_iso  # noqa: F401 (now_iso: the store's time stamps)
+from msus.numbers import opt_float, opt_int
+from msus.terms import Classification, FindingStatus
 
-CLASSIFICATIONS = ("suspected_full_thickness", "partial", "no_defect")
-STATUSES = ("draft", "final", "amended")  # amended: a signed amendment of a final finding
-SIGNED = ("final", "amended")
+CLASSIFICATIONS = tuple(Classification)
+STATUSES = tuple(FindingStatus)  # amended: a signed amendment of a final finding
+SIGNED = (FindingStatus.FINAL, FindingStatus.AMENDED)
 
-
-class StoreConflict(StoreError):
-    """Someone else changed (or deleted) the row since you read it; reload and retry."""
-
-    def __init__(self, message: str, current_version: int | None = None):
-        super().__init__(message)
-        self.current_version = current_version
 
 
 # ---- values returned to callers ----------------------------------------------------------------
@@ -76,12 +71,6 @@ FINDING_FIELDS = (
     "reasons",
     "calibration_source",
 )
-_ALIASES = {
-    "rest_frame_index": "rest_frame",
-    "contraction_frame_index": "contraction_frame",
-    "delta_gap_mm": "retraction_mm",
-    "thickness_fraction": "defect_thickness_fraction",
-}
 
 
 @dataclass(frozen=True)
@@ -232,25 +221,16 @@ def _as_dict(obj) -> dict:
 
 
 def _opt_float(v) -> float | None:
-    if v is None:
-        return None
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        raise StoreError(f"expected a number, got {v!r}") from None
-    return f if math.isfinite(f) else None
+    return opt_float(v, StoreError)
 
 
 def _opt_int(v) -> int | None:
-    return None if v is None else int(v)
+    return opt_int(v, StoreError)
 
 
 def finding_columns(finding) -> tuple[dict, dict]:
     """Split a finding (dataclass or dict) into known columns and the JSON ``extra``."""
     d = _as_dict(finding)
-    for a, b in _ALIASES.items():
-        if a in d and b not in d:
-            d[b] = d.pop(a)
     cols = {
         "rest_frame": _opt_int(d.get("rest_frame")),
         "contraction_frame": _opt_int(d.get("contraction_frame")),

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from msus.errors import MsusError
+from msus.errors import SynthError
 
 TEAR_KINDS = ("full", "partial", "none")
 CLASSIFICATIONS = {"full": "suspected_full_thickness", "partial": "partial", "none": "no_defect"}
@@ -16,10 +16,6 @@ CLASSIFICATIONS = {"full": "suspected_full_thickness", "partial": "partial", "no
 SOUND_SPEED_MM_PER_US = 1.54
 #: Reference soft-tissue attenuation (dB per mm, round trip) that the TGC compensates.
 ALPHA_REF_DB_PER_MM = 0.35
-
-
-class SynthError(MsusError):
-    """Simulator parameters are inconsistent (one-line message)."""
 
 
 @dataclass(frozen=True)

@@ -14,39 +14,16 @@ from typing import Mapping
 from msus.calibration import Distance
 from msus.errors import TeachingError
 from msus.measure import Measurement
+from msus.numbers import opt_float, opt_int  # noqa: F401 (the teaching modules read numbers through these)
+from msus.terms import CLASSIFICATION_LABELS, Classification
 
-CLASSIFICATIONS = ("no_defect", "partial", "suspected_full_thickness")
-#: What a learner sees for each classification.
-CALL_LABELS = {
-    "no_defect": "No defect",
-    "partial": "Partial tear",
-    "suspected_full_thickness": "Suspected full-thickness tear",
-}
-TEAR_KINDS = ("partial", "suspected_full_thickness")
+CLASSIFICATIONS = (Classification.NO_DEFECT, Classification.PARTIAL, Classification.SUSPECTED_FULL_THICKNESS)
+#: What a learner sees for each classification (the app's one label map).
+CALL_LABELS = CLASSIFICATION_LABELS
+TEAR_KINDS = (Classification.PARTIAL, Classification.SUSPECTED_FULL_THICKNESS)
 
 CASE_FILE = "case.json"
 TRUTH_SUFFIX = ".truth.json"
-
-
-def opt_float(v) -> float | None:
-    """``v`` as a finite float, else None."""
-    if v is None:
-        return None
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
-
-
-def opt_int(v) -> int | None:
-    """``v`` as an int (never a bool), else None."""
-    if v is None or isinstance(v, bool):
-        return None
-    try:
-        return int(v)
-    except (TypeError, ValueError):
-        return None
 
 
 def check_call(call: str) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 import msus
-from msus.errors import ExportError, TeachingError
+from msus.errors import ExportError, MsusError, TeachingError
 from msus.store.engine import data_dir
 from msus.store.identity import identify
 from msus.teaching.cases import CASE_FILE, Answer, Case, check_call, opt_float, opt_int
@@ -32,7 +32,10 @@ def deidentify_loop(source: str | Path, out_dir: str | Path) -> Path:
         from msus.export import deid  # imported here: without it, a case is refused, never stored with PHI
     except ImportError as exc:
         raise ExportError("cannot add a teaching case: de-identification (msus.export.deid) is not available") from exc
-    return deid.deidentify_file(Path(source), Path(out_dir))
+    try:
+        return deid.deidentify_file(Path(source), Path(out_dir))
+    except MsusError as exc:  # not DICOM, unreadable…: refused, never stored identified
+        raise ExportError(f"cannot add a teaching case: de-identification failed ({exc})") from exc
 
 
 def _field(obj, name, default=None):

@@ -31,6 +31,7 @@ import streamlit as st
 from msus.errors import MsusError
 from msus.analysis.classify import DISCLAIMER
 from msus.record import caliper_gap_frames, edited_gap_calipers
+from msus.terms import CLASSIFICATION_LABELS, length_label
 from msus.ui import clicks
 from msus.ui.text import html, md
 
@@ -103,12 +104,6 @@ def _run(cine, review, rest=None, contraction=None, keyframes=None):
         bar.empty()
 
 
-def _gap_text(mm, px) -> str:
-    if mm is not None:
-        return f"{mm:.1f} mm"
-    if px is not None:
-        return f"{px:.0f} px (uncalibrated)"
-    return "—"
 
 
 def render(cine, review):
@@ -142,8 +137,7 @@ def render(cine, review):
 
     # --- the flag banner
     cls = result.classification
-    text = {"suspected_full_thickness": "Suspected full-thickness tear", "partial": "Partial-thickness defect",
-            "no_defect": "No defect found"}[cls]
+    text = CLASSIFICATION_LABELS[cls]
     body = f"**{text}** — {DISCLAIMER}.\n\n" + "\n".join(f"- {md(r)}" for r in result.reasons)
     if result.finding.peetrons:
         body += f"\n\n_{md(result.finding.peetrons)}_" + (f"; _{md(result.finding.bamic)}_" if result.finding.bamic else "")
@@ -166,9 +160,9 @@ def render(cine, review):
     ]
     if result.defect_found:
         rows += [
-            ("gap_rest", f"Gap at rest {_gap_text(result.gap_rest_mm, result.gap_rest_px)}", "automatic"),
+            ("gap_rest", f"Gap at rest {length_label(result.gap_rest_mm, result.gap_rest_px)}", "automatic"),
             ("gap_contraction",
-             f"Gap at contraction {_gap_text(result.gap_contraction_mm, result.gap_contraction_px)}", "automatic"),
+             f"Gap at contraction {length_label(result.gap_contraction_mm, result.gap_contraction_px)}", "automatic"),
         ]
     rows.append(("flag", f"Flag: {cls.replace('_', ' ')}", "automatic"))
     for key, label, source in rows:

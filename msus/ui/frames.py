@@ -31,6 +31,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import itertools
+import logging
 import secrets
 import threading
 import weakref
@@ -38,6 +39,10 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from msus.export.jpeg import encode_jpeg
+
+from msus.errors import MsusError
+
+logger = logging.getLogger(__name__)
 
 ROUTE_PREFIX = "/msus/frames"
 #: Streamlit's XSRF cookie: set per browser by the Streamlit server, sent with every same-origin request.
@@ -115,12 +120,6 @@ class FrameStore:
             self._drop_orphans()
             return token
 
-    def revoke(self, token: str) -> None:
-        with self._lock:
-            self._tokens.pop(token, None)
-            self._bound.pop(token, None)
-            self._drop_orphans()
-
     def revoke_session(self, session: int) -> None:
         """Revoke every token registered for ``session`` (the session ended)."""
         with self._lock:
@@ -128,6 +127,17 @@ class FrameStore:
                 self._tokens.pop(t, None)
                 del self._bound[t]
             self._drop_orphans()
+
+    def forget(self, cine) -> None:
+        """Drop a loop that is being closed, with its tokens and encoded frames."""
+        key = id(cine)
+        with self._lock:
+            for t in [t for t, k in self._tokens.items() if k == key]:
+                del self._tokens[t]
+                self._bound.pop(t, None)
+            loop = self._loops.pop(key, None)
+            if loop is not None:
+                self._bytes -= loop.nbytes
 
     def _drop_orphans(self) -> None:
         live = set(self._tokens.values())
@@ -247,6 +257,7 @@ def session_binding() -> dict:
     try:
         browser = st.context.cookies.get(BROWSER_COOKIE)
     except Exception:  # no browser (bare script runs, AppTest)
+        logger.debug("no browser context", exc_info=True)
         browser = None
     return {"browser": browser, "session": lease.id}
 
@@ -272,6 +283,7 @@ def routes(base_url_path: str | None = None):
 
             base_url_path = st.get_option("server.baseUrlPath") or ""
         except Exception:  # pragma: no cover - config not loadable: serve at the root
+            logger.warning("server.baseUrlPath unreadable; frames served at the root", exc_info=True)
             base_url_path = ""
 
     def serve(request):  # sync: Starlette runs it in a worker thread (cv2 releases the GIL)
@@ -282,7 +294,11 @@ def routes(base_url_path: str | None = None):
             return Response(status_code=404)
         try:
             data = store().jpeg(token, index, browser=request.cookies.get(BROWSER_COOKIE))
-        except Exception:  # a frame that cannot be decoded: the player skips it and says so
+        except MsusError:  # a frame that cannot be decoded: the player skips it and says so
+            logger.info("frame %d not decodable", index, exc_info=True)
+            return Response(status_code=422)
+        except Exception:  # the edge of the frame route: a bug is logged, the player skips the frame
+            logger.exception("serving frame %d failed", index)
             return Response(status_code=422)
         if data is None:
             return Response(status_code=404)

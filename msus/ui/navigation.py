@@ -21,15 +21,11 @@ OPEN_KEYS = ("msus_open_kind", "msus_sample", "msus_path_pick")
 
 
 def pages() -> list:
-    from msus.ui import optional
-
-    out = [
+    return [
         st.Page(WORKLIST, title="Worklist", icon=":material/list_alt:", url_path="worklist"),
         st.Page(REVIEW, title="Review", icon=":material/play_circle:", url_path="review", default=True),
+        st.Page(TEACHING, title="Teaching", icon=":material/school:", url_path="teaching"),
     ]
-    if optional.available("teaching_page"):
-        out.append(st.Page(TEACHING, title="Teaching", icon=":material/school:", url_path="teaching"))
-    return out
 
 
 def keep_open_widgets() -> None:

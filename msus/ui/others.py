@@ -49,11 +49,12 @@ def render(cine, review, reviewer: str | None, live_analysis=None) -> None:
     by = other_readers([s.measurement for s in saved], reviewer, mine=(m.id for m in review.measurements))
     shapes = _outline_shapes(finding) if finding is not None else []
     if by:
-        cols = st.columns([1.4] + [1.2] * len(by) + [max(1.0, 8.0 - 1.2 * len(by))], vertical_alignment="center")
-        cols[0].caption("Other readers' calipers")
+        # one row, each toggle as wide as its label (the whole name, never cut to "Ana S…"), wrapping
+        row = st.container(horizontal=True, vertical_alignment="center", gap="medium")
+        row.caption("Other readers' calipers", width="content")
         for k, (who, ms) in enumerate(sorted(by.items())):
             colour = COLORS[k % len(COLORS)]
-            if cols[k + 1].toggle(f"{md(who)} ({len(ms)})", value=True, key=f"msus_show_{k}",
-                                  help=f"Show the calipers {md(who)} saved on this loop (dashed)"):
+            if row.toggle(f"{md(who)} ({len(ms)})", value=True, key=f"msus_show_{k}", width="content",
+                          help=f"Show the calipers {md(who)} saved on this loop (dashed)"):
                 shapes += _shapes_for(ms, who, colour)
     review.extra_shapes = list(review.extra_shapes) + shapes

@@ -21,27 +21,10 @@ UPLOAD_TYPES = None  # content is sniffed, not judged by extension
 
 
 # ---- open ---------------------------------------------------------------------------------
-def mode_switch() -> str:
-    """Sidebar: "Review" (default) or "Teaching" when the teaching page is installed."""
-    from msus.ui import optional
-
-    if not optional.available("teaching_page"):
-        return "Review"
-    mode = st.sidebar.segmented_control("Mode", ["Review", "Teaching"], default="Review", key="msus_mode")
-    return mode or "Review"
-
-
 def _pacs_available() -> bool:
-    from msus.ui import optional
+    from msus.ui import pacs_panel
 
-    if not optional.available("pacs_panel"):
-        return False
-    try:
-        from msus.ui import pacs_panel
-
-        return bool(pacs_panel.available())
-    except Exception:  # a broken archive configuration shows up in the PACS panel itself
-        return False
+    return pacs_panel.available()  # a broken configuration shows up in the PACS panel itself
 
 
 def open_panel(settings: Settings) -> sources.Source | None:
@@ -76,8 +59,8 @@ def open_panel(settings: Settings) -> sources.Source | None:
         if up is None:
             return None
         return sources.upload_source(up, settings.upload_limit_mb)
-    st.sidebar.caption(f"Data folder: {md(settings.data_dir)}")
-    listed = [str(p.relative_to(settings.data_dir)) for p in sources.list_loops(settings.data_dir)]
+    st.sidebar.caption(f"Data folder (MSUS_LOOPS_DIR): {md(settings.loops_dir)}")
+    listed = [str(p.relative_to(settings.loops_dir)) for p in sources.list_loops(settings.loops_dir)]
     if listed:
         pick = st.sidebar.selectbox("Files in the data folder", [""] + listed, key="msus_path_pick")
     else:
@@ -85,7 +68,7 @@ def open_panel(settings: Settings) -> sources.Source | None:
     typed = st.sidebar.text_input("Path (inside the data folder)", value=pick, key=f"msus_path_{pick}")
     if not typed.strip():
         return None
-    return sources.path_source("path", sources.resolve_under(settings.data_dir, typed))
+    return sources.path_source("path", sources.resolve_under(settings.loops_dir, typed))
 
 
 # ---- header -------------------------------------------------------------------------------

@@ -1,4 +1,10 @@
-"""The cine player: a no-build ``st.components.v2`` component (``player.js``/``player.css``).
+"""The cine player: a no-build ``st.components.v2`` component (``player_js/*.js``, ``player.css``).
+
+The browser side is a few plain-JavaScript parts under ``player_js/`` (one concern each: DOM,
+frames and decode window, clock, input, drawing, HUD; see ``player_js/main.js``), joined in the
+order :data:`JS_PARTS` into the one inline module Streamlit loads — no build tooling.  The test API
+(``window.__msusPlayer``, ``player_js/testapi.js``) is joined in only when the environment sets
+``MSUS_PLAYER_TEST_API=1`` (the browser tests and benchmarks do); the shipped player has no global.
 
 Python sends a small JSON description (frame URLs, timing, calipers, marks, overlay shapes) and
 hears back events through the component state ``log`` (see :meth:`msus.ui.review.Review.handle_log`).
@@ -14,6 +20,7 @@ in full-frame pixel coordinates; ``frame`` None shows the shape on every frame.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import streamlit as st
@@ -23,7 +30,27 @@ from msus.ui.review import Review
 
 KEY = "msus_player"
 _HERE = Path(__file__).parent
+_JS_DIR = _HERE / "player_js"
+#: The player's parts, in the order they are joined (each uses only what comes before it, and
+#: main.js, last, puts the Player class together and exports the component entry).
+JS_PARTS = ("dom.js", "frames.js", "clock.js", "input.js", "draw.js", "hud.js", "main.js")
+TEST_API_PART = "testapi.js"
+#: Set to 1 to join the test API (``window.__msusPlayer``) into the player (tests, benchmarks).
+TEST_API_ENV = "MSUS_PLAYER_TEST_API"
 _COMPONENT = None
+
+
+def player_js(test_api: bool | None = None) -> str:
+    """The player's JavaScript: the parts of ``player_js/`` joined in :data:`JS_PARTS` order.
+
+    ``test_api`` None reads :data:`TEST_API_ENV`; True joins ``testapi.js`` before ``main.js``.
+    """
+    if test_api is None:
+        test_api = os.environ.get(TEST_API_ENV, "") == "1"
+    parts = list(JS_PARTS)
+    if test_api:
+        parts.insert(parts.index("main.js"), TEST_API_PART)
+    return "\n".join(f"// ---- player_js/{name}\n" + (_JS_DIR / name).read_text(encoding="utf-8") for name in parts)
 
 
 def _component():
@@ -32,22 +59,20 @@ def _component():
         _COMPONENT = st.components.v2.component(
             "msus_player",
             css=(_HERE / "player.css").read_text(encoding="utf-8"),
-            js=(_HERE / "player.js").read_text(encoding="utf-8"),
+            js=player_js(),
         )
     return _COMPONENT
 
 
 def calibration_json(cal: Calibration) -> dict:
-    """What the player needs to preview lengths live while a caliper is being drawn."""
+    """The one scale the player may preview lengths with while a caliper is drawn, or ``{}``.
+
+    Only a calibration that holds over the whole image (manual, pixel spacing) is given; with
+    ultrasound regions the region under each end decides (``Calibration.measure``, here in
+    Python), so the player previews px and shows Python's length once the caliper is placed.
+    """
     if cal.source == "us_region":
-        return {
-            "regions": [
-                {"index": r.index, "x0": r.x0, "y0": r.y0, "x1": r.x1, "y1": r.y1, "area": r.area,
-                 "mx": r.mm_per_px_x if r.is_calibrated_2d else None,
-                 "my": r.mm_per_px_y if r.is_calibrated_2d else None}
-                for r in cal.regions if r.is_2d
-            ]
-        }
+        return {}
     return {"mx": cal.mm_per_px_x, "my": cal.mm_per_px_y}
 
 

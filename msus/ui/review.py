@@ -27,8 +27,9 @@ from msus.calibration import Calibration
 from msus.errors import CalibrationError, FindingLocked, MeasurementError, MsusError
 from msus.measure import LABEL_CONTRACTION, LABEL_REST, Measurement, PairedGap, make_measurement, paired_gap
 
+logger = logging.getLogger(__name__)
+
 Listener = Callable[[str, Measurement, "Review"], None]
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -110,7 +111,7 @@ class Review:
             except MsusError as e:
                 self.messages.append(("error", f"saving the measurement failed: {e}"))
             except Exception as e:  # a broken listener must not break the viewer (the log keeps it)
-                log.exception("measurement listener %r failed", fn)
+                logger.exception("a measurement listener failed")
                 self.messages.append(("error", f"saving the measurement failed: {type(e).__name__}"))
 
     # ---- calibration ----------------------------------------------------------------------
@@ -309,6 +310,14 @@ class Review:
         self.frame_index = i
         self.command_seq += 1
         self.command = {"seq": self.command_seq, "seek": i}
+
+    def play(self, from_frame: int | None = None) -> None:
+        """Ask the player to start playback (from ``from_frame`` when given), once."""
+        self.command_seq += 1
+        self.command = {"seq": self.command_seq, "play": True}
+        if from_frame is not None:
+            self.frame_index = self._check_frame(from_frame)
+            self.command["seek"] = self.frame_index
 
     # ---- player events --------------------------------------------------------------------
     def handle_log(self, log, loop_id: str | None = None) -> int:

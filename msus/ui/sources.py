@@ -1,7 +1,9 @@
 """Where a loop comes from: bundled samples, an upload, or a path under the data folder.
 
-Loading goes through :func:`msus.load`; decoded loops are kept in ``st.cache_resource`` (shared,
-never copied) keyed by what identifies the content (path + size + mtime, or the upload's hash).
+Loading goes through :func:`msus.load`; open loops are shared by all sessions (never copied) in
+one :class:`msus.open_loops.OpenLoops` keyed by what identifies the content (path + size + mtime,
+or the upload's hash): at most ``MSUS_MAX_OPEN_LOOPS`` stay open, the least recently used beyond
+that is closed, and a loop no live session holds is closed too.
 What a folder lists and which paths are allowed are :mod:`msus.io.listing`'s rules.
 """
 
@@ -9,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +21,9 @@ import streamlit as st
 import msus
 from msus.errors import LoadError, MsusError, TooLarge
 from msus.io.listing import default_sample_index, list_loops, resolve_under  # noqa: F401  (the pickers' rules)
+from msus.open_loops import OpenLoops
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -49,13 +56,32 @@ def upload_source(uploaded, limit_mb: int) -> Source:
     return Source("upload", uploaded.name, f"upload:{ident}:{size}", upload=uploaded)
 
 
-@st.cache_resource(max_entries=6, show_spinner="Opening the loop…")
-def _load_cached(key: str, _path: str | None, _upload, name: str):
-    if _path is not None:
-        return msus.load(_path)
-    data = io.BytesIO(bytes(_upload.getbuffer()))
-    data.name = name  # messages name the user's file, not "<stream>"
-    return msus.load(data)
+_LOOPS: OpenLoops | None = None
+_LOOPS_LOCK = threading.Lock()
+
+
+def open_loops() -> OpenLoops:
+    """The process-wide open loops (bounded by ``MSUS_MAX_OPEN_LOOPS``)."""
+    global _LOOPS
+    with _LOOPS_LOCK:
+        if _LOOPS is None:
+            from msus.config import load_settings
+            from msus.ui import frames
+
+            _LOOPS = OpenLoops(load_settings().max_open_loops, on_close=lambda c: frames.store().forget(c))
+        return _LOOPS
+
+
+def _load_cached(key: str, path: str | None, upload, name: str):
+    def opener():
+        with st.spinner("Opening the loop…"):
+            if path is not None:
+                return msus.load(path)
+            data = io.BytesIO(bytes(upload.getbuffer()))
+            data.name = name  # messages name the user's file, not "<stream>"
+            return msus.load(data)
+
+    return open_loops().get(key, opener)
 
 
 # ---- a session's loops are released when it ends ---------------------------------------------
@@ -87,7 +113,7 @@ def _hold(args: tuple) -> None:
             _HOLDERS[a].discard(gone)
             if not _HOLDERS[a]:
                 del _HOLDERS[a]
-                _load_cached.clear(*a)
+                open_loops().discard(a[0])
 
 
 def open_source(src: Source):
@@ -103,11 +129,12 @@ def open_source(src: Source):
         try:
             _hold(args)
         except Exception:  # outside a Streamlit session (bare calls): nothing to release later
+            logger.debug("open_source: outside a Streamlit session (bare calls): nothing to release later", exc_info=True)
             pass
         return cine
     except MsusError:
         raise
     except (ImportError, AttributeError) as e:  # the io package not installed/complete
-        raise LoadError(f"cannot open {src.name}: the loader is unavailable ({type(e).__name__})") from None
+        raise LoadError(f"cannot open {src.name}: the loader is unavailable ({type(e).__name__})") from e
     except MemoryError:
         raise TooLarge(f"{src.name} does not fit in memory") from None

@@ -22,6 +22,7 @@ name, the sign confirmation, the study list's note); widget keys ``msus_reviewer
 
 from __future__ import annotations
 
+import logging
 
 import streamlit as st
 
@@ -32,6 +33,8 @@ from msus.ui.store_access import store_or_none, get_store  # noqa: F401  (store_
 from msus.ui.study_panels import agreement_panel, find_listed_source, study_list  # noqa: F401  (the app's calls)
 from msus.ui.text import md
 
+logger = logging.getLogger(__name__)
+
 
 # ---- reviewer -------------------------------------------------------------------------------------
 def logged_in_user() -> str | None:
@@ -41,6 +44,7 @@ def logged_in_user() -> str | None:
         if getattr(user, "is_logged_in", False):
             return str(user.get("name") or user.get("email") or "").strip() or None
     except Exception:
+        logger.debug("logged_in_user: no login configured", exc_info=True)
         return None
     return None
 

@@ -140,7 +140,7 @@ def find_listed_source(source_name: str, settings) -> tuple[str, str] | None:
     """
     from msus.io.listing import find_by_name
 
-    return find_by_name(source_name, (("Sample", settings.samples_dir), ("Server path", settings.data_dir)))
+    return find_by_name(source_name, (("Sample", settings.samples_dir), ("Server path", settings.loops_dir)))
 
 
 def _open_listed(source_name: str, settings) -> None:

@@ -21,7 +21,7 @@ Steps the learner sees:
 
 from __future__ import annotations
 
-import os
+import logging
 from pathlib import Path
 
 import streamlit as st
@@ -31,6 +31,8 @@ from msus.errors import MsusError
 from msus.teaching.reveal import typed_gap_caliper
 from msus.ui import teaching_widgets as W
 from msus.ui.text import md, md_rows
+
+logger = logging.getLogger(__name__)
 
 KEY = "teach_session"
 PRESENT = "teach_presentation"
@@ -55,10 +57,9 @@ _PRESENTATION_CSS = """
 
 
 def _default_samples_dir() -> Path:
-    env = os.environ.get("MSUS_SAMPLES_DIR")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2] / "samples"
+    from msus.config import load_settings
+
+    return load_settings().samples_dir
 
 
 # ---- page pieces --------------------------------------------------------------------------------
@@ -108,7 +109,7 @@ def _teacher_panel(library: T.CaseLibrary) -> None:
             from msus.config import load_settings
             from msus.ui.sources import list_loops, resolve_under
 
-            folder = load_settings().data_dir
+            folder = load_settings().loops_dir
         except (ImportError, MsusError) as exc:
             st.info(f"Adding cases needs the app's data folder settings ({md(exc)}).")
             return
@@ -170,9 +171,10 @@ def _loop_step(s: T.Session, cine) -> None:
             + (f", gap {prior.gap_mm:.1f} mm" if prior.gap_mm is not None else ", no gap measured")
             + ". Watch the loop; you may revise. Measure the gap where the ends are furthest apart.")
 
-    def setup(rv):
+    def setup(rv):  # on arriving from "Commit and play the loop": the loop plays from the static frame
         rv.rest_frame = c.static_frame_index
         rv.frame_index = c.static_frame_index
+        rv.play()
 
     def controls(rv):
         from msus.ui import panels
@@ -287,7 +289,8 @@ def render(samples_dir: str | Path | None = None, library_dir: str | Path | None
         _page(samples_dir, library_dir)
     except MsusError as exc:
         _error(exc)
-    except Exception as exc:  # last resort: one line, never a traceback
+    except Exception as exc:  # the edge: one line, never a traceback (the log keeps it)
+        logger.exception("unexpected error in the teaching mode")
         st.error(f"Unexpected problem in the teaching mode ({type(exc).__name__}); start a new session.")
         if st.button("New session", key="teach_reset"):
             _set(None)

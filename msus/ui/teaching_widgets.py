@@ -17,6 +17,7 @@ from msus import teaching as T
 from msus.errors import MsusError
 from msus.measure import Measurement
 from msus.teaching.reveal import SPEEDS, clip_gif, pair_view
+from msus.terms import length_label
 from msus.ui.review import Review
 from msus.ui.text import md
 
@@ -31,11 +32,12 @@ def show_error(exc: Exception) -> None:
     st.error(md(exc) if isinstance(exc, MsusError) else f"{type(exc).__name__}: {md(exc)}")
 
 
-@st.cache_resource(max_entries=8, show_spinner=False)
 def load(path: str):
+    """A case's loop, open among the app's open loops (bounded, the least recently used closed)."""
     import msus
+    from msus.ui.sources import open_loops
 
-    return msus.load(path)
+    return open_loops().get(f"teaching:{path}", lambda: msus.load(path))
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
@@ -163,7 +165,7 @@ def side_by_side(c: T.Case, cine, show_diff: bool, learner=None, expert=None, co
 
 
 def mm(v) -> str:
-    return "—" if v is None else f"{v:.1f} mm"
+    return length_label(v, None)
 
 
 def handouts(c: T.Case, cine, s: T.Session) -> None:

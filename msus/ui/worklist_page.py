@@ -9,7 +9,10 @@ Open callback.
 
 from __future__ import annotations
 
+import logging
 import streamlit as st
+
+logger = logging.getLogger(__name__)
 
 
 def browser_timezone() -> str | None:
@@ -17,6 +20,7 @@ def browser_timezone() -> str | None:
     try:
         return st.context.timezone or None
     except Exception:  # no browser context (AppTest, bare script)
+        logger.debug("browser_timezone: no browser context (AppTest, bare script)", exc_info=True)
         return None
 
 
@@ -41,7 +45,7 @@ def render() -> None:
     from msus import worklist as W
     from msus.config import load_settings
     from msus.errors import MsusError
-    from msus.ui import navigation, optional, store_panels
+    from msus.ui import guard, navigation, store_panels
     from msus.ui.session import app_state
 
     state = app_state()
@@ -49,7 +53,7 @@ def render() -> None:
         state.goto_review = False
         navigation.go_review()
     settings = load_settings()
-    optional.call("store_panels", "reviewer_chooser")
+    guard.panel(store_panels.reviewer_chooser)
     st.markdown("### Worklist")
     tz = browser_timezone()
     try:

@@ -1,6 +1,6 @@
 """Teaching page: blind-reveal cases from the samples folder."""
 
 from msus.config import load_settings
-from msus.ui import optional
+from msus.ui import guard, teaching_page
 
-optional.call("teaching_page", "render", load_settings().samples_dir)
+guard.panel(teaching_page.render, load_settings().samples_dir)
