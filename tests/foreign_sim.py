@@ -20,7 +20,7 @@ Model
 * The image is embedded in a scanner-like screen (black margins, a depth scale with ticks,
   burned-in text, a small logo); the calibrated DICOM-like region covers only the image.
 
-Ground truth follows DESIGN.md: the gap is the distance along the muscle's long axis between the
+Ground truth follows docs/architecture.md ("Words we use"): the gap is the distance along the muscle's long axis between the
 stump ends averaged over the central half (25–75 %) of the torn depth (fascia to fascia for a
 full tear, the defect's depth extent for a partial one); the thickness fraction; the class.
 """

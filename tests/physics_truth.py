@@ -17,7 +17,7 @@ def _px_list(grid: Grid, geo: Geometry, s, t) -> list:
 
 
 def pose_truth(ph: Phantom, f: float, grid: Grid) -> dict:
-    """Ground truth of one pose (see DESIGN.md "Words we use" for gap and thickness)."""
+    """Ground truth of one pose (see docs/architecture.md "Words we use" for gap and thickness)."""
     c, geo = ph.case, Geometry(ph.case)
     T = c.thickness_mm
     grow = 1 + c.thickening * f

@@ -1,4 +1,4 @@
-"""The three users of DESIGN.md ("Three users, three walks") in Debian Chromium against `streamlit run app.py`.
+"""The three users (a sonographer, a physician, a teacher; docs/app.md "The three walks") in Debian Chromium against `streamlit run app.py`.
 
 Every test is independent: its own Streamlit server (a fresh findings store, a samples folder
 with the full-tear phantom) and its own page.  The physician's walk starts from a finding and

@@ -24,7 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "msus"
 ARCH = ROOT / "docs" / "architecture.md"
-TICKED = re.compile(r"`([^`]+)`")
+TICKED = re.compile(r"`([^`\n]+)`")  # an inline code span, on one line
+FENCED = re.compile(r"```.*?```", re.S)
 FILE_OR_DIR = re.compile(r"^[\w.-]+(/[\w.-]+)*(\.py|/)$")
 ENV_NAME = re.compile(r"MSUS_[A-Z0-9_]*[A-Z0-9](?![A-Z0-9_])")  # not a prefix such as MSUS_PACS_*
 #: MSUS_* strings in msus/ that are not environment variables (what each one is).
@@ -196,7 +197,7 @@ def _readme_commands() -> set[tuple[str, ...]]:
     """``msus VERB [SUBVERB]`` as the README shows it in code (inline or fenced), never in prose."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     code = re.findall(r"```[^\n]*\n(.*?)```", text, re.S)
-    spans = [s for s in TICKED.findall(re.sub(r"```.*?```", "", text, flags=re.S))]
+    spans = TICKED.findall(FENCED.sub("", text))
     lines = [ln for block in code for ln in block.splitlines()] + spans
     found = set()
     for ln in lines:
@@ -216,3 +217,56 @@ def test_every_cli_verb_in_the_readme_exists():
         if subs and c[1] not in subs:
             wrong.append(" ".join(c))
     assert not wrong, "README.md shows msus commands that `msus --help` does not list: " + ", ".join(wrong)
+
+
+# ---- names, paths and links the docs cite -----------------------------------------------------------
+#: Modules the docs mention as removed: they must really be gone.
+REMOVED = {"msus.findings", "msus.detect", "msus.motion", "msus.track"}
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def _resolves(name: str) -> bool:
+    import importlib
+
+    parts = name.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        for attr in parts[i:]:
+            if not hasattr(obj, attr):
+                return False
+            obj = getattr(obj, attr)
+        return True
+    return False
+
+
+def test_every_msus_name_and_path_the_docs_cite_exists():
+    wrong = []
+    for doc in DOCS:
+        for tok in set(TICKED.findall(FENCED.sub("", doc.read_text(encoding="utf-8")))):
+            for p in re.findall(r"(?<![\w./])(msus/[\w./-]*[\w/])", tok):
+                if not (ROOT / p).exists():
+                    wrong.append(f"{doc.name}: path {p}")
+            for name in re.findall(r"(?<![\w./])(msus(?:\.[A-Za-z_]\w*)+)", tok):
+                if name.endswith(".sqlite3"):  # a file name
+                    continue
+                if name in REMOVED:
+                    if _resolves(name):
+                        wrong.append(f"{doc.name}: {name} is said to be gone but imports")
+                elif not _resolves(name):
+                    wrong.append(f"{doc.name}: {name} does not import")
+    assert not wrong, "the docs cite msus names or paths that do not exist: " + "; ".join(sorted(wrong))
+
+
+def test_every_relative_link_in_the_docs_exists():
+    wrong = []
+    for doc in DOCS:
+        for target in re.findall(r"\]\(([^)\s]+)\)", doc.read_text(encoding="utf-8")):
+            if re.match(r"^[a-z]+:", target) or target.startswith("#"):
+                continue
+            path = target.split("#")[0]
+            if path and not (doc.parent / path).exists():
+                wrong.append(f"{doc.relative_to(ROOT)} → {target}")
+    assert not wrong, "links to files that are not in the repository: " + "; ".join(wrong)
