@@ -2,7 +2,8 @@
 
 :class:`ByteLRU` holds values by key and drops the least recently used once their bytes exceed
 ``max_bytes`` (a number, or a function read at each write so a setting can change).  Used by the
-decoded-frame cache of :mod:`msus.cine` and the archive's frame cache (:mod:`msus.pacs.frames`).
+decoded-frame cache of :mod:`msus.cine`, the archive's frame cache (:mod:`msus.pacs.frames`) and
+the player's encoded-JPEG frame store (:mod:`msus.ui.frames`).
 Thread-safe.
 """
 
@@ -86,6 +87,14 @@ class ByteLRU:
             if value is not None:
                 self._bytes -= self._size(value)
             return value
+
+    def discard_where(self, pred: Callable[[Hashable], bool]) -> int:
+        """Remove every key for which ``pred(key)`` is true (no eviction callback); returns how many."""
+        with self.lock:
+            keys = [k for k in self._items if pred(k)]
+            for k in keys:
+                self.pop(k)
+            return len(keys)
 
     def clear(self) -> None:
         with self.lock:

@@ -115,3 +115,25 @@ def test_frame_tokens_bound_to_browser_and_session():
     assert fs.jpeg(other, 0, browser="cookie-b") is not None  # other sessions keep theirs
     fs.revoke_session(8)
     assert fs.nbytes == 0  # the loop and its JPEGs are let go with the last token
+
+
+def test_one_byte_lru_under_every_frame_cache():
+    """ByteLRU bounds bytes and drops a whole loop's entries; the player's frame store sits on it."""
+    from msus.cine import Cine
+    from msus.lru import ByteLRU
+    from msus.ui.frames import FrameStore
+
+    lru = ByteLRU(10)
+    for i in range(4):
+        lru.put(("a" if i % 2 else "b", i), b"xxxx")
+    assert lru.nbytes <= 10 and len(lru) == 2 and (("a", 3) in lru) and (("b", 2) in lru)
+    assert lru.discard_where(lambda k: k[0] == "a") == 1 and lru.nbytes == 4 and ("a", 3) not in lru
+
+    fs = FrameStore(max_bytes=1 << 20)
+    assert isinstance(fs._jpegs, ByteLRU)
+    rng = np.random.default_rng(3)
+    c = Cine.from_frames(rng.integers(0, 255, (3, 64, 64), dtype=np.uint8))
+    t = fs.register(c)
+    assert all(fs.jpeg(t, i) is not None for i in range(3)) and fs.nbytes > 0
+    fs.forget(c)
+    assert fs.nbytes == 0 and t not in fs

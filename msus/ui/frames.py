@@ -19,7 +19,8 @@ Security and memory:
   ``server.disconnectedSessionTTL``), the lease is garbage collected and every token of the
   session is revoked.
 * The :class:`FrameStore` is bounded twice: at most ``max_tokens`` registrations, and at most
-  ``max_bytes`` of encoded JPEG kept across loops; the least recently used loops are evicted.
+  ``max_bytes`` of encoded JPEG kept across loops (one :class:`msus.lru.ByteLRU`), the least
+  recently served frames dropped first.
   An evicted frame is simply encoded again on the next request while its token is alive.
 
 The store is one per process (:func:`store`), shared by the HTTP route (which runs outside any
@@ -39,6 +40,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from msus.export.jpeg import encode_jpeg
+from msus.lru import ByteLRU
 
 from msus.errors import MsusError
 
@@ -57,8 +59,6 @@ def _digest(cookie: str | None) -> str | None:
 class _Loop:
     cine: object
     quality: int
-    jpegs: dict[int, bytes] = field(default_factory=dict)
-    nbytes: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)  # one decode at a time per loop
 
 
@@ -77,14 +77,13 @@ class FrameStore:
     """
 
     def __init__(self, max_bytes: int = 768 << 20, max_tokens: int = 256, max_loops: int = 12):
-        self.max_bytes = int(max_bytes)
         self.max_tokens = int(max_tokens)
         self.max_loops = max(1, int(max_loops))
         self._tokens: OrderedDict[str, int] = OrderedDict()  # token -> loop key
         self._bound: dict[str, tuple[str | None, int | None]] = {}  # token -> (browser digest, session)
         self._loops: OrderedDict[int, _Loop] = OrderedDict()  # id(cine) -> loop, LRU order
-        self._bytes = 0
-        self._lock = threading.Lock()
+        self._jpegs = ByteLRU(int(max_bytes), keep_newest=True)  # (loop key, index) -> JPEG bytes
+        self._lock = self._jpegs.lock
 
     # ---- registration ---------------------------------------------------------------------
     def register(self, cine, quality: int = 90, token: str | None = None, *, browser: str | None = None,
@@ -116,7 +115,7 @@ class FrameStore:
                 for t in [t for t, k in self._tokens.items() if k == old]:
                     del self._tokens[t]
                     self._bound.pop(t, None)
-                self._bytes -= self._loops.pop(old).nbytes
+                self._drop_loop(old)
             self._drop_orphans()
             return token
 
@@ -135,14 +134,17 @@ class FrameStore:
             for t in [t for t, k in self._tokens.items() if k == key]:
                 del self._tokens[t]
                 self._bound.pop(t, None)
-            loop = self._loops.pop(key, None)
-            if loop is not None:
-                self._bytes -= loop.nbytes
+            if key in self._loops:
+                self._drop_loop(key)
 
     def _drop_orphans(self) -> None:
         live = set(self._tokens.values())
         for key in [k for k in self._loops if k not in live]:
-            self._bytes -= self._loops.pop(key).nbytes
+            self._drop_loop(key)
+
+    def _drop_loop(self, key: int) -> None:  # under the lock
+        del self._loops[key]
+        self._jpegs.discard_where(lambda k: k[0] == key)
 
     # ---- serving --------------------------------------------------------------------------
     def jpeg(self, token: str, index: int, browser: str | None = None) -> bytes | None:
@@ -157,45 +159,28 @@ class FrameStore:
             if loop is None:
                 return None
             self._loops.move_to_end(key)
-            hit = loop.jpegs.get(index)
+            hit = self._jpegs.get((key, index))
         if hit is not None:
             return hit
         if not 0 <= index < len(loop.cine):
             return None
         with loop.lock:  # readers may share one file handle: never decode one loop twice at once
-            hit = loop.jpegs.get(index)
+            hit = self._jpegs.get((key, index))
             if hit is not None:
                 return hit
             data = encode_jpeg(loop.cine.frame(index), loop.quality)
         with self._lock:
-            if index not in loop.jpegs and self._loops.get(key) is loop:
-                loop.jpegs[index] = data
-                loop.nbytes += len(data)
-                self._bytes += len(data)
-                self._evict(keep=key)
+            if self._loops.get(key) is loop:  # not dropped meanwhile
+                self._jpegs.put((key, index), data)
         return data
 
-    def _evict(self, keep: int) -> None:
-        # Oldest loops lose their encoded frames first; the loop being served last.
-        for key in list(self._loops):
-            if self._bytes <= self.max_bytes:
-                return
-            if key == keep:
-                continue
-            loop = self._loops[key]
-            self._bytes -= loop.nbytes
-            loop.jpegs.clear()
-            loop.nbytes = 0
-        if self._bytes > self.max_bytes:  # a single loop larger than the bound: drop its oldest frames
-            loop = self._loops[keep]
-            for i in list(loop.jpegs)[: max(1, len(loop.jpegs) // 4)]:
-                n = len(loop.jpegs.pop(i))
-                loop.nbytes -= n
-                self._bytes -= n
+    @property
+    def max_bytes(self) -> int:
+        return self._jpegs.max_bytes
 
     @property
     def nbytes(self) -> int:
-        return self._bytes
+        return self._jpegs.nbytes
 
     def __contains__(self, token: str) -> bool:
         return token in self._tokens
