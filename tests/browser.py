@@ -6,9 +6,9 @@ imports them from here).  Waiting is always on what the page shows or reports, n
 * :func:`settle` — no script run in progress, no element left stale, and every player event acknowledged (the player's
   ``pendingEvents`` counts events sent but not yet acknowledged *and* a frame report still due).
 * :func:`rerun` — around an action that makes the app rerun: waits until a run that ended after
-  the action has finished, then :func:`settle`.  Runs are counted in the page by a
-  ``MutationObserver`` on Streamlit's ``data-test-script-state`` attribute (:data:`RUN_WATCH`),
-  so a run too short to be seen by polling is still counted.
+  the action has finished, then :func:`settle`.  Runs are counted in the page from Streamlit's
+  own "script finished" messages on its websocket (:data:`RUN_WATCH`), so a run too short to be
+  seen by polling, or rendered in one batch with the run before, is still counted.
 """
 
 from __future__ import annotations
@@ -34,14 +34,42 @@ CHROMIUM_ARGS = [
 PLAYER_READY = ("window.__msusPlayer && window.__msusPlayer.n > 0"
                 " && window.__msusPlayer.loaded === window.__msusPlayer.n")
 #: Counts finished script runs in the page (``window.__msusRuns``), installed before any page script.
+#: A run is counted when its ``script_finished`` message (ForwardMsg field 6, any status but
+#: "finished early for a rerun") reaches the page's websocket — after Streamlit's own handler has
+#: dispatched it and a frame has been drawn.  The ``data-test-script-state`` attribute alone misses
+#: runs: a short run's "running" and "notRunning" can be rendered in one React batch, so the
+#: attribute never changes (``window.__msusSeen`` still counts those attribute changes, for errors).
 RUN_WATCH = """
 (() => {
   window.__msusRuns = 0;
+  window.__msusSeen = 0;
   const obs = new MutationObserver((records) => {
-    for (const r of records) if (r.oldValue === "running") window.__msusRuns++;
+    for (const r of records) if (r.oldValue === "running") window.__msusSeen++;
   });
   obs.observe(document, {subtree: true, attributes: true, attributeOldValue: true,
                          attributeFilter: ["data-test-script-state"]});
+  const varint = (b, i) => { let v = 0, s = 1, c; do { c = b[i++]; v += (c & 0x7f) * s; s *= 128; } while (c & 0x80); return [v, i]; };
+  const finishedRun = (buf) => {  // the top-level fields of one ForwardMsg
+    const b = new Uint8Array(buf); let i = 0;
+    while (i < b.length) {
+      let tag, v; [tag, i] = varint(b, i);
+      const field = Math.floor(tag / 8), wire = tag & 7;
+      if (wire === 0) { [v, i] = varint(b, i); if (field === 6) return v !== 2; }
+      else if (wire === 2) { [v, i] = varint(b, i); i += v; }
+      else if (wire === 1) i += 8; else if (wire === 5) i += 4; else return false;
+    }
+    return false;
+  };
+  const Native = window.WebSocket;
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener("message", (e) => {
+        if (e.data instanceof ArrayBuffer && finishedRun(e.data))  // after Streamlit's handler and a frame
+          setTimeout(() => requestAnimationFrame(() => setTimeout(() => { window.__msusRuns++; })));
+      });
+    }
+  };
 })();
 """
 #: Settled: no run in progress, no element left stale by a run (a run that ended in ``st.rerun()``
@@ -185,8 +213,31 @@ def rerun(pg, timeout_ms: int | None = None):
     """Around an action that makes the app rerun: afterwards a run has finished and all settled."""
     before = runs(pg)
     yield
-    pg.wait_for_function(f"(window.__msusRuns || 0) > {before}", timeout=timeout_ms)
-    settle(pg, timeout_ms)
+    try:
+        pg.wait_for_function(f"(window.__msusRuns || 0) > {before}", timeout=timeout_ms)
+        settle(pg, timeout_ms)
+    except Exception as exc:  # a timeout: say what the page was doing, keep a picture of it
+        raise AssertionError(f"no finished run after the action ({before} runs before): {page_state(pg)}") from exc
+
+
+_STATE = """() => { const s = document.querySelector('[data-test-script-state]'); const p = window.__msusPlayer;
+  return {runs: window.__msusRuns || 0, seen: window.__msusSeen || 0, script: s && s.getAttribute('data-test-script-state'),
+          stale: document.querySelectorAll('[data-stale=true]').length,
+          player: p ? {frame: p.frame, playing: p.playing, pending: p.pendingEvents} : null,
+          exception: [...document.querySelectorAll('[data-testid=stException]')].map((e) => e.innerText.slice(0, 200))}; }"""
+
+
+def page_state(pg) -> str:
+    """The page's run counter, script state, stale elements and player state, and a screenshot's path."""
+    out = ROOT / "artifacts" / "browser_failures"
+    out.mkdir(parents=True, exist_ok=True)
+    shot = out / f"{time.strftime('%H%M%S')}_{os.getpid()}.png"
+    try:
+        state = pg.evaluate(_STATE)
+        pg.screenshot(path=str(shot), full_page=True)
+    except Exception as exc:  # the page itself is gone
+        return f"page unavailable ({type(exc).__name__})"
+    return f"{state}; screenshot {shot.relative_to(ROOT)}"
 
 
 _STILL = """(el) => new Promise((done) => {
