@@ -145,6 +145,22 @@ def clean_frame(frame: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return out
 
 
+def source_header(source, needs: str):
+    """The header of the DICOM file ``source`` without its pixels, stray elements removed.
+
+    ``needs`` names what needs it, for the one-line :class:`ExportError` when the file is not
+    readable DICOM (the traceback goes to the log)."""
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(str(source), stop_before_pixels=True)
+    except Exception as exc:  # pydicom raises many types for a file that is not DICOM
+        logger.debug("source_header: the source is not readable DICOM", exc_info=True)
+        raise ExportError(f"{needs} needs a DICOM source; cannot read {Path(str(source)).name}: {type(exc).__name__}") from exc
+    strip_stray_elements(ds)
+    return ds
+
+
 def deidentify(source, uid_map: UidMap | None = None, *, crop: tuple[int, int, int, int] | None = None):
     """De-identify the DICOM file ``source``.
 
@@ -166,12 +182,7 @@ def deidentify(source, uid_map: UidMap | None = None, *, crop: tuple[int, int, i
     try:
         if cine.kind != "dicom":
             raise ExportError(f"de-identification needs a DICOM file; {Path(str(source)).name} is a {cine.kind} source")
-        try:
-            src = pydicom.dcmread(str(source), stop_before_pixels=True)
-        except Exception as exc:
-            logger.debug("deidentify: the source is not readable DICOM", exc_info=True)
-            raise ExportError(f"de-identification needs a DICOM file; cannot read {Path(str(source)).name}: {type(exc).__name__}") from exc
-        strip_stray_elements(src)
+        src = source_header(source, "de-identification")
         mask = region_mask(src, cine.rows, cine.columns, crop)
     except BaseException:
         cine.close()

@@ -92,17 +92,13 @@ def read_header(source):
     """The DICOM header of ``source`` (path or Dataset) without pixels, stray elements removed."""
     import pydicom
 
-    from msus.export.deid import strip_stray_elements
+    from msus.export.deid import source_header, strip_stray_elements
 
     if isinstance(source, pydicom.Dataset):
         ds = source
+        strip_stray_elements(ds)
     else:
-        try:
-            ds = pydicom.dcmread(str(source), stop_before_pixels=True)
-        except Exception as exc:
-            logger.debug("read_header: the source is not readable DICOM", exc_info=True)
-            raise ExportError(f"DICOM SR needs a DICOM source; cannot read {Path(str(source)).name}: {exc}") from exc
-    strip_stray_elements(ds)
+        ds = source_header(source, "DICOM SR")
     for kw in ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID"):
         if not ds.get(kw):
             raise ExportError(f"the source has no {kw}; a DICOM SR cannot reference it")
