@@ -34,17 +34,17 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from msus.analysis.extent import Extent, profile_extent
+from msus.analysis.extent import Extent, fascia_tail_rows, profile_extent
 from msus.analysis.fascia import (  # noqa: F401  (re-exported: callers import them from here)
     ANGLES_DEG,
     FASCIA_MIN_NOISE,
     FASCIA_MIN_SHARE,
     RIDGE_SIGMA_PX,
+    Compartment,
     FasciaLine,
     compartment_pairs,
     fascia_candidates,
     inner_offset,
-    refine_line,
     ridge,
 )
 from msus.analysis.roi import check_roi, tissue_roi
@@ -240,29 +240,18 @@ class Muscle:
         return self.eb - self.et
 
 
-def _fascia_curves(work: Work, r: np.ndarray, top, bot):
-    """Refined superficial and deep lines of a candidate pair, y per working column."""
-    w = work.gs.shape[1]
-    a_t, b_t, c_t = refine_line(r, top[1], top[2], band=6.0)
-    a_b, b_b, c_b = refine_line(r, bot[1], bot[2], band=6.0)
-    xc = (w - 1) / 2.0
-    cols = np.arange(w, dtype=np.float32)
-    yt = a_t + b_t * (cols - xc) + c_t * (cols - xc) ** 2
-    yb = a_b + b_b * (cols - xc) + c_b * (cols - xc) ** 2
-    ang = math.degrees(math.atan((b_t + b_b) / 2.0 * work.sx / work.sy)) if work.sx and work.sy else 0.0
-    return yt, yb, ang
-
-
 def _remap(img, map_x, map_y, interp=cv2.INTER_LINEAR, **kw):
     kw = kw or dict(borderMode=cv2.BORDER_REPLICATE)
     return cv2.remap(img, map_x, map_y, interp, **kw)
 
 
-def straighten(work: Work, r: np.ndarray, top, bot) -> Muscle | str:
-    """The muscle between two fascia candidates, straightened; a note when there is none."""
+def straighten(work: Work, comp: Compartment) -> Muscle | str:
+    """The muscle of a compartment, straightened; a note when there is none."""
     gs = work.gs
     h, w = gs.shape
-    yt, yb, ang = _fascia_curves(work, r, top, bot)
+    yt, yb = comp.yt, comp.yb
+    b_t, b_b = comp.slope_top, comp.slope_bottom
+    ang = math.degrees(math.atan((b_t + b_b) / 2.0 * work.sx / work.sy)) if work.sx and work.sy else 0.0
     if ((yb - yt) > 8).sum() < 0.5 * w:
         return "the fasciae found do not bound a muscle"
     # provisional muscle level: median of the band between the lines
@@ -406,23 +395,24 @@ def _thresholds(thresholds):
     return as_thresholds(thresholds).defect
 
 
-def analyse_compartment(work: Work, r: np.ndarray, top, bot, calibration: Calibration, th,
+def analyse_compartment(work: Work, comp: Compartment, calibration: Calibration, th,
                         frame_index: int | None, roi) -> Defect:
-    """Search the muscle between two fascia candidates for a defect."""
+    """Search the muscle of one compartment for a defect."""
     base = dict(frame_index=frame_index, roi=roi)
-    mus = straighten(work, r, top, bot)
+    mus = straighten(work, comp)
     if isinstance(mus, str):
         return Defect(found=False, notes=(mus,), **base)
     base.update(mus.fasciae)
     if float(np.median(mus.S2)) <= 1:
         return Defect(found=False, notes=("the muscle shows no echo",), **base)
     min_len, end_margin = _scales(work, calibration, th)
+    tail = fascia_tail_rows(mus.S, th["fascia_tail_level"], th["fascia_tail_max"])
     chosen = None
     for t in find_troughs(mus.S, th, min_len, end_margin):
-        chosen = refine_trough(t, mus.S, mus.S2, mus.DATA, th)
+        chosen = refine_trough(t, mus.S, mus.S2, mus.DATA, th, tail)
         if chosen is not None:
             break
-    ext = None if chosen is None else profile_extent(mus.P, end_margin, chosen.box)
+    ext = None if chosen is None else profile_extent(mus.P, end_margin, chosen.box, tail)
     if ext is None:
         t_px, t_mm = thickness_at(work, mus, work.gs.shape[1] / 2, calibration)
         note = "the dark region has no measurable ends" if chosen is not None else (
@@ -433,18 +423,18 @@ def analyse_compartment(work: Work, r: np.ndarray, top, bot, calibration: Calibr
     return measure(work, mus, chosen, ext, calibration, th, base)
 
 
-def _pick(results: list[tuple[tuple, tuple, Defect]]) -> Defect:
+def _pick(results: list[Defect]) -> Defect:
     """The clearest defect of the compartments; without one, the shallowest compartment of
     substantial thickness (the muscle under the probe is usually the one imaged)."""
-    hits = [(d.confidence * (d.thickness_fraction + 0.2), d) for _, _, d in results if d.found]
+    hits = [(d.confidence * (d.thickness_fraction + 0.2), d) for d in results if d.found]
     if hits:
         return max(hits, key=lambda t: t[0])[1]
-    thick_of = [d.muscle_thickness_px or 0.0 for _, _, d in results]
+    thick_of = [d.muscle_thickness_px or 0.0 for d in results]
     big = max(thick_of)
-    for (_, _, d), th_px in zip(results, thick_of):
+    for d, th_px in zip(results, thick_of):
         if th_px >= 0.5 * big:
             return d
-    return results[0][2]
+    return results[0]
 
 
 def defect(
@@ -501,10 +491,8 @@ def defect_in_crop(g: np.ndarray, roi, calibration: Calibration, *, frame_index:
         raise AnalysisError("the frame is blank inside the region of interest (no echo texture)")
     work = working_copy(g, roi)
     r = ridge(work.gs, RIDGE_SIGMA_PX)
-    pairs = compartment_pairs(fascia_candidates(r), work.gs.shape[0])
+    pairs = compartment_pairs(fascia_candidates(r), r, th["min_parallel_ratio"])
     if not pairs:
         return Defect(found=False, frame_index=frame_index, roi=roi,
                       notes=("no pair of fasciae found bounding a muscle",))
-    results = [(top, bot, analyse_compartment(work, r, top, bot, calibration, th, frame_index, roi))
-               for top, bot in pairs]
-    return _pick(results)
+    return _pick([analyse_compartment(work, comp, calibration, th, frame_index, roi) for comp in pairs])

@@ -75,6 +75,25 @@ def column_level(block: np.ndarray) -> np.ndarray:
     return np.median(block, axis=0)
 
 
+def fascia_tail_rows(S: np.ndarray, level: float, max_share: float) -> tuple[int, int]:
+    """Rows at the top and at the bottom of the straightened muscle ``S`` that the bright band of
+    the superficial / deep fascia blurs into (its **tail**): the leading (trailing) rows whose
+    level across the whole width is at least ``1 + level`` times the muscle's median, at most
+    ``max_share`` of the thickness.  A defect under a fascia is not ended, nor crossed by
+    fibres, there: the fascia continues over it."""
+    nv = S.shape[0]
+    rows = np.median(S, axis=1)
+    bright = rows >= (1.0 + level) * max(float(np.median(S)), 1e-6)
+    cap = int(np.floor(max_share * nv))
+    top = 0
+    while top < cap and bright[top]:
+        top += 1
+    bot = 0
+    while bot < cap and bright[nv - 1 - bot]:
+        bot += 1
+    return top, bot
+
+
 def normalised(P: np.ndarray, c0: int, c1: int) -> np.ndarray | None:
     """``P`` with each row divided by the muscle's level in that row (median outside the
     defect's columns ``c0..c1``); None when too little muscle lies outside."""
@@ -162,9 +181,10 @@ def depth_profile(Pn: np.ndarray, centre: np.ndarray, hw: int) -> np.ndarray:
     return cv2.GaussianBlur(q.astype(np.float32)[:, None], (1, 0), sigmaX=0.1, sigmaY=1.5)[:, 0]
 
 
-def depth_extent(q: np.ndarray, tb0: int, tb1: int):
+def depth_extent(q: np.ndarray, tb0: int, tb1: int, tail: tuple[int, int] = (0, 0)):
     """(v_top, v_bottom, fraction, defect level) of the dark rows of the depth profile ``q``
-    around the trough's band ``tb0..tb1``, or None."""
+    around the trough's band ``tb0..tb1``, or None.  An edge within :data:`EDGE_TOL_ROWS` of a
+    fascia, or inside its tail (``tail`` rows at the top / bottom), reaches the fascia."""
     nv = q.size
     d_level = float(np.median(q[np.arange(tb0, min(nv, tb1))]))
     half_v = (d_level + 1.0) / 2.0
@@ -174,8 +194,8 @@ def depth_extent(q: np.ndarray, tb0: int, tb1: int):
     first_run, last_run = joined_runs(runs, 0.5 * (tb0 + tb1 - 1), BRIDGE_ROWS * nv)
     up = half_crossing(q, first_run[0], -1, half_v, 0) if first_run[0] > 0 else None
     dn = half_crossing(q, last_run[1], +1, half_v, nv - 1) if last_run[1] < nv - 1 else None
-    v_top = 0.0 if up is None or up <= EDGE_TOL_ROWS else up
-    v_bot = float(nv - 1) if dn is None or dn >= nv - 1 - EDGE_TOL_ROWS else dn
+    v_top = 0.0 if up is None or up <= max(EDGE_TOL_ROWS, tail[0]) else up
+    v_bot = float(nv - 1) if dn is None or dn >= nv - 1 - max(EDGE_TOL_ROWS, tail[1]) else dn
     if v_bot - v_top < 2:
         return None
     frac = float(np.clip((v_bot - v_top) / (nv - 1), 0.0, 1.0))
@@ -216,9 +236,10 @@ def axis_ends(Pn: np.ndarray, centre: np.ndarray, rows: tuple[int, int], trough_
     return xl, xr, d_x, shear.astype(float)
 
 
-def profile_extent(P: np.ndarray, margin: float, trough) -> Extent | None:
+def profile_extent(P: np.ndarray, margin: float, trough, tail: tuple[int, int] = (0, 0)) -> Extent | None:
     """Ends and depth extent of the defect found as ``trough`` (c0, c1, band top, band bottom;
-    straightened px) in the straightened muscle ``P`` (linear echo power), or None."""
+    straightened px) in the straightened muscle ``P`` (linear echo power), or None.  ``tail``:
+    rows of the fascia tails at the top and bottom (:func:`fascia_tail_rows`)."""
     nv = P.shape[0]
     c0, c1, tb0, tb1 = (int(v) for v in trough)
     pad = max(3, int(round(margin)))
@@ -227,7 +248,7 @@ def profile_extent(P: np.ndarray, margin: float, trough) -> Extent | None:
         return None
     centre = centre_line(Pn, c0, c1, tb0, tb1)
     q = depth_profile(Pn, centre, max(1, int(round(0.25 * (c1 - c0)))))
-    dep = depth_extent(q, tb0, tb1)
+    dep = depth_extent(q, tb0, tb1, tail)
     if dep is None:
         return None
     v_top, v_bot, frac, d_level = dep

@@ -11,8 +11,8 @@ where the echo falls half-way to the muscle's level (:func:`inner_offset`).
 
 Consecutive lines at least a minimum distance apart bound a compartment
 (:func:`compartment_pairs`) — unless they converge: two lines whose distance across the region
-shrinks below :data:`MIN_PARALLEL_RATIO` of its largest value form a wedge (a skin or
-subcutaneous line crossing a tilted fascia), not the two fasciae of one muscle, whose
+shrinks below ``min_parallel_ratio`` (``[defect]`` thresholds) of its largest value form a wedge
+(a skin or subcutaneous line crossing a tilted fascia), not the two fasciae of one muscle, whose
 aponeuroses stay roughly parallel over a probe's width.
 """
 
@@ -211,14 +211,52 @@ def fascia_candidates(r: np.ndarray) -> list[tuple[float, float, float]]:
     return [c for c in cands if c[0] >= max(FASCIA_MIN_SHARE * top_strength, FASCIA_MIN_NOISE * line_noise)]
 
 
-def compartment_pairs(cands, h: int) -> list[tuple[tuple, tuple]]:
-    """(top, bottom) candidate lines bounding each compartment: every line with the next one at
-    least ``max(12, 0.12 h)`` px below it (at the centre column)."""
+@dataclass(frozen=True)
+class Compartment:
+    """A muscle compartment: its superficial (``top``) and deep (``bottom``) candidate lines and
+    their refined curves ``yt``, ``yb`` (working row per working column) and slopes."""
+
+    top: tuple
+    bottom: tuple
+    yt: np.ndarray
+    yb: np.ndarray
+    slope_top: float
+    slope_bottom: float
+
+    @property
+    def parallel_ratio(self) -> float:
+        """Smallest over largest distance between the two curves across the region (1 for
+        parallel lines, ≤ 0 for lines that cross)."""
+        d = self.yb - self.yt
+        return float(d.min() / max(float(d.max()), 1e-6))
+
+
+def fascia_curves(r: np.ndarray, top, bot) -> Compartment:
+    """The refined curves of a (superficial, deep) pair of candidate lines of the ridge map ``r``."""
+    w = r.shape[1]
+    a_t, b_t, c_t = refine_line(r, top[1], top[2], band=6.0)
+    a_b, b_b, c_b = refine_line(r, bot[1], bot[2], band=6.0)
+    xc = (w - 1) / 2.0
+    cols = np.arange(w, dtype=np.float32)
+    yt = a_t + b_t * (cols - xc) + c_t * (cols - xc) ** 2
+    yb = a_b + b_b * (cols - xc) + c_b * (cols - xc) ** 2
+    return Compartment(top, bot, yt, yb, b_t, b_b)
+
+
+def compartment_pairs(cands, r: np.ndarray, min_parallel_ratio: float) -> list[Compartment]:
+    """The compartments: every line with the nearest line at least ``max(12, 0.12 h)`` px below
+    it (at the centre column), unless the two converge (a wedge: the distance between the refined
+    curves falls below ``min_parallel_ratio`` of its largest value across the region).  A line
+    that forms a wedge with the next one bounds no compartment from above: pairing it with a line
+    further down would span the line between them."""
+    h = r.shape[0]
     min_gap = max(12.0, 0.12 * h)
     lines = sorted(cands, key=lambda c: c[2])
-    pairs = []
+    out = []
     for i, top in enumerate(lines):
         nxt = [c for c in lines[i + 1 :] if c[2] - top[2] >= min_gap]
         if nxt:
-            pairs.append((top, nxt[0]))
-    return pairs
+            comp = fascia_curves(r, top, nxt[0])
+            if comp.parallel_ratio >= min_parallel_ratio:
+                out.append(comp)
+    return out

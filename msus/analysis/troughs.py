@@ -133,8 +133,11 @@ def _half_depth_mask(t: Trough, S2: np.ndarray, half_g: float) -> np.ndarray | N
     return filled.astype(bool) | core
 
 
-def refine_trough(t: Trough, S: np.ndarray, S2: np.ndarray, has_data: np.ndarray, th) -> Outlined | None:
-    """Outline of a trough at half depth; None when it fails the stricter tests."""
+def refine_trough(t: Trough, S: np.ndarray, S2: np.ndarray, has_data: np.ndarray, th,
+                  tail: tuple[int, int] = (0, 0)) -> Outlined | None:
+    """Outline of a trough at half depth; None when it fails the stricter tests.  ``tail``: the
+    rows of the fascia tails at the top and bottom (:func:`msus.analysis.extent.fascia_tail_rows`),
+    left out of the test for fibres inside."""
     if float(has_data[t.b0 : t.b1, max(0, t.xa - 3) : t.xb + 4].mean()) < 0.9:
         return None  # no image data there (outside the fan, under an overlay)
     d_lev = t.level * (1.0 - t.depth)
@@ -142,9 +145,10 @@ def refine_trough(t: Trough, S: np.ndarray, S2: np.ndarray, has_data: np.ndarray
     mask = _half_depth_mask(t, S2, half_g)
     if mask is None:
         return None
-    # no fibres cross a tear: bright structure inside means a dark patch of muscle
+    # no fibres cross a tear: bright structure inside means a dark patch of muscle; the fascia's
+    # tail over a defect under it is the fascia, not fibres
     inner = np.zeros_like(mask)
-    inner[t.b0 : t.b1, t.xa : t.xb + 1] = True
+    inner[max(t.b0, tail[0]) : min(t.b1, S.shape[0] - tail[1]), t.xa : t.xb + 1] = True
     v90 = float(np.percentile(S[inner], 90)) if inner.sum() >= 10 else 0.0
     if v90 > th["max_inside_level"] * t.level:
         return None
