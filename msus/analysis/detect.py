@@ -35,10 +35,7 @@ import cv2
 import numpy as np
 
 from msus.analysis.extent import Extent, fascia_tail_rows, profile_extent
-from msus.analysis.fascia import (  # noqa: F401  (re-exported: callers import them from here)
-    ANGLES_DEG,
-    FASCIA_MIN_NOISE,
-    FASCIA_MIN_SHARE,
+from msus.analysis.fascia import (
     RIDGE_SIGMA_PX,
     Compartment,
     FasciaLine,
@@ -65,8 +62,6 @@ NOMINAL_DR_DB = 60.0
 #: muscle's echo power stands out fully, one keeping POWER_CONFIDENT (0.4) not at all.
 POWER_CONFIDENT = 0.4
 POWER_SPAN = 0.3
-
-_ridge = ridge  # the old private name (msus.analysis.thickness and older callers)
 
 Point = tuple[float, float]
 
