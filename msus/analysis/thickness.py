@@ -17,7 +17,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from msus.analysis.detect import RIDGE_SIGMA_PX, WORK_SIDE_PX, FasciaLine, _ridge
+from msus.analysis.detect import WORK_SIDE_PX
+from msus.analysis.fascia import RIDGE_SIGMA_PX, FasciaLine
+from msus.analysis.fascia import ridge as _ridge
 from msus.calibration import Calibration
 
 #: Half-width (working px) of the band a fascia is re-fitted in from one frame to the next.

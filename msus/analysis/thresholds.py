@@ -57,6 +57,9 @@ class DefectThresholds(_Section):
     single_frame_max_power_ratio: float
     pair_min_confidence: float
     pair_max_power_ratio: float
+    min_parallel_ratio: float
+    fascia_tail_level: float
+    fascia_tail_max: float
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,8 @@ _FRACTIONS = {
     "min_contrast", "min_thickness_fraction", "min_confidence", "single_frame_confidence",
     "pair_min_confidence", "full_thickness_fraction", "retraction_support_fraction",
     "min_reliable_share", "full_separating_fraction", "min_separating_fraction", "min_step_share",
-    "min_clot_gain", "min_clot_share",
+    "min_clot_gain", "min_clot_share", "min_parallel_ratio",
+    "fascia_tail_max",
 }
 
 
