@@ -64,8 +64,7 @@ def _peak_rss(client) -> float:
 
 
 def run() -> list[Figure]:
-    from msus.batch import BatchSettings, cluster, run_batch, run_plain
-    from msus.batch_sources import folder_items
+    from msus.batch import BatchSettings, cluster, folder_items, run_batch, run_plain
 
     tmp = Path(tempfile.mkdtemp(prefix="msus-bench-batch-"))
     _write_loops(tmp / "loops")
