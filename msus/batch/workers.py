@@ -4,9 +4,10 @@ A local cluster is a ``LocalCluster`` sized to the machine (one process per core
 :func:`memory_per_worker` each); ``cluster(scheduler=…)`` connects to an existing one.  On both,
 :class:`NativeThreads` (a ``distributed.WorkerPlugin``) limits the worker process's native thread
 pools — the BLAS libraries behind numpy / SciPy (through threadpoolctl) and OpenCV's — to the
-worker's Dask threads.  Without it each worker process's matrix products
-(:mod:`msus.analysis.step_fit`) and OpenCV calls start a thread per core, and two workers on two
-cores fight over them.
+worker's Dask threads.  Without it each worker process's OpenCV calls start a thread per core
+(Dask's nanny sets ``OPENBLAS_NUM_THREADS=1`` and the like for BLAS, e.g. the matrix products of
+:mod:`msus.analysis.step_fit`, but OpenCV reads none of them, and a worker without a nanny gets
+neither), and two workers on two cores fight over them.
 """
 
 from __future__ import annotations
