@@ -187,6 +187,22 @@ def test_each_worker_runs_native_code_in_one_thread(client):
         assert info["blas_libs"] >= 1 and info["blas"] == [1] and info["opencv"] == 1, info
 
 
+def test_on_an_existing_scheduler_native_pools_follow_the_workers_threads():
+    """A worker of someone else's cluster with 3 Dask threads gets pools of 3 (not one per core)."""
+    from distributed import LocalCluster
+
+    def ask() -> dict:
+        import cv2
+        from threadpoolctl import threadpool_info
+
+        return {"blas": sorted({i["num_threads"] for i in threadpool_info()}), "opencv": cv2.getNumThreads()}
+
+    with LocalCluster(n_workers=1, threads_per_worker=3, processes=True, dashboard_address=None) as lc:
+        with cluster(scheduler=lc.scheduler_address, workers=1) as c:
+            (got,) = c.run(ask).values()
+    assert got == {"blas": [3], "opencv": 3}
+
+
 def test_the_plain_run_can_use_one_thread_and_gives_them_back():
     import cv2
     import scipy.linalg  # noqa: F401  (loaded first, so that "before" sees every pool)
