@@ -22,8 +22,8 @@ import pydicom
 import pytest
 
 from batch_loops import broken_copy, split_into_series, write_loop
-from msus.batch import BASE_COLUMNS, REVIEWER, BatchSettings, cluster, memory_per_worker, process_loop, run_batch
-from msus.batch_sources import BatchItem, batch_items, folder_items, parse_pacs_query
+from msus.batch import (BASE_COLUMNS, REVIEWER, BatchItem, BatchSettings, batch_items, cluster, folder_items,
+                        memory_per_worker, native_threads, parse_pacs_query, process_loop, run_batch)
 from msus.cli import main
 from msus.errors import PacsError
 from msus.io.tree import find_loops
@@ -171,6 +171,49 @@ def test_local_cluster_is_sized_per_worker(client):
     assert len(set(client.run(os.getpid).values())) == 2  # processes, not threads
 
 
+def test_each_worker_runs_native_code_in_one_thread(client):
+    """The BLAS and OpenCV pools of both worker processes are limited to their one Dask thread."""
+    def ask() -> dict:  # nested: pickled by value to the workers
+        import cv2
+        import scipy.linalg  # noqa: F401  (SciPy's own BLAS, loaded by the analysis)
+        from threadpoolctl import threadpool_info
+
+        info = threadpool_info()
+        return {"blas_libs": len(info), "blas": sorted({i["num_threads"] for i in info}), "opencv": cv2.getNumThreads()}
+
+    got = client.run(ask)
+    assert len(got) == 2
+    for info in got.values():
+        assert info["blas_libs"] >= 1 and info["blas"] == [1] and info["opencv"] == 1, info
+
+
+def test_on_an_existing_scheduler_native_pools_follow_the_workers_threads():
+    """A worker of someone else's cluster with 3 Dask threads gets pools of 3 (not one per core)."""
+    from distributed import LocalCluster
+
+    def ask() -> dict:
+        import cv2
+        from threadpoolctl import threadpool_info
+
+        return {"blas": sorted({i["num_threads"] for i in threadpool_info()}), "opencv": cv2.getNumThreads()}
+
+    with LocalCluster(n_workers=1, threads_per_worker=3, processes=True, dashboard_address=None) as lc:
+        with cluster(scheduler=lc.scheduler_address, workers=1) as c:
+            (got,) = c.run(ask).values()
+    assert got == {"blas": [3], "opencv": 3}
+
+
+def test_the_plain_run_can_use_one_thread_and_gives_them_back():
+    import cv2
+    import scipy.linalg  # noqa: F401  (loaded first, so that "before" sees every pool)
+    from threadpoolctl import threadpool_info
+
+    before = (cv2.getNumThreads(), [i["num_threads"] for i in threadpool_info()])
+    with native_threads(1):
+        assert cv2.getNumThreads() == 1 and {i["num_threads"] for i in threadpool_info()} == {1}
+    assert (cv2.getNumThreads(), [i["num_threads"] for i in threadpool_info()]) == before
+
+
 def test_a_killed_worker_loses_nothing_and_writes_nothing_twice(client, tmp_path):
     for k in range(10):
         write_loop(tmp_path / "loops", f"k_{k}", ("full", "partial", "none")[k % 3], n_frames=24, seed=100 + k)
@@ -196,6 +239,8 @@ def test_a_killed_worker_loses_nothing_and_writes_nothing_twice(client, tmp_path
     rerun = [r for i, r in enumerate(rows) if f"msus-loop-{settings.batch_id[:12]}-{i}" in killed["keys"]]
     assert rerun and any(r["worker"] != killed["addr"] for r in rerun)
     assert killed["pid"] not in client.run(os.getpid).values()
+    client.wait_for_workers(2, timeout=120)  # the nanny restarts the killed one: it gets the plugin too
+    assert set(client.run(lambda: __import__("cv2").getNumThreads()).values()) == {1}
     store = open_store(url)
     for r in rows:
         assert len(store.findings(r["loop_key"])) == 1, r["source"]

@@ -66,3 +66,40 @@ def test_worklist_page_filters_and_opens(tmp_path, monkeypatch):
     assert not at.exception and not at.error
     assert at.session_state["msus_source"].name == "a.dcm"
     assert any('class="msus-study"' in m.value for m in at.markdown)  # the Review page's study bar
+
+
+def test_worklist_shows_a_batch_result_as_automatic_batch_of_its_date(tmp_path, monkeypatch):
+    """A loop `msus batch` analysed is listed like any draft finding: "automatic, batch of <date>"."""
+    from batch_loops import write_loop
+    from conftest import ROOT
+    from msus.batch import REVIEWER, BatchItem, BatchSettings, process_loop
+    from msus.ui import navigation
+
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    path = write_loop(samples, "wl_batch", "full", seed=51)
+    url = f"sqlite:///{tmp_path / 'wl.sqlite3'}"
+    settings = BatchSettings.local(store_url=url)
+    row = process_loop(BatchItem("wl_batch.dcm", path=str(path)), settings)
+    assert row["status"] == "analysed", row["error"]
+    monkeypatch.setenv("MSUS_SAMPLES_DIR", str(samples))
+    monkeypatch.setenv("MSUS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("MSUS_DATABASE_URL", url)
+    monkeypatch.setenv("MSUS_CONFIG", str(tmp_path / "none.toml"))
+    (tmp_path / "none.toml").write_text("")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at.switch_page(navigation.WORKLIST).run()
+    assert not at.exception and not at.error
+    (listed,) = at.dataframe
+    rows = listed.value.to_dict("records")
+    assert [(r["loop"], r["status"], r["finding"], r["reviewers"]) for r in rows] == [
+        ("wl_batch.dcm", "draft", f"automatic, batch of {settings.date}", REVIEWER)]
+    assert rows[0]["flag"] == row["classification"].replace("_", " ")
+    # opened in Review, the finding panel says the same
+    at.text_input(key="msus_reviewer_typed").input("Dr Eve").run()
+    at.switch_page(navigation.WORKLIST).run()
+    at.button(key="msus_study_open").click().run()
+    assert not at.exception and not at.error
+    assert at.session_state["msus_source"].name == "wl_batch.dcm"
+    assert any(f"draft, automatic, batch of {settings.date}, by {REVIEWER}" in m.value for m in at.markdown), \
+        [m.value for m in at.markdown if "batch" in m.value]

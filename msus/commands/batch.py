@@ -1,7 +1,7 @@
 """``msus batch SOURCE [--out TABLE] [--scheduler ADDRESS] [--workers N] [--json] [--redo]``.
 
 Analyses every loop of a folder tree, or of a PACS query (``pacs:modality=US&date=…``, see
-:mod:`msus.batch_sources`), on Dask (:mod:`msus.batch`): a local cluster by default, or an
+:mod:`msus.batch.sources`), on Dask (:mod:`msus.batch`): a local cluster by default, or an
 existing one with ``--scheduler tcp://host:8786``.  Each result is stored as a draft automatic
 finding (once per loop content: a re-run skips what is done unless ``--redo``) and is one row of
 ``TABLE.csv`` and ``TABLE.parquet`` (:mod:`msus.export.cohort`).
@@ -50,8 +50,7 @@ def _emit(obj) -> None:
 
 
 def run(args) -> int:
-    from msus.batch import BatchSettings, cluster, dashboard_link, run_batch
-    from msus.batch_sources import describe
+    from msus.batch import BatchSettings, cluster, dashboard_link, describe, run_batch
     from msus.export.cohort import summary, table_paths, write_table
 
     t0 = time.perf_counter()
@@ -90,7 +89,7 @@ def run(args) -> int:
 
 def _items(source: str):
     """The batch items and, for a PACS query, the archive configuration used to list them."""
-    from msus.batch_sources import PACS_PREFIX, batch_items
+    from msus.batch import PACS_PREFIX, batch_items
 
     if not str(source).startswith(PACS_PREFIX):
         return batch_items(source), None

@@ -1,23 +1,15 @@
-"""Cohort analysis on Dask: every loop of a folder tree or PACS query, analysed and stored once.
+"""One task of a batch: one loop loaded, analysed and its finding stored once (:func:`process_loop`).
 
-::
-
-    from msus.batch import BatchSettings, cluster, run_batch
-    from msus.batch_sources import batch_items
-    items = batch_items("scans/")                     # or "pacs:modality=US&date=20250101-20250131"
-    with cluster(workers=2) as client:                # LocalCluster, or cluster(scheduler="tcp://host:8786")
-        rows = run_batch(items, client, BatchSettings.local())
-
-One Dask task per loop (:func:`process_loop`, the same :func:`msus.analysis.analyze` as
-``msus analyze``).  The engine is Dask distributed's, nothing home-made: a task lost with its
-worker is re-run by the scheduler, a task that raises is retried (``retries=``), and the store
-write is idempotent (:meth:`msus.store.Store.save_finding` ``once_key``: the finding's id comes
-from the loop, its content digest and the batch), so a retried task never writes twice.
+The task is the same :func:`msus.analysis.analyze` as ``msus analyze``.  Because Dask may run it
+twice (its worker died after writing, before reporting), the store write is idempotent
+(:meth:`msus.store.Store.save_finding` ``once_key``: the finding's id comes from the loop, its
+content digest and, with ``redo``, the batch), so a retried task never writes twice.
 
 Each result is saved as a draft *automatic* finding of reviewer :data:`REVIEWER`; the batch facts
 live in the finding's ``extra["batch"]`` (``digest``, ``batch_id``, ``date``, ``source``).  A loop
-whose content digest already has a batch finding is skipped unless ``redo``.  A loop that fails
-gets its one-line error in its row; the batch goes on.
+whose content digest already has a batch finding is skipped unless ``redo``; a loop whose finding
+a reviewer signed is never re-analysed.  A loop that fails gets its one-line error in its row.
+One store and one archive connection per worker process are reused by its tasks.
 """
 
 from __future__ import annotations
@@ -33,14 +25,12 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from msus.batch_sources import BatchItem
+from msus.batch.sources import BatchItem
 from msus.errors import MsusError
 
 logger = logging.getLogger(__name__)
 
 REVIEWER = "msus batch"
-#: Retries of a task that raised (a lost worker is handled by the scheduler's allowed-failures).
-RETRIES = 2
 #: Columns every row has, before the analysis columns (``msus analyze --json`` scalar keys).
 BASE_COLUMNS = ("source", "series", "status", "error", "digest", "loop_key", "finding_id", "load_s", "analyze_s",
                 "store_s", "total_s", "worker", "batch_id")
@@ -85,7 +75,6 @@ class BatchSettings:
         return cls.new(store_url=kw.pop("store_url", None) or resolve_url(), **kw)
 
 
-# ---- the task -------------------------------------------------------------------------------------
 def process_loop(item: BatchItem, settings: BatchSettings) -> dict:
     """Analyse one loop and store its finding; the table row (never raises for a bad loop)."""
     t0 = time.perf_counter()
@@ -223,114 +212,3 @@ def _worker_name() -> str:
         return get_worker().address
     except (ImportError, ValueError):
         return f"pid {os.getpid()}"
-
-
-# ---- the cluster ----------------------------------------------------------------------------------
-def default_workers() -> int:
-    """Worker processes of a local cluster: one per core."""
-    return max(1, os.cpu_count() or 1)
-
-
-def memory_per_worker(n_workers: int) -> int:
-    """Bytes each local worker may use: 80 % of the machine's memory shared out (the nanny
-    restarts a worker that passes it, and the scheduler re-runs its loop)."""
-    import psutil
-
-    return int(psutil.virtual_memory().total * 0.8 / max(1, n_workers))
-
-
-@contextlib.contextmanager
-def cluster(scheduler: str | None = None, workers: int | None = None, *, dashboard: str = ":0"):
-    """A Dask ``Client``: on an existing scheduler, or on a new ``LocalCluster`` sized to the machine
-    (``workers`` processes, one thread each, :func:`memory_per_worker` each).
-
-    With ``scheduler``, ``workers`` is how many workers to wait for (default: at least one).
-    """
-    from distributed import Client, LocalCluster
-
-    from msus.errors import BatchError
-
-    if scheduler:
-        try:
-            client = Client(scheduler, timeout="20s")
-        except (OSError, TimeoutError) as exc:
-            raise BatchError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
-        try:
-            client.wait_for_workers(workers or 1, timeout="120s")
-            yield client
-        except TimeoutError:
-            raise BatchError(f"the Dask scheduler at {scheduler} has fewer than {workers or 1} worker(s)") from None
-        finally:
-            client.close()
-        return
-    n = workers or default_workers()
-    if n < 1:
-        raise BatchError("--workers must be at least 1")
-    import dask
-
-    # Dask sets MALLOC_TRIM_THRESHOLD_ in its workers, which also freezes glibc's mmap threshold:
-    # every frame-sized array is then a fresh mmap, and the analysis costs ~1.6 x the CPU.  The
-    # memory limit (the nanny restarts a worker past it) bounds the memory instead.
-    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}), \
-            LocalCluster(n_workers=n, threads_per_worker=1, processes=True, memory_limit=memory_per_worker(n),
-                         dashboard_address=dashboard, silence_logs=logging.ERROR) as lc, Client(lc) as client:
-        yield client
-
-
-def dashboard_link(client) -> str | None:
-    """The Dask dashboard's address, or None when there is none (no bokeh, or disabled)."""
-    try:
-        link = client.dashboard_link
-    except Exception:
-        logger.debug("dashboard_link: no dashboard", exc_info=True)
-        return None
-    info = client.scheduler_info()
-    return link if (info.get("services") or {}).get("dashboard") else None
-
-
-def run_batch(items: list[BatchItem], client, settings: BatchSettings, on_row=None) -> list[dict]:
-    """Submit one task per loop and collect the rows, in ``items`` order.
-
-    ``on_row(row, n_done)`` is called as each loop finishes (progress).  A task that still fails
-    after its retries, or whose workers kept dying (``KilledWorker``), gets a failed row.
-    """
-    from distributed import as_completed
-
-    keys = [f"msus-loop-{settings.batch_id[:12]}-{i}" for i in range(len(items))]
-    futures = client.map(process_loop, items, settings=settings, key=keys, retries=RETRIES, pure=False)
-    index = {f.key: i for i, f in enumerate(futures)}
-    rows: list[dict | None] = [None] * len(items)
-    for n, fut in enumerate(as_completed(futures), 1):
-        i = index[fut.key]
-        try:
-            row = fut.result()
-        except Exception as exc:  # KilledWorker, a task that raised RETRIES + 1 times, a lost scheduler
-            logger.debug("run_batch: KilledWorker, a task that raised RETRIES + 1 times, a lost scheduler", exc_info=True)
-            row = failed_row(items[i], settings, exc)
-        rows[i] = row
-        fut.release()
-        if on_row is not None:
-            on_row(row, n)
-    return rows
-
-
-def run_plain(items: list[BatchItem], settings: BatchSettings, on_row=None) -> list[dict]:
-    """The same tasks one after the other in this process (no Dask): the benchmark's baseline."""
-    rows = []
-    for n, item in enumerate(items, 1):
-        rows.append(process_loop(item, settings))
-        if on_row is not None:
-            on_row(rows[-1], n)
-    return rows
-
-
-def failed_row(item: BatchItem, settings: BatchSettings, exc: BaseException) -> dict:
-    from distributed import KilledWorker
-
-    if isinstance(exc, KilledWorker):
-        msg = "the workers running this loop kept dying (out of memory or a crash in a decoder)"
-    else:
-        msg = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
-    return {"source": item.source, "series": item.series or "", "status": "failed", "error": msg,
-            "batch_id": settings.batch_id}
-
