@@ -22,7 +22,7 @@ import numpy as np
 from msus.analysis import fuse as F
 from msus.analysis.detect import Defect, defect_in_crop
 from msus.analysis.echo import echo_evidence, patch_offsets
-from msus.analysis.motion import analyse_motion, small_frames
+from msus.analysis.motion import analyse_motion, small_frames, swapped
 from msus.analysis.result import AnalysisResult
 from msus.analysis.roi import checked_inputs, grey_crops, mm_per_px_at_centre
 from msus.analysis.thickness import follow_thickness
@@ -105,7 +105,7 @@ def analyze(
     mev = F.motion_evidence(crops, roi, r, c, d[r], cal, th, allow_swap=not user_frames)
     if mev.swapped:
         r, c = c, r
-        mot = analyse_motion(small, scale, rest_frame=r, contraction_frame=c)
+        mot = swapped(mot)
     step("motion_evidence", 0.65, "tracking")
     origin = np.array(roi[:2], float)
     runs: dict = {}
