@@ -30,6 +30,7 @@ frame is the mean magnitude of its displacement relative to the rest frame.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from itertools import permutations
 
 import cv2
 import numpy as np
@@ -42,6 +43,11 @@ from msus.errors import AnalysisError
 WORK_SIDE_PX = 160
 #: Temporal smoothing (Gaussian sigma, frames) of the energy curve.
 SMOOTH_FRAMES = 1.5
+#: Loops of at most this many frames (pose files: rest / half-way / peak, pairs) are followed
+#: through their frames in the order of least change between neighbours (:func:`pose_order`).
+SHORT_LOOP_FRAMES = 5
+#: Gaussian blur (small px) before frames are compared for :func:`pose_order`.
+ORDER_BLUR_PX = 1.0
 #: Grid step (small px) of the displacement fields the pose is read from.
 POSE_STEP_PX = 4
 #: Share of the field's height and width left out at each border (flow is poorest there).
@@ -159,27 +165,53 @@ def flows(small: np.ndarray) -> np.ndarray:
     return out
 
 
-def pose_fields(small: np.ndarray, fl: np.ndarray, step: int = POSE_STEP_PX) -> np.ndarray:
-    """Displacement of the first frame's tissue on every frame, on a grid every ``step`` px.
+def pose_order(small: np.ndarray) -> tuple[int, ...]:
+    """Order to follow the frames in: time order, except on loops of at most
+    :data:`SHORT_LOOP_FRAMES` frames (pose files in any order) the path through every frame with
+    the least total change between neighbours (1 − normalised cross-correlation of the blurred
+    frames): rest → half-way → peak whatever order they were saved in, so no flow has to bridge
+    the whole contraction at once."""
+    n = small.shape[0]
+    if n <= 2 or n > SHORT_LOOP_FRAMES:
+        return tuple(range(n))
+    z = np.stack([cv2.GaussianBlur(f.astype(np.float32), (0, 0), ORDER_BLUR_PX).ravel() for f in small])
+    z -= z.mean(axis=1, keepdims=True)
+    z /= np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-9)
+    cost = 1.0 - z @ z.T
+    best, order = np.inf, tuple(range(n))
+    for p in permutations(range(n)):
+        v = float(sum(cost[a, b] for a, b in zip(p[:-1], p[1:])))
+        if v < best - 1e-9:
+            best, order = v, p
+    return order
 
-    Each frame's field is predicted from the previous one and the frame-to-frame flow ``fl``
-    (:func:`flows`) along the tissue's path, then corrected by a direct DIS registration of the
-    frame to the first (started from the prediction), so errors do not accumulate over the loop.
-    Returns N×gh×gw×2 float32 (x, y; small px); frame 0's field is zero.
+
+def pose_fields(small: np.ndarray, fl: np.ndarray, step: int = POSE_STEP_PX, order=None) -> np.ndarray:
+    """Displacement of the first followed frame's tissue on every frame, on a grid every ``step`` px.
+
+    Frames are followed in ``order`` (default time order, whose frame-to-frame flows are ``fl``,
+    :func:`flows`).  Each frame's field is predicted from the previous one's and the flow between
+    them along the tissue's path, then corrected by a direct DIS registration of the frame to the
+    first (started from the prediction), so errors do not accumulate over the loop.
+    Returns N×gh×gw×2 float32 (x, y; small px), indexed by frame; the first frame's field is zero.
     """
     n, h, w = small.shape
+    order = tuple(range(n)) if order is None else tuple(order)
+    if order != tuple(range(n)):
+        fl = flows(small[list(order)])
     dis = cv2.DISOpticalFlow_create(REGISTER_PRESET)
     gy, gx = np.mgrid[0:h, 0:w].astype(np.float32)
     sl = (slice(step // 2, None, step), slice(step // 2, None, step))
     out = np.zeros((n, *gx[sl].shape, 2), np.float32)
     g = np.zeros((h, w, 2), np.float32)
-    for t in range(1, n):
+    ref = small[order[0]]
+    for k in range(1, n):
         px, py = gx + g[..., 0], gy + g[..., 1]
-        f = fl[t - 1]
-        g = g + np.stack([cv2.remap(f[..., k], px, py, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-                          for k in (0, 1)], axis=-1)
-        g = dis.calc(small[0], small[t], np.ascontiguousarray(g))
-        out[t] = g[sl]
+        f = fl[k - 1]
+        g = g + np.stack([cv2.remap(f[..., j], px, py, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+                          for j in (0, 1)], axis=-1)
+        g = dis.calc(ref, small[order[k]], np.ascontiguousarray(g))
+        out[order[k]] = g[sl]
     return out
 
 
@@ -246,6 +278,20 @@ def reached(score: np.ndarray, high: bool) -> int:
     return _first_run(score, float(score.max() if high else score.min()), REACH_SHARE * span)[0]
 
 
+def pose_path(score, r: int, c: int) -> tuple[int, ...]:
+    """Frames to accumulate the displacement from ``r`` to ``c`` through: every frame between
+    them in time, or — when they are neighbours (a 3-pose file in any order) — the frames whose
+    pose lies between theirs, in pose order (small steps: a large deformation in one flow fails)."""
+    step = 1 if c >= r else -1
+    if abs(c - r) > 1:
+        return tuple(range(r, c + step, step))
+    s = np.asarray(score, float)
+    lo, hi = sorted((s[r], s[c]))
+    mid = [i for i in range(s.size) if i not in (r, c) and lo < s[i] < hi]
+    mid.sort(key=lambda i: abs(s[i] - s[r]))
+    return (r, *mid, c)
+
+
 def _deformation(fields: np.ndarray, ref: int, scale: float) -> np.ndarray:
     """Mean displacement magnitude of every frame relative to frame ``ref`` (full-resolution px)."""
     d = fields - fields[ref]
@@ -302,7 +348,7 @@ def analyse_motion(
     fl = flows(small)
     mag = np.sqrt((fl**2).sum(-1)).mean(axis=(1, 2)) / scale
     energy = _smooth(np.concatenate([[mag[0]], mag]), SMOOTH_FRAMES)
-    fields = pose_fields(small, fl)
+    fields = pose_fields(small, fl, order=pose_order(small))
     raw, _ = pose_score(fields)
     sigma = pose_sigma(n)
     score = gaussian_filter1d(raw, sigma, mode="nearest") if sigma > 0 else raw

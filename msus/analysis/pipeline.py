@@ -22,7 +22,7 @@ import numpy as np
 from msus.analysis import fuse as F
 from msus.analysis.detect import Defect, defect_in_crop
 from msus.analysis.echo import echo_evidence, patch_offsets
-from msus.analysis.motion import analyse_motion, small_frames, swapped
+from msus.analysis.motion import analyse_motion, pose_path, small_frames, swapped
 from msus.analysis.result import AnalysisResult
 from msus.analysis.roi import checked_inputs, grey_crops, mm_per_px_at_centre
 from msus.analysis.thickness import follow_thickness
@@ -102,7 +102,8 @@ def analyze(
     d = {i: defect_in_crop(crops[i], roi, cal, frame_index=i, thresholds=th) for i in (r, c)}
     step("detect", 0.55, "motion evidence")
     user_frames = inp.rest_frame is not None or inp.contraction_frame is not None
-    mev = F.motion_evidence(crops, roi, r, c, d[r], cal, th, allow_swap=not user_frames)
+    mev = F.motion_evidence(crops, roi, r, c, d[r], cal, th, allow_swap=not user_frames,
+                            path=pose_path(mot.pose_score, r, c))
     if mev.swapped:
         r, c = c, r
         mot = swapped(mot)
