@@ -86,13 +86,14 @@ def _assess(small, path, grid: AxisGrid, scale: float, roi, mmpp, th):
 
 
 def motion_evidence(crops, roi, r: int, c: int, d_rest: Defect, cal: Calibration, th,
-                    allow_swap: bool = True, path=None) -> MotionEvidence:
+                    allow_swap: bool = True, path=None, d_con: Defect | None = None) -> MotionEvidence:
     """Displacement rest → contraction on the straightened muscle and its step (see
     :mod:`msus.analysis.motion_defect`), accumulated through the frames of ``path`` (from ``r``
     to ``c``; default every frame between them, :func:`msus.analysis.motion.pose_path` goes
     through the poses between them).  When the muscle says the two frames are the wrong way
     round (:func:`reversed_frames`), with ``allow_swap`` the evidence is measured again from
-    ``c`` to ``r`` and ``swapped`` is set."""
+    ``c`` to ``r`` (on the fasciae of ``d_con``, the detection on ``c``, when given) and
+    ``swapped`` is set."""
     if d_rest.superficial_fascia is None or d_rest.deep_fascia is None:
         return MotionEvidence(None)
     if path is None:
@@ -106,6 +107,8 @@ def motion_evidence(crops, roi, r: int, c: int, d_rest: Defect, cal: Calibration
     steps = list(range(len(path)))
     disp, md = _assess(small, steps, grid, scale, roi, mmpp, th)
     if allow_swap and reversed_frames(md, th.motion):
+        if d_con is not None and d_con.superficial_fascia is not None and d_con.deep_fascia is not None:
+            grid = muscle_grid(d_con.superficial_fascia, d_con.deep_fascia, roi, du_px=1.0 / scale) or grid
         disp, md = _assess(small, steps[::-1], grid, scale, roi, mmpp, th)
         return MotionEvidence(md, disp, grid, swapped=True)
     return MotionEvidence(md, disp, grid)

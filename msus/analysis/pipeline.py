@@ -103,7 +103,7 @@ def analyze(
     step("detect", 0.55, "motion evidence")
     user_frames = inp.rest_frame is not None or inp.contraction_frame is not None
     mev = F.motion_evidence(crops, roi, r, c, d[r], cal, th, allow_swap=not user_frames,
-                            path=pose_path(mot.pose_score, r, c))
+                            path=pose_path(mot.pose_score, r, c), d_con=d[c])
     if mev.swapped:
         r, c = c, r
         mot = swapped(mot)
