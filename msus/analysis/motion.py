@@ -230,9 +230,32 @@ def pose_score(fields: np.ndarray) -> tuple[np.ndarray, float]:
     frames (the contraction axis), and that component's share of the variance."""
     x = drift_free(fields).reshape(fields.shape[0], -1).astype(np.float64)
     x -= x.mean(axis=0)
-    _, s, vt = np.linalg.svd(x, full_matrices=False)
-    total = float((s**2).sum())
-    return x @ vt[0], (float(s[0] ** 2) / total if total > 0 else 0.0)
+    g = x @ x.T  # the frames' Gram matrix (N×N) has the components of x's SVD, far cheaper
+    u, lam = _top_eigenvector(g)
+    total = float(np.trace(g))
+    return u * np.sqrt(lam), (lam / total if total > 0 else 0.0)
+
+
+def _top_eigenvector(g: np.ndarray, iters: int = 1000, tol: float = 1e-10) -> tuple[np.ndarray, float]:
+    """Unit eigenvector of the largest eigenvalue of a symmetric positive semi-definite matrix, and
+    that eigenvalue, by power iteration from the row of the largest diagonal element (no LAPACK
+    call: a threaded eigensolver stalls for a second on a busy 2-core machine)."""
+    v = g[int(np.argmax(np.diag(g)))].astype(np.float64)
+    nrm = float(np.linalg.norm(v))
+    if nrm == 0.0:
+        return np.zeros(g.shape[0]), 0.0
+    v /= nrm
+    for _ in range(iters):
+        w = g @ v
+        nrm = float(np.linalg.norm(w))
+        if nrm == 0.0:
+            break
+        w /= nrm
+        done = float(np.abs(w - v).max()) < tol
+        v = w
+        if done:
+            break
+    return v, max(0.0, float(v @ g @ v))
 
 
 def pose_sigma(n: int) -> float:
