@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from msus.analysis.detect import FasciaLine
-from msus.analysis.motion import most_different_pair
 from msus.analysis.motion_defect import AxisGrid, detrend, fit_step, motion_defect, muscle_grid
 from msus.analysis.thresholds import load_thresholds
 from msus.errors import AnalysisError
@@ -79,12 +78,6 @@ def test_muscle_grid_between_fasciae():
     assert g is not None and g.map_x.shape[0] == 24
     assert float(g.map_y.min()) > 20 and float(g.map_y.max()) < 93
     assert g.axis[1] > 0  # tilted: deeper to the right
-
-
-def test_most_different_pair_rest_is_earlier():
-    d = np.array([[0, 1, 2], [1, 0, 1], [2, 1, 0]], float)  # rest, half, peak
-    assert most_different_pair(d) == (0, 2)
-    assert most_different_pair(np.array([[0, 1], [1, 0]], float)) == (0, 1)
 
 
 def test_thresholds_are_typed_and_validated(tmp_path, monkeypatch):

@@ -12,7 +12,7 @@ the gap on every frame and at the two key frames, the thickness fraction, and th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -22,7 +22,8 @@ from msus.analysis.echo import EchoEvidence, patch_offsets, usable
 from msus.analysis.motion_defect import (
     AxisGrid,
     MotionDefect,
-    accumulate_displacement,
+    accumulate_along,
+    across_strain,
     axial_displacement,
     motion_defect,
     muscle_grid,
@@ -77,31 +78,53 @@ class PairedGaps:
         return None if self.rest_mm is None or self.contraction_mm is None else self.contraction_mm - self.rest_mm
 
 
-def _assess(small, a: int, b: int, grid: AxisGrid, scale: float, roi, mmpp, th):
-    field = accumulate_displacement(small, a, b)
+def _assess(small, path, grid: AxisGrid, scale: float, roi, mmpp, th):
+    field = accumulate_along(small, path)
     disp = axial_displacement(field, scale, roi[:2], grid)
-    return disp, motion_defect(disp, grid, mmpp, th.motion)
+    md = motion_defect(disp, grid, mmpp, th.motion)
+    return disp, replace(md, thickening=across_strain(field, scale, roi[:2], grid))
 
 
 def motion_evidence(crops, roi, r: int, c: int, d_rest: Defect, cal: Calibration, th,
-                    allow_swap: bool = True) -> MotionEvidence:
+                    allow_swap: bool = True, path=None, d_con: Defect | None = None) -> MotionEvidence:
     """Displacement rest → contraction on the straightened muscle and its step (see
-    :mod:`msus.analysis.motion_defect`).  When the step is full thickness but the ends come
-    *together*, the two frames are the wrong way round: with ``allow_swap`` the evidence is
-    measured again from ``c`` to ``r`` and ``swapped`` is set."""
+    :mod:`msus.analysis.motion_defect`), accumulated through the frames of ``path`` (from ``r``
+    to ``c``; default every frame between them, :func:`msus.analysis.motion.pose_path` goes
+    through the poses between them).  When the muscle says the two frames are the wrong way
+    round (:func:`reversed_frames`), with ``allow_swap`` the evidence is measured again from
+    ``c`` to ``r`` (on the fasciae of ``d_con``, the detection on ``c``, when given) and
+    ``swapped`` is set."""
     if d_rest.superficial_fascia is None or d_rest.deep_fascia is None:
         return MotionEvidence(None)
-    lo, hi = min(r, c), max(r, c)
-    small, scale = work_frames(crops[lo : hi + 1])
+    if path is None:
+        path = range(r, c + (1 if c >= r else -1), 1 if c >= r else -1)
+    path = list(path)
+    small, scale = work_frames([crops[i] for i in path])
     grid = muscle_grid(d_rest.superficial_fascia, d_rest.deep_fascia, roi, du_px=1.0 / scale)
     if grid is None:
         return MotionEvidence(None)
     mmpp = mm_per_px_at_centre(cal, roi)
-    disp, md = _assess(small, r - lo, c - lo, grid, scale, roi, mmpp, th)
-    if allow_swap and md.found and md.step_px < 0 and md.separating_fraction >= th.motion.full_separating_fraction:
-        disp, md = _assess(small, c - lo, r - lo, grid, scale, roi, mmpp, th)
+    steps = list(range(len(path)))
+    disp, md = _assess(small, steps, grid, scale, roi, mmpp, th)
+    if allow_swap and reversed_frames(md, th.motion):
+        if d_con is not None and d_con.superficial_fascia is not None and d_con.deep_fascia is not None:
+            grid = muscle_grid(d_con.superficial_fascia, d_con.deep_fascia, roi, du_px=1.0 / scale) or grid
+        disp, md = _assess(small, steps[::-1], grid, scale, roi, mmpp, th)
         return MotionEvidence(md, disp, grid, swapped=True)
     return MotionEvidence(md, disp, grid)
+
+
+def reversed_frames(md: MotionDefect, th) -> bool:
+    """Are rest ``r`` and peak ``c`` the wrong way round, by the muscle between them?
+
+    A full-thickness step decides by its sign (the ends come *together* from r to c).  Without
+    one, the muscle must be both longer (along-axis strain ≥ ``th.reverse_min_lengthening``) and
+    thinner (strain across ≤ −``th.reverse_min_thinning``) at c: a contraction shortens and
+    thickens it.  ``th``: :class:`~msus.analysis.thresholds.MotionThresholds`.
+    """
+    if md.found and md.separating_fraction >= th.full_separating_fraction:
+        return md.step_px < 0
+    return md.strain >= th.reverse_min_lengthening and md.thickening <= -th.reverse_min_thinning
 
 
 def contracted(mot, c: int, cal: Calibration, roi, th) -> bool:

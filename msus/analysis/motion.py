@@ -1,49 +1,67 @@
-"""Motion over a cine loop: energy per frame, suggested rest and peak-contraction frames.
+"""Motion over a cine loop: energy per frame, the pose of every frame, rest and peak-contraction frames.
 
 The loop is converted once to small grey frames (the ROI, downscaled so its longer side is at
 most :data:`WORK_SIDE_PX` px).  Dense optical flow (OpenCV DIS, ultrafast preset) between
-consecutive small frames gives
+consecutive small frames gives the **motion energy** of frame *t*: mean flow magnitude from frame
+*t-1* to *t* (px of the full-resolution frame per frame interval), lightly smoothed over time.
 
-* the **motion energy** of frame *t*: mean flow magnitude from frame *t-1* to *t* (px of the
-  full-resolution frame per frame interval), lightly smoothed over time;
-* the **deformation** of frame *t* relative to a reference: the accumulated flow fields are summed
-  per pixel, and the deformation is the mean magnitude of their difference to the reference's.
-  Summing per pixel (no sign cancellation between the two halves of a torn muscle pulling apart)
-  makes it grow with contraction even when the tissue moves in opposite directions.
+The **pose** of every frame is read from the motion itself (:func:`pose_fields`,
+:func:`pose_score`):
 
-The suggested **rest frame** is the middle of the stillest stretch before the contraction, the
-suggested **peak-contraction frame** is the frame of largest deformation from rest.
+1. the displacement field of the first frame's tissue on every frame (a grid every
+   :data:`POSE_STEP_PX` small px): predicted from the previous frame's field and the frame-to-frame
+   flow (accumulated along the tissue's path), then corrected by a direct DIS registration of the
+   frame to the first one, so that the drift of frame-to-frame chaining does not bias the far end
+   of the loop;
+2. the global probe drift removed: the median displacement of each field (a probe sliding or
+   pressing moves everything alike; a contraction deforms the tissue);
+3. PCA over the frames of the flattened fields: the first component is the **contraction axis**
+   and a frame's projection on it its **pose score**, smoothed over time
+   (``scipy.ndimage.gaussian_filter1d``) on loops of more than 3 frames.
+
+**Rest and peak** are the two extremes of the score, i.e. the two most different poses, on any
+loop of ≥ 2 frames: each is the middle of the first stretch of frames within
+:data:`EXTREME_SHARE` of its extreme (a peak narrower than the smoothing is placed on the
+unsmoothed score).  Rest is the extreme reached first; the analysis exchanges the two when the
+muscle says otherwise (see :func:`msus.analysis.fuse.motion_evidence`).  The **deformation** of a
+frame is the mean magnitude of its displacement relative to the rest frame.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from itertools import permutations
 
 import cv2
 import numpy as np
+from scipy.ndimage import gaussian_filter1d
 
 from msus.cine import to_grey
 from msus.errors import AnalysisError
 
 #: Longer side (px) of the small frames motion works on.
 WORK_SIDE_PX = 160
-#: Loops of at most this many frames (3-pose files, pairs): rest and peak are the two most
-#: different poses (:func:`most_different_pair`).
-SHORT_LOOP_FRAMES = 5
 #: Temporal smoothing (Gaussian sigma, frames) of the energy curve.
 SMOOTH_FRAMES = 1.5
-#: A window is "still" when its energy is within this share of the way from the loop's
-#: stillest window to its median window.
-STILL_SHARE = 0.25
-#: Frames within this share of the deformation range below the peak form the held contraction.
-PEAK_SHARE = 0.1
-#: Rest is moved to the pose furthest from the peak when it lies below this share of that
-#: distance (see :func:`_check_extremes`).
-EXTREME_SHARE = 0.7
-#: Energy above this share of the way from the loop's minimum to its maximum is a motion burst.
-BURST_SHARE = 0.5
-#: ... sustained over at least this many frames (a single jolt of the probe is not a contraction).
-BURST_FRAMES = 3
+#: Loops of at most this many frames (pose files: rest / half-way / peak, pairs) are followed
+#: through their frames in the order of least change between neighbours (:func:`pose_order`).
+SHORT_LOOP_FRAMES = 5
+#: Gaussian blur (small px) before frames are compared for :func:`pose_order`.
+ORDER_BLUR_PX = 1.0
+#: Grid step (small px) of the displacement fields the pose is read from.
+POSE_STEP_PX = 4
+#: Share of the field's height and width left out at each border (flow is poorest there).
+POSE_MARGIN = 0.1
+#: DIS preset of the direct registration of every frame to the first one.
+REGISTER_PRESET = cv2.DISOPTICAL_FLOW_PRESET_FAST
+#: Smoothing of the pose score on loops of more than 3 frames: Gaussian sigma of
+#: n / POSE_SMOOTH_DIVISOR frames, clipped to POSE_SIGMA_RANGE.
+POSE_SMOOTH_DIVISOR = 40.0
+POSE_SIGMA_RANGE = (0.7, 2.0)
+#: An extreme's stretch: frames within this share of the score's range from the extreme.
+EXTREME_SHARE = 0.05
+#: An extreme is reached at the first frame within this share of the range from it.
+REACH_SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -55,13 +73,18 @@ class Motion:
     energy_px
         Smoothed mean optical-flow magnitude into each frame, full-resolution px per frame.
     deformation_px
-        Mean accumulated displacement of each frame relative to the rest frame, px.
+        Mean displacement of each frame relative to the rest frame, full-resolution px.
     rest_frame, contraction_frame
         Suggested frame indices (0-based).
     still_window
-        (first, last) frame of the stillest stretch the rest frame was taken from.
+        (first, last) frame of the rest stretch the rest frame was taken from.
     scale
         Small-frame px per full-resolution px.
+    pose_score
+        Position of each frame along the contraction axis (small px, smoothed; the sign is that of
+        the first principal component, rest and peak are its two extremes).
+    deformation_peak_px
+        Mean displacement of each frame relative to the contraction frame (for :func:`swapped`).
     """
 
     energy_px: tuple[float, ...]
@@ -70,6 +93,8 @@ class Motion:
     contraction_frame: int
     still_window: tuple[int, int]
     scale: float
+    pose_score: tuple[float, ...] = ()
+    deformation_peak_px: tuple[float, ...] = ()
 
     def to_dict(self) -> dict:
         return {
@@ -78,7 +103,16 @@ class Motion:
             "rest_frame": self.rest_frame,
             "contraction_frame": self.contraction_frame,
             "still_window": list(self.still_window),
+            "pose_score": list(self.pose_score),
         }
+
+
+def swapped(m: Motion) -> Motion:
+    """The same motion with rest and peak exchanged (the muscle said they were the wrong way round)."""
+    c = m.contraction_frame
+    return replace(m, rest_frame=c, contraction_frame=m.rest_frame, still_window=(c, c),
+                   deformation_px=m.deformation_peak_px or m.deformation_px,
+                   deformation_peak_px=m.deformation_px)
 
 
 def small_frames(frames, roi=None, side_px: int = WORK_SIDE_PX) -> tuple[np.ndarray, float]:
@@ -118,11 +152,7 @@ def small_frames(frames, roi=None, side_px: int = WORK_SIDE_PX) -> tuple[np.ndar
 def _smooth(x: np.ndarray, sigma: float) -> np.ndarray:
     if sigma <= 0 or x.size < 3:
         return x.astype(float)
-    r = int(np.ceil(3 * sigma))
-    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
-    k /= k.sum()
-    xp = np.pad(x.astype(float), r, mode="edge")
-    return np.convolve(xp, k, mode="valid")
+    return gaussian_filter1d(x.astype(float), sigma, mode="nearest")
 
 
 def flows(small: np.ndarray) -> np.ndarray:
@@ -135,6 +165,185 @@ def flows(small: np.ndarray) -> np.ndarray:
     return out
 
 
+def pose_order(small: np.ndarray) -> tuple[int, ...]:
+    """Order to follow the frames in: time order, except on loops of at most
+    :data:`SHORT_LOOP_FRAMES` frames (pose files in any order) the path through every frame with
+    the least total change between neighbours (1 − normalised cross-correlation of the blurred
+    frames): rest → half-way → peak whatever order they were saved in, so no flow has to bridge
+    the whole contraction at once."""
+    n = small.shape[0]
+    if n <= 2 or n > SHORT_LOOP_FRAMES:
+        return tuple(range(n))
+    z = np.stack([cv2.GaussianBlur(f.astype(np.float32), (0, 0), ORDER_BLUR_PX).ravel() for f in small])
+    z -= z.mean(axis=1, keepdims=True)
+    z /= np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-9)
+    cost = 1.0 - z @ z.T
+    best, order = np.inf, tuple(range(n))
+    for p in permutations(range(n)):
+        v = float(sum(cost[a, b] for a, b in zip(p[:-1], p[1:])))
+        if v < best - 1e-9:
+            best, order = v, p
+    return order
+
+
+def pose_fields(small: np.ndarray, fl: np.ndarray, step: int = POSE_STEP_PX, order=None) -> np.ndarray:
+    """Displacement of the first followed frame's tissue on every frame, on a grid every ``step`` px.
+
+    Frames are followed in ``order`` (default time order, whose frame-to-frame flows are ``fl``,
+    :func:`flows`).  Each frame's field is predicted from the previous one's and the flow between
+    them along the tissue's path, then corrected by a direct DIS registration of the frame to the
+    first (started from the prediction), so errors do not accumulate over the loop.
+    Returns N×gh×gw×2 float32 (x, y; small px), indexed by frame; the first frame's field is zero.
+    """
+    n, h, w = small.shape
+    order = tuple(range(n)) if order is None else tuple(order)
+    if order != tuple(range(n)):
+        fl = flows(small[list(order)])
+    dis = cv2.DISOpticalFlow_create(REGISTER_PRESET)
+    gy, gx = np.mgrid[0:h, 0:w].astype(np.float32)
+    sl = (slice(step // 2, None, step), slice(step // 2, None, step))
+    out = np.zeros((n, *gx[sl].shape, 2), np.float32)
+    g = np.zeros((h, w, 2), np.float32)
+    ref = small[order[0]]
+    for k in range(1, n):
+        px, py = gx + g[..., 0], gy + g[..., 1]
+        f = fl[k - 1]
+        g = g + np.stack([cv2.remap(f[..., j], px, py, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+                          for j in (0, 1)], axis=-1)
+        g = dis.calc(ref, small[order[k]], np.ascontiguousarray(g))
+        out[order[k]] = g[sl]
+    return out
+
+
+def drift_free(fields: np.ndarray, margin: float = POSE_MARGIN) -> np.ndarray:
+    """Inner part of the fields (``margin`` of each side left out) less each field's median
+    displacement (the probe's drift: it moves everything alike)."""
+    gh, gw = fields.shape[1:3]
+    my, mx = int(round(margin * gh)), int(round(margin * gw))
+    inner = fields[:, my : gh - my or None, mx : gw - mx or None]
+    med = np.median(inner.reshape(inner.shape[0], -1, 2), axis=1)
+    return inner - med[:, None, None, :]
+
+
+def pose_score(fields: np.ndarray) -> tuple[np.ndarray, float]:
+    """Projection of every frame's drift-free field on the first principal component over the
+    frames (the contraction axis), and that component's share of the variance."""
+    x = drift_free(fields).reshape(fields.shape[0], -1).astype(np.float64)
+    x -= x.mean(axis=0)
+    g = x @ x.T  # the frames' Gram matrix (N×N) has the components of x's SVD, far cheaper
+    u, lam = _top_eigenvector(g)
+    total = float(np.trace(g))
+    return u * np.sqrt(lam), (lam / total if total > 0 else 0.0)
+
+
+def _top_eigenvector(g: np.ndarray, iters: int = 1000, tol: float = 1e-10) -> tuple[np.ndarray, float]:
+    """Unit eigenvector of the largest eigenvalue of a symmetric positive semi-definite matrix, and
+    that eigenvalue, by power iteration from the row of the largest diagonal element (no LAPACK
+    call: a threaded eigensolver stalls for a second on a busy 2-core machine)."""
+    v = g[int(np.argmax(np.diag(g)))].astype(np.float64)
+    nrm = float(np.linalg.norm(v))
+    if nrm == 0.0:
+        return np.zeros(g.shape[0]), 0.0
+    v /= nrm
+    for _ in range(iters):
+        w = g @ v
+        nrm = float(np.linalg.norm(w))
+        if nrm == 0.0:
+            break
+        w /= nrm
+        done = float(np.abs(w - v).max()) < tol
+        v = w
+        if done:
+            break
+    return v, max(0.0, float(v @ g @ v))
+
+
+def pose_sigma(n: int) -> float:
+    """Smoothing (frames) of the pose score of an n-frame loop (0: none, for 2–3 frames)."""
+    if n <= 3:
+        return 0.0
+    lo, hi = POSE_SIGMA_RANGE
+    return float(np.clip(n / POSE_SMOOTH_DIVISOR, lo, hi))
+
+
+def _first_run(score: np.ndarray, target: float, tol: float) -> tuple[int, int]:
+    """(first, last) frame of the first run of frames within ``tol`` of ``target``."""
+    near = np.abs(score - target) <= tol
+    a = int(np.argmax(near))
+    b = a
+    while b + 1 < near.size and near[b + 1]:
+        b += 1
+    return a, b
+
+
+def extreme(score: np.ndarray, raw: np.ndarray, high: bool, sigma: float) -> tuple[int, tuple[int, int]]:
+    """Frame of the score's maximum (``high``) or minimum and the stretch it is the middle of.
+
+    The stretch is the first run of frames within :data:`EXTREME_SHARE` of the range from the
+    extreme (a held pose: its middle, the more extreme of two middles); a stretch narrower than the smoothing is a brief peak,
+    placed on the unsmoothed score ``raw`` (smoothing shifts an asymmetric peak).
+    """
+    span = max(1e-9, float(score.max() - score.min()))
+    target = float(score.max() if high else score.min())
+    a, b = _first_run(score, target, EXTREME_SHARE * span)
+    if sigma > 0 and b - a + 1 < 2 * sigma:
+        lo, hi = max(0, a - 1), min(score.size - 1, b + 1)
+        seg = raw[lo : hi + 1]
+        k = lo + int(np.argmax(seg) if high else np.argmin(seg))
+        return k, (min(a, k), max(b, k))
+    mids = sorted({(a + b) // 2, (a + b + 1) // 2}, key=lambda i: -score[i] if high else score[i])
+    return mids[0], (a, b)
+
+
+def reached(score: np.ndarray, high: bool) -> int:
+    """First frame within :data:`REACH_SHARE` of the range from the maximum (``high``) or minimum."""
+    span = max(1e-9, float(score.max() - score.min()))
+    return _first_run(score, float(score.max() if high else score.min()), REACH_SHARE * span)[0]
+
+
+def pose_path(score, r: int, c: int) -> tuple[int, ...]:
+    """Frames to accumulate the displacement from ``r`` to ``c`` through: every frame between
+    them in time, or — when they are neighbours (a 3-pose file in any order) — the frames whose
+    pose lies between theirs, in pose order (small steps: a large deformation in one flow fails)."""
+    step = 1 if c >= r else -1
+    if abs(c - r) > 1:
+        return tuple(range(r, c + step, step))
+    s = np.asarray(score, float)
+    lo, hi = sorted((s[r], s[c]))
+    mid = [i for i in range(s.size) if i not in (r, c) and lo < s[i] < hi]
+    mid.sort(key=lambda i: abs(s[i] - s[r]))
+    return (r, *mid, c)
+
+
+def _deformation(fields: np.ndarray, ref: int, scale: float) -> np.ndarray:
+    """Mean displacement magnitude of every frame relative to frame ``ref`` (full-resolution px)."""
+    d = fields - fields[ref]
+    return np.sqrt((d**2).sum(-1)).mean(axis=(1, 2)) / scale
+
+
+def choose_frames(score: np.ndarray, raw: np.ndarray, sigma: float, rest_frame: int | None = None,
+                  contraction_frame: int | None = None) -> tuple[int, int, tuple[int, int]]:
+    """(rest, contraction, rest stretch) from the pose score (see the module docstring).
+
+    Without user frames, rest and peak are the two extremes, rest the one reached first; a frame
+    chosen by the user is kept and the other one is the extreme further from it.
+    """
+    lo_f, lo_run = extreme(score, raw, False, sigma)
+    hi_f, hi_run = extreme(score, raw, True, sigma)
+    if rest_frame is not None and contraction_frame is not None:
+        return int(rest_frame), int(contraction_frame), (int(rest_frame),) * 2
+    if rest_frame is not None or contraction_frame is not None:
+        given = int(rest_frame if rest_frame is not None else contraction_frame)
+        far_high = score.max() - score[given] >= score[given] - score.min()
+        other, run = (hi_f, hi_run) if far_high else (lo_f, lo_run)
+        if rest_frame is not None:
+            return given, int(other), (given, given)
+        return int(other), given, run
+    if reached(score, False) <= reached(score, True):
+        return lo_f, hi_f, lo_run
+    return hi_f, lo_f, hi_run
+
+
 def analyse_motion(
     small: np.ndarray,
     scale: float = 1.0,
@@ -142,7 +351,7 @@ def analyse_motion(
     rest_frame: int | None = None,
     contraction_frame: int | None = None,
 ) -> Motion:
-    """Motion energy, deformation and suggested frames from small grey frames.
+    """Motion energy, pose score, deformation and suggested frames from small grey frames.
 
     Parameters
     ----------
@@ -156,134 +365,29 @@ def analyse_motion(
     n = small.shape[0]
     if n < 2:
         raise AnalysisError("motion analysis needs at least two frames")
+    for f in (rest_frame, contraction_frame):
+        if f is not None and not 0 <= int(f) < n:
+            raise AnalysisError(f"frame {f} is outside the loop (0..{n - 1})")
     fl = flows(small)
-    mag = np.sqrt((fl**2).sum(-1)).mean(axis=(1, 2)) / scale
-    energy = np.concatenate([[mag[0]], mag])
-    energy_s = _smooth(energy, SMOOTH_FRAMES)
-    # accumulated displacement field per frame (summed per pixel, Eulerian approximation)
-    # stored small: reduce the field to a coarse grid to keep memory low.
-    grid = fl[:, ::4, ::4, :]
-    cum = np.concatenate([np.zeros((1, *grid.shape[1:]), np.float32), np.cumsum(grid, axis=0)])
-
-    def deformation_from(r: int) -> np.ndarray:
-        d = np.sqrt(((cum - cum[r]) ** 2).sum(-1)).mean(axis=(1, 2)) / scale
-        return d if n <= SHORT_LOOP_FRAMES else _smooth(d, 1.0)
-
-    if n <= SHORT_LOOP_FRAMES and rest_frame is None and contraction_frame is None:
-        r, c = most_different_pair([deformation_from(i) for i in range(n)])
-        return Motion(tuple(float(v) for v in energy_s), tuple(float(v) for v in deformation_from(r)),
-                      r, c, (r, r), float(scale))
-    win = max(3, min(15, n // 12))
-    wsum = np.convolve(energy_s, np.ones(min(win, n)) / min(win, n), mode="valid")  # window starts
-
-    def first_still(lo: int, hi: int) -> tuple[int, int]:
-        """Earliest still stretch whose window lies in [lo, hi]: the first run of windows with
-        energy near the loop's minimum, and the stillest window of that run."""
-        w = min(win, n)
-        hi_a = min(hi - w + 1, wsum.size - 1)
-        if hi_a < lo:
-            return (lo, min(hi, n - 1))
-        seg = wsum[lo : hi_a + 1]
-        floor, med = float(seg.min()), float(np.median(wsum))
-        still = seg <= floor + STILL_SHARE * max(0.0, med - floor)
-        a = int(np.argmax(still))
-        b = a
-        while b + 1 < seg.size and still[b + 1]:
-            b += 1
-        best = lo + a + int(np.argmin(seg[a : b + 1]))
-        return (best, best + w - 1)
-
-    def plateau_middle(d: np.ndarray, lo: int) -> int:
-        """Middle of the run of frames near the deformation peak (a held contraction)."""
-        seg = d[lo:]
-        k = int(np.argmax(seg))
-        top = seg >= seg[k] - PEAK_SHARE * max(1e-9, seg[k] - float(seg.min()))
-        a = b = k
-        while a - 1 >= 0 and top[a - 1]:
-            a -= 1
-        while b + 1 < seg.size and top[b + 1]:
-            b += 1
-        return lo + (a + b) // 2
-
-    # the loop is expected to start at rest: the rest frame is the stillest stretch before the
-    # first burst of motion (the contraction's onset); without room before it, the first still
-    # stretch of the loop
-    lo_e, hi_e = float(energy_s.min()), float(energy_s.max())
-    above = energy_s > lo_e + BURST_SHARE * (hi_e - lo_e)
-    onset = n
-    run_len = 0
-    for i, a in enumerate(above):
-        run_len = run_len + 1 if a else 0
-        if run_len >= BURST_FRAMES:
-            onset = i - BURST_FRAMES + 1
-            break
-    if rest_frame is not None:
-        r = int(rest_frame)
-        still = (r, r)
-    else:
-        end = onset - 1 if onset >= 3 else n - 1
-        if contraction_frame is not None and int(contraction_frame) >= 2:
-            end = min(end, int(contraction_frame) - 1) if onset >= 3 else int(contraction_frame) - 1
-        still = first_still(0, end)
-        r = (still[0] + still[1]) // 2
-    if contraction_frame is not None:
-        c = int(contraction_frame)
-    else:
-        d = deformation_from(r)
-        c = plateau_middle(d, 0)
-        if c == r:
-            c = int(np.argmax(energy_s))
-        if rest_frame is None and n >= 6:
-            r, c, still = _check_extremes(r, c, still, deformation_from, plateau_middle)
-    deform = deformation_from(r)
+    mag = np.hypot(fl[..., 0], fl[..., 1]).mean(axis=(1, 2)) / scale
+    energy = _smooth(np.concatenate([[mag[0]], mag]), SMOOTH_FRAMES)
+    fields = pose_fields(small, fl, order=pose_order(small))
+    raw, _ = pose_score(fields)
+    sigma = pose_sigma(n)
+    score = gaussian_filter1d(raw, sigma, mode="nearest") if sigma > 0 else raw
+    r, c, still = choose_frames(score, raw, sigma, rest_frame, contraction_frame)
+    if r == c:
+        c = int(np.argmax(np.abs(score - score[r])))
     return Motion(
-        energy_px=tuple(float(v) for v in energy_s),
-        deformation_px=tuple(float(v) for v in deform),
+        energy_px=tuple(float(v) for v in energy),
+        deformation_px=tuple(float(v) for v in _deformation(fields, r, scale)),
         rest_frame=int(r),
         contraction_frame=int(c),
         still_window=(int(still[0]), int(still[1])),
         scale=float(scale),
+        pose_score=tuple(float(v) for v in score),
+        deformation_peak_px=tuple(float(v) for v in _deformation(fields, c, scale)),
     )
-
-
-def most_different_pair(deformations) -> tuple[int, int]:
-    """(rest, contraction) of a short loop: the two poses furthest apart, rest the earlier.
-
-    ``deformations[i][j]`` is the deformation of frame j from frame i (any N ≥ 2); the analysis
-    swaps the two later when the motion evidence says the stumps come together instead.
-    """
-    n = len(deformations)
-    best, pair = -1.0, (0, n - 1)
-    for i in range(n):
-        for j in range(i + 1, n):
-            v = 0.5 * (float(deformations[i][j]) + float(deformations[j][i]))
-            if v > best:
-                best, pair = v, (i, j)
-    return pair
-
-
-def _check_extremes(r: int, c: int, still, deformation_from, plateau_middle):
-    """Make rest and peak the two extremes of the loop's deformation, in the right order.
-
-    A held contraction is as still as rest, and a loop may start partly contracted, so the
-    stillest stretch before the first burst is not always rest.  Rest and peak contraction are
-    the two poses furthest apart: when the rest chosen is much closer to the peak than the
-    furthest pose from it, rest moves to that pose (searched before the peak); of the two, rest
-    is the one closer to the first frame (loops are recorded from rest or near it).
-    """
-    d_c = deformation_from(c)
-    span = float(d_c.max())
-    if span > 0 and float(d_c[r]) < EXTREME_SHARE * span:
-        r_new = plateau_middle(d_c[:c], 0) if c >= 2 else int(np.argmax(d_c))
-        if float(d_c[r_new]) >= EXTREME_SHARE * span:
-            r, still = int(r_new), (int(r_new), int(r_new))
-    d_0 = deformation_from(0)
-    if float(d_0[r]) > float(d_0[c]) + 0.25 * max(1e-9, float(deformation_from(r)[c])):
-        # the "rest" is the pose further from the start: the two are swapped
-        r = int(c)
-        still = (r, r)
-        c = plateau_middle(deformation_from(r), 0)
-    return r, c, still
 
 
 def motion(cine, roi=None, *, rest_frame=None, contraction_frame=None) -> Motion:

@@ -87,6 +87,8 @@ class MotionDefect:
         Median rms residual of the step fits (px): how rough the displacement is.
     strain
         Median along-axis strain of the muscle (negative = shortening).
+    thickening
+        Median strain across the muscle (positive = it thickens; :func:`across_strain`).
     """
 
     found: bool
@@ -109,6 +111,7 @@ class MotionDefect:
     noise_px: float = 0.0
     strain: float = 0.0
     tear_column_px: tuple[float, float] | None = None
+    thickening: float = 0.0
 
     def to_dict(self) -> dict:
         return {
@@ -129,6 +132,7 @@ class MotionDefect:
             "gap_contraction_px": self.gap_contraction_px,
             "noise_px": self.noise_px,
             "strain": self.strain,
+            "thickening": self.thickening,
             "tear_point_px": None if self.tear_column_px is None else list(self.tear_column_px),
         }
 
@@ -144,16 +148,23 @@ def work_frames(crops, side_px: int = WORK_SIDE_PX) -> tuple[list[np.ndarray], f
 def accumulate_displacement(frames, start: int, stop: int) -> np.ndarray:
     """Displacement (h×w×2, x then y, px of ``frames``) of every pixel of frame ``start`` on
     frame ``stop``, composed frame to frame along the tissue's path (DIS optical flow)."""
-    first = frames[start]
+    step = 1 if stop >= start else -1
+    return accumulate_along(frames, range(start, stop + step, step))
+
+
+def accumulate_along(frames, path) -> np.ndarray:
+    """Displacement (h×w×2) of every pixel of frame ``path[0]`` on frame ``path[-1]``, composed
+    flow by flow through the frames of ``path`` in turn (DIS optical flow)."""
+    path = list(path)
+    first = frames[path[0]]
     h, w = first.shape
     gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     px, py = gx.copy(), gy.copy()
-    if start == stop:
+    if len(path) < 2:
         return np.zeros((h, w, 2), np.float32)
     dis = cv2.DISOpticalFlow_create(DIS_PRESET)
-    step = 1 if stop > start else -1
-    for t in range(start, stop, step):
-        f = dis.calc(frames[t], frames[t + step], None)
+    for a, b in zip(path[:-1], path[1:]):
+        f = dis.calc(frames[a], frames[b], None)
         fx = cv2.remap(f[..., 0], px, py, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         fy = cv2.remap(f[..., 1], px, py, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         px += fx
@@ -195,6 +206,24 @@ def axial_displacement(field: np.ndarray, scale: float, offset: tuple[int, int],
     dy = cv2.remap(field[..., 1], sx, sy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) / scale
     ux, uy = grid.axis
     return dx * ux + dy * uy
+
+
+def across_strain(field: np.ndarray, scale: float, offset: tuple[int, int], grid: AxisGrid) -> float:
+    """Median strain across the muscle (positive: it thickens) of a displacement field computed on
+    frames downscaled by ``scale`` from ROI crops starting at ``offset``: per grid column, the
+    least-squares slope of the displacement across the axis against the position across it."""
+    x0, y0 = offset
+    sx = ((grid.map_x - x0 + 0.5) * scale - 0.5).astype(np.float32)
+    sy = ((grid.map_y - y0 + 0.5) * scale - 0.5).astype(np.float32)
+    dx = cv2.remap(field[..., 0], sx, sy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) / scale
+    dy = cv2.remap(field[..., 1], sx, sy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) / scale
+    ux, uy = grid.axis
+    dn = dy * ux - dx * uy
+    pos = grid.map_y * ux - grid.map_x * uy
+    pc, dc = pos - pos.mean(0), dn - dn.mean(0)
+    den = (pc**2).sum(0)
+    ok = den > 1e-9
+    return float(np.median((pc * dc).sum(0)[ok] / den[ok])) if ok.any() else 0.0
 
 
 def detrend(d: np.ndarray, du_px: float) -> tuple[np.ndarray, float]:

@@ -22,7 +22,7 @@ import numpy as np
 from msus.analysis import fuse as F
 from msus.analysis.detect import Defect, defect_in_crop
 from msus.analysis.echo import echo_evidence, patch_offsets
-from msus.analysis.motion import analyse_motion, small_frames
+from msus.analysis.motion import analyse_motion, pose_path, small_frames, swapped
 from msus.analysis.result import AnalysisResult
 from msus.analysis.roi import checked_inputs, grey_crops, mm_per_px_at_centre
 from msus.analysis.thickness import follow_thickness
@@ -75,37 +75,16 @@ def analyze(
     AnalysisError
         One-frame loop, blank loop, ROI outside the image, frame out of range.
     """
-    timings: dict[str, float] = {}
-    clock = [time.perf_counter()]
-
-    def step(name: str, f: float, msg: str) -> None:
-        now = time.perf_counter()
-        if name:
-            timings[name] = now - clock[0]
-        clock[0] = now
-        if progress is not None:
-            progress(float(min(1.0, max(0.0, f))), msg)
-
-    t0 = clock[0]
+    step = _Clock(progress)
+    timings = step.timings
+    t0 = step.last
     th = as_thresholds(thresholds)
     inp = checked_inputs(cine, roi, rest_frame, contraction_frame, mm_per_px, keyframes)
     step("", 0.0, "reading frames")
     crops, roi = grey_crops(cine, inp.roi, inp.calibration, lambda f, m: step("", 0.3 * f, m))
     step("read", 0.32, "motion")
-    small, scale = small_frames(crops)
-    mot = analyse_motion(small, scale, rest_frame=inp.rest_frame, contraction_frame=inp.contraction_frame)
-    r, c = mot.rest_frame, mot.contraction_frame
-    if r == c:
-        c = (r + inp.n // 2) % inp.n
-    step("motion", 0.45, "echo evidence")
     cal = inp.calibration
-    d = {i: defect_in_crop(crops[i], roi, cal, frame_index=i, thresholds=th) for i in (r, c)}
-    step("detect", 0.55, "motion evidence")
-    user_frames = inp.rest_frame is not None or inp.contraction_frame is not None
-    mev = F.motion_evidence(crops, roi, r, c, d[r], cal, th, allow_swap=not user_frames)
-    if mev.swapped:
-        r, c = c, r
-        mot = analyse_motion(small, scale, rest_frame=r, contraction_frame=c)
+    mot, r, c, d, mev = _key_frames(crops, roi, inp, th, step)
     step("motion_evidence", 0.65, "tracking")
     origin = np.array(roi[:2], float)
     runs: dict = {}
@@ -137,6 +116,43 @@ def analyze(
         motion_defect=mev.defect, thickness=thick, echo_finding=echo_only, evidence=fused.source,
         displacement_px=mev.displacement, grid=mev.grid, timings_s=timings,
     )
+
+
+class _Clock:
+    """Step timings (s) and the progress callback: ``clock(name, fraction, message)``."""
+
+    def __init__(self, progress: Progress | None):
+        self.progress, self.timings, self.last = progress, {}, time.perf_counter()
+
+    def __call__(self, name: str, f: float, msg: str) -> None:
+        now = time.perf_counter()
+        if name:
+            self.timings[name] = now - self.last
+        self.last = now
+        if self.progress is not None:
+            self.progress(float(min(1.0, max(0.0, f))), msg)
+
+
+def _key_frames(crops, roi, inp, th, step: _Clock):
+    """Rest and peak from the motion (:mod:`.motion`), the echo detections on both, and the
+    motion evidence between them, which exchanges the two when the muscle says they are the
+    wrong way round.  Returns (motion, rest, contraction, {frame: Defect}, motion evidence)."""
+    small, scale = small_frames(crops)
+    mot = analyse_motion(small, scale, rest_frame=inp.rest_frame, contraction_frame=inp.contraction_frame)
+    r, c = mot.rest_frame, mot.contraction_frame
+    if r == c:
+        c = (r + inp.n // 2) % inp.n
+    step("motion", 0.45, "echo evidence")
+    cal = inp.calibration
+    d = {i: defect_in_crop(crops[i], roi, cal, frame_index=i, thresholds=th) for i in (r, c)}
+    step("detect", 0.55, "motion evidence")
+    user_frames = inp.rest_frame is not None or inp.contraction_frame is not None
+    mev = F.motion_evidence(crops, roi, r, c, d[r], cal, th, allow_swap=not user_frames,
+                            path=pose_path(mot.pose_score, r, c), d_con=d[c])
+    if mev.swapped:
+        r, c = c, r
+        mot = swapped(mot)
+    return mot, r, c, d, mev
 
 
 def _track(crops, origin, fused, inp, r, th, runs, d_rest, roi) -> tuple[Track, str]:

@@ -75,6 +75,8 @@ class MotionThresholds(_Section):
     max_step_noise_ratio: float
     min_clot_gain: float
     min_clot_share: float
+    reverse_min_lengthening: float
+    reverse_min_thinning: float
 
 
 @dataclass(frozen=True)
@@ -105,8 +107,8 @@ _FRACTIONS = {
     "min_contrast", "min_thickness_fraction", "min_confidence", "single_frame_confidence",
     "pair_min_confidence", "full_thickness_fraction", "retraction_support_fraction",
     "min_reliable_share", "full_separating_fraction", "min_separating_fraction", "min_step_share",
-    "min_clot_gain", "min_clot_share", "min_parallel_ratio",
-    "fascia_tail_max",
+    "min_clot_gain", "min_clot_share", "min_parallel_ratio", "fascia_tail_max",
+    "reverse_min_lengthening", "reverse_min_thinning",
 }
 
 

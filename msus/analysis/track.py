@@ -83,6 +83,112 @@ def _patch(point, radius: float, n_side: int, offset=(0.0, 0.0)) -> np.ndarray:
     return p.astype(np.float32)
 
 
+@dataclass(frozen=True)
+class _Patches:
+    """How each followed point is represented: its patch of texture points and the checks."""
+
+    radius: float
+    side: int
+    offsets: np.ndarray  # K×2
+    max_fb_error_px: float
+    min_reliable_share: float
+
+
+class _Frames:
+    """Grey crops (a box around the points) of the frames, cached a few at a time."""
+
+    def __init__(self, frames, box):
+        self.frames, self.box, self.cache = frames, box, {}
+        self.origin = np.array([box[0], box[2]], float)
+
+    def __call__(self, i: int) -> np.ndarray:
+        c = self.cache.get(i)
+        if c is None:
+            x0, x1, y0, y1 = self.box
+            c = np.ascontiguousarray(to_grey(self.frames[i])[y0:y1, x0:x1])
+            self.cache[i] = c
+        return c
+
+
+def _step(a, b, cur: np.ndarray, origin: np.ndarray, pp: _Patches):
+    """One LK step a → b of every point's patch: (new positions, reliable, median FB error)."""
+    k = cur.shape[0]
+    patches = np.concatenate(
+        [_patch(cur[q] - origin, pp.radius, pp.side, pp.offsets[q]) for q in range(k)]
+    ).reshape(-1, 1, 2)
+    nxt, st1, _ = cv2.calcOpticalFlowPyrLK(a, b, patches, None, **LK_PARAMS)
+    back, st2, _ = cv2.calcOpticalFlowPyrLK(b, a, nxt, None, **LK_PARAMS)
+    err = np.linalg.norm((back - patches).reshape(-1, 2), axis=1)
+    good = ((st1.ravel() == 1) & (st2.ravel() == 1) & (err <= pp.max_fb_error_px)).reshape(k, -1)
+    disp = (nxt - patches).reshape(k, -1, 2)
+    err = err.reshape(k, -1)
+    new = cur.copy()
+    for q in range(k):
+        g = good[q]
+        if g.any():
+            new[q] = cur[q] + np.median(disp[q][g], axis=0)
+        else:
+            # coast: move with the other points' reliable motion, else stay
+            others = disp[good]
+            if others.size:
+                new[q] = cur[q] + np.median(others, axis=0)
+    return new, good.mean(axis=1) >= pp.min_reliable_share, np.median(err, axis=1)
+
+
+def _run(crop: _Frames, start: int, stop: int, p_start: np.ndarray, pp: _Patches):
+    """Track from start towards stop (exclusive of start): (frames, positions, ok, fb)."""
+    step = 1 if stop > start else -1
+    idx = list(range(start + step, stop + step, step))
+    k = p_start.shape[0]
+    pos, ok, fb = np.zeros((len(idx), k, 2)), np.zeros((len(idx), k), bool), np.zeros((len(idx), k))
+    cur = p_start.copy()
+    for j, i in enumerate(idx):
+        cur, ok[j], fb[j] = _step(crop(i - step), crop(i), cur, crop.origin, pp)
+        pos[j] = cur
+        crop.cache.pop(i - 2 * step, None)  # keep the crop cache small
+    return idx, pos, ok, fb
+
+
+def _cached_run(crop: _Frames, start: int, stop: int, p_start: np.ndarray, pp: _Patches, run_cache):
+    """:func:`_run`, reused from ``run_cache`` for the same start, stop, positions and settings."""
+    key = (start, stop, np.round(p_start, 6).tobytes(), pp.radius, pp.side, pp.offsets.tobytes(),
+           pp.max_fb_error_px, pp.min_reliable_share)
+    if run_cache is not None and key in run_cache:
+        idx, pos, ok, fb = run_cache[key]
+        return idx, pos.copy(), ok.copy(), fb.copy()
+    crop.cache.clear()
+    out = _run(crop, start, stop, p_start, pp)
+    if run_cache is not None:
+        run_cache[key] = out
+    return out
+
+
+def _checked_keys(n: int, pts0: np.ndarray, anchor_frame: int, keyframes) -> dict[int, np.ndarray]:
+    """{frame: K×2 positions} of the anchor and the keyframes, checked."""
+    if pts0.shape[0] == 0:
+        raise AnalysisError("no points to track")
+    if not 0 <= anchor_frame < n:
+        raise AnalysisError(f"anchor frame {anchor_frame} is outside the loop (0..{n - 1})")
+    keys = {int(anchor_frame): pts0}
+    for f, p in (keyframes or {}).items():
+        f = int(f)
+        if not 0 <= f < n:
+            raise AnalysisError(f"keyframe {f} is outside the loop (0..{n - 1})")
+        p = np.asarray(p, float).reshape(-1, 2)
+        if p.shape != pts0.shape:
+            raise AnalysisError("a keyframe must give the same number of points as the anchor")
+        keys[f] = p
+    return keys
+
+
+def _box(shape, keys: dict, ext: float) -> tuple[int, int, int, int]:
+    """(x0, x1, y0, y1) crop around every key position plus ``ext`` px."""
+    hh, ww = shape[:2]
+    allp = np.concatenate(list(keys.values()))
+    return (int(max(0, np.floor(allp[:, 0].min() - ext))), int(min(ww, np.ceil(allp[:, 0].max() + ext) + 1)),
+            int(max(0, np.floor(allp[:, 1].min() - ext))), int(min(hh, np.ceil(allp[:, 1].max() + ext) + 1)))
+
+
 def track_points(
     frames,
     points,
@@ -129,122 +235,42 @@ def track_points(
     n = len(frames)
     lo_f, hi_f = (0, n - 1) if span is None else (max(0, int(span[0])), min(n - 1, int(span[1])))
     pts0 = np.asarray(points, float).reshape(-1, 2)
+    keys = _checked_keys(n, pts0, anchor_frame, keyframes)
     k = pts0.shape[0]
-    if k == 0:
-        raise AnalysisError("no points to track")
-    if not 0 <= anchor_frame < n:
-        raise AnalysisError(f"anchor frame {anchor_frame} is outside the loop (0..{n - 1})")
-    keys = {int(anchor_frame): pts0}
-    for f, p in (keyframes or {}).items():
-        f = int(f)
-        if not 0 <= f < n:
-            raise AnalysisError(f"keyframe {f} is outside the loop (0..{n - 1})")
-        p = np.asarray(p, float).reshape(-1, 2)
-        if p.shape != pts0.shape:
-            raise AnalysisError("a keyframe must give the same number of points as the anchor")
-        keys[f] = p
     offsets = np.zeros((k, 2)) if patch_offsets_px is None else np.asarray(patch_offsets_px, float).reshape(k, 2)
-
-    first = np.asarray(frames[0])
-    hh, ww = first.shape[:2]
-    allp = np.concatenate(list(keys.values()))
+    pp = _Patches(patch_radius_px, patch_side, offsets, max_fb_error_px, min_reliable_share)
     ext = patch_radius_px + np.abs(offsets).max() + margin_px
-    cx0 = int(max(0, np.floor(allp[:, 0].min() - ext)))
-    cx1 = int(min(ww, np.ceil(allp[:, 0].max() + ext) + 1))
-    cy0 = int(max(0, np.floor(allp[:, 1].min() - ext)))
-    cy1 = int(min(hh, np.ceil(allp[:, 1].max() + ext) + 1))
-    origin = np.array([cx0, cy0], float)
-    cache: dict[int, np.ndarray] = {}
+    crop = _Frames(frames, _box(np.asarray(frames[0]).shape, keys, ext))
+    return _assemble(crop, keys, n, (lo_f, hi_f), pp, run_cache)
 
-    def crop(i: int) -> np.ndarray:
-        c = cache.get(i)
-        if c is None:
-            c = np.ascontiguousarray(to_grey(frames[i])[cy0:cy1, cx0:cx1])
-            cache[i] = c
-        return c
 
-    def run(start: int, stop: int, p_start: np.ndarray):
-        """Track from start towards stop (exclusive of start). Returns positions, ok, fb."""
-        key = (start, stop, np.round(p_start, 6).tobytes(), patch_radius_px, patch_side,
-               offsets.tobytes(), max_fb_error_px, min_reliable_share)
-        if run_cache is not None and key in run_cache:
-            idx, pos, ok, fb = run_cache[key]
-            return idx, pos.copy(), ok.copy(), fb.copy()
-        out = _run(start, stop, p_start)
-        if run_cache is not None:
-            run_cache[key] = out
-        return out
-
-    def _run(start: int, stop: int, p_start: np.ndarray):
-        step = 1 if stop > start else -1
-        idx = list(range(start + step, stop + step, step))
-        pos = np.zeros((len(idx), k, 2))
-        ok = np.zeros((len(idx), k), bool)
-        fb = np.zeros((len(idx), k))
-        cur = p_start.copy()
-        for j, i in enumerate(idx):
-            a, b = crop(i - step), crop(i)
-            patches = np.concatenate(
-                [_patch(cur[q] - origin, patch_radius_px, patch_side, offsets[q]) for q in range(k)]
-            ).reshape(-1, 1, 2)
-            nxt, st1, _ = cv2.calcOpticalFlowPyrLK(a, b, patches, None, **LK_PARAMS)
-            back, st2, _ = cv2.calcOpticalFlowPyrLK(b, a, nxt, None, **LK_PARAMS)
-            err = np.linalg.norm((back - patches).reshape(-1, 2), axis=1)
-            good = (st1.ravel() == 1) & (st2.ravel() == 1) & (err <= max_fb_error_px)
-            disp = (nxt - patches).reshape(k, -1, 2)
-            good = good.reshape(k, -1)
-            err = err.reshape(k, -1)
-            for q in range(k):
-                g = good[q]
-                share = g.mean()
-                if g.any():
-                    cur[q] = cur[q] + np.median(disp[q][g], axis=0)
-                else:
-                    # coast: move with the other points' reliable motion, else stay
-                    others = disp[good]
-                    if others.size:
-                        cur[q] = cur[q] + np.median(others, axis=0)
-                ok[j, q] = share >= min_reliable_share
-                fb[j, q] = float(np.median(err[q]))
-            pos[j] = cur
-            # keep the crop cache small
-            cache.pop(i - 2 * step, None)
-        return idx, pos, ok, fb
-
-    positions = np.full((n, k, 2), np.nan)
-    reliable = np.ones((n, k), bool)
-    fberr = np.zeros((n, k))
+def _assemble(crop: _Frames, keys: dict, n: int, span: tuple[int, int], pp: _Patches, run_cache) -> Track:
+    """The track over ``span``: keyframes exact, runs outward from the first and the last, and
+    between two keyframes the forward and the backward run blended linearly in time."""
+    lo_f, hi_f = span
+    k = next(iter(keys.values())).shape[0]
+    positions, reliable, fberr = np.full((n, k, 2), np.nan), np.ones((n, k), bool), np.zeros((n, k))
     ks = sorted(keys)
     for f in ks:
         positions[f] = keys[f]
-    # before the first keyframe: backward only
-    if ks[0] > lo_f:
-        idx, pos, ok, fb = run(ks[0], lo_f, keys[ks[0]])
+    # before the first keyframe: backward only; after the last: forward only
+    outward = [(ks[0], lo_f)] if ks[0] > lo_f else []
+    outward += [(ks[-1], hi_f)] if ks[-1] < hi_f else []
+    for start, stop in outward:
+        idx, pos, ok, fb = _cached_run(crop, start, stop, keys[start], pp, run_cache)
         positions[idx], reliable[idx], fberr[idx] = pos, ok, fb
-    # after the last keyframe: forward only
-    if ks[-1] < hi_f:
-        cache.clear()
-        idx, pos, ok, fb = run(ks[-1], hi_f, keys[ks[-1]])
-        positions[idx], reliable[idx], fberr[idx] = pos, ok, fb
-    # between keyframes: blend forward and backward tracks
     for a, b in zip(ks[:-1], ks[1:]):
         if b - a < 2:
             continue
-        cache.clear()
-        idx_f, pos_f, ok_f, fb_f = run(a, b, keys[a])
-        cache.clear()
-        idx_b, pos_b, ok_b, fb_b = run(b, a, keys[b])
+        _, pos_f, ok_f, fb_f = _cached_run(crop, a, b, keys[a], pp, run_cache)
+        _, pos_b, ok_b, fb_b = _cached_run(crop, b, a, keys[b], pp, run_cache)
         inner = list(range(a + 1, b))
-        pf = pos_f[: len(inner)]
-        okf, fbf = ok_f[: len(inner)], fb_f[: len(inner)]
-        # backward run visits b-1, b-2, ..., a: reverse to align with inner
-        pb = pos_b[: len(inner)][::-1]
-        okb, fbb = ok_b[: len(inner)][::-1], fb_b[: len(inner)][::-1]
+        m = len(inner)
+        # the backward run visits b-1, b-2, ..., a: reversed to align with inner
         w = ((np.array(inner) - a) / (b - a))[:, None, None]
-        positions[inner] = (1 - w) * pf + w * pb
-        reliable[inner] = okf & okb
-        fberr[inner] = np.maximum(fbf, fbb)
-    positions.flags.writeable = False
-    reliable.flags.writeable = False
-    fberr.flags.writeable = False
+        positions[inner] = (1 - w) * pos_f[:m] + w * pos_b[:m][::-1]
+        reliable[inner] = ok_f[:m] & ok_b[:m][::-1]
+        fberr[inner] = np.maximum(fb_f[:m], fb_b[:m][::-1])
+    for arr in (positions, reliable, fberr):
+        arr.flags.writeable = False
     return Track(positions, reliable, fberr, tuple(ks))
