@@ -418,12 +418,16 @@ def analyse_compartment(work: Work, comp: Compartment, calibration: Calibration,
     return measure(work, mus, chosen, ext, calibration, th, base)
 
 
-def _pick(results: list[Defect]) -> Defect:
+def _pick(results: list[Defect], bounded: list[bool]) -> Defect:
     """The clearest defect of the compartments; without one, the shallowest compartment of
-    substantial thickness (the muscle under the probe is usually the one imaged)."""
+    substantial thickness (the muscle under the probe is usually the one imaged) among those
+    bounded by two fasciae (``bounded``: neither line hugs the region's top or bottom edge — the
+    skin line or the image border bounds fat, not a muscle) when there is one."""
     hits = [(d.confidence * (d.thickness_fraction + 0.2), d) for d in results if d.found]
     if hits:
         return max(hits, key=lambda t: t[0])[1]
+    if any(bounded) and not all(bounded):
+        results = [d for d, b in zip(results, bounded) if b]
     thick_of = [d.muscle_thickness_px or 0.0 for d in results]
     big = max(thick_of)
     for d, th_px in zip(results, thick_of):
@@ -490,4 +494,6 @@ def defect_in_crop(g: np.ndarray, roi, calibration: Calibration, *, frame_index:
     if not pairs:
         return Defect(found=False, frame_index=frame_index, roi=roi,
                       notes=("no pair of fasciae found bounding a muscle",))
-    return _pick([analyse_compartment(work, comp, calibration, th, frame_index, roi) for comp in pairs])
+    h = work.gs.shape[0]
+    bounded = [RIDGE_SIGMA_PX < c.top[2] and c.bottom[2] < h - 1 - RIDGE_SIGMA_PX for c in pairs]
+    return _pick([analyse_compartment(work, comp, calibration, th, frame_index, roi) for comp in pairs], bounded)
