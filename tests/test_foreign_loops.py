@@ -80,3 +80,16 @@ def test_ground_truth_follows_the_definitions():
     assert np.ptp(part.gap_mm) < 0.08 * np.nanmean(part.gap_mm)
     intact = simulate_foreign(101, small=True)
     assert np.isnan(intact.gap_mm).all() and intact.classification == "no_defect"
+
+
+@pytest.mark.parametrize("seed, amplitude", [(2026504, 0.64), (2026506, 0.65)])
+def test_haematoma_tear_under_a_fat_layer_is_found_in_the_muscle(seed, amplitude):
+    """No compartment shows a dark defect (the haematoma scatters ~2/3 as strongly as muscle), and
+    the shallowest compartment is the fat under the skin line: the muscle between two fasciae is
+    the one analysed, so the motion finds the tear (both were ``no_defect`` while the detector fell
+    back on the compartment bounded by the image's top edge)."""
+    loop = simulate_foreign(seed, "full", haematoma=amplitude)
+    res = analyze(Cine.from_frames(loop.frames, fps=loop.fps, calibration=loop.calibration, kind="synthetic"))
+    assert res.classification == "suspected_full_thickness", res.reasons
+    assert res.gap_contraction_mm == pytest.approx(loop.gap_mm[res.contraction_frame], abs=3.0)
+    assert res.retraction_mm > 1.0
