@@ -22,10 +22,17 @@ logger = logging.getLogger(__name__)
 
 
 def _load_native_libraries() -> None:
-    """Load the libraries whose pools are limited: threadpoolctl limits only those loaded."""
+    """Load the libraries whose pools are limited: threadpoolctl limits only those loaded.  The
+    whole stack a task uses (the analysis: SciPy, scikit-image, OpenCV; the loaders; the store) is
+    loaded, so a native pool it brings is limited too, and a worker's first loop does not pay the
+    imports."""
     import cv2  # noqa: F401  (its own OpenBLAS, and OpenCV's pool)
     import numpy  # noqa: F401
     import scipy.linalg  # noqa: F401  (SciPy's OpenBLAS)
+
+    import msus.analysis  # noqa: F401
+    import msus.io.dicom  # noqa: F401
+    import msus.store  # noqa: F401
 
 
 @contextlib.contextmanager
