@@ -120,3 +120,41 @@ def test_real_intact_muscle_frames(data_dir):
         d = defect(im, None, cal)
         assert not d.found, d.to_dict()
         assert d.superficial_fascia is not None and d.deep_fascia is not None
+
+
+def _jagged_gap(jag_px: float, seed: int):
+    """A straightened muscle (speckle, linear power) with a full-thickness gap whose two ends
+    wander by ±``jag_px`` across the depth, and the true gap: the mean over the central half."""
+    rng = np.random.default_rng(seed)
+    nv, nc, left, right = 60, 200, 80.0, 130.0
+    z = rng.standard_normal((2, nv, nc)).astype(np.float32)
+    re, im = (cv2.GaussianBlur(a, (0, 0), sigmaX=2.0, sigmaY=1.0) for a in z)
+    speckle = re * re + im * im
+    knots = np.linspace(0, nv - 1, 8)
+    jl = np.interp(np.arange(nv), knots, rng.uniform(-jag_px, jag_px, 8))
+    jr = np.interp(np.arange(nv), knots, rng.uniform(-jag_px, jag_px, 8))
+    cols = np.arange(nc)[None, :]
+    torn = (cols > left + jl[:, None]) & (cols < right + jr[:, None])
+    P = (np.where(torn, 0.03, 1.0) * speckle / speckle.mean()).astype(np.float32)
+    central = slice(int(0.25 * (nv - 1)), int(0.75 * (nv - 1)) + 1)
+    return P, float(np.mean((right + jr - (left + jl))[central]))
+
+
+def test_jagged_stump_ends_are_not_placed_in_the_muscle():
+    """Ends that wander across the depth: the gap is the mean over the rows, not longer.  (A
+    median across the rows stays near the defect's level until most rows are muscle and put
+    each end ≈ 2 px into the muscle for ±4–6 px of jag.)"""
+    from msus.analysis.extent import profile_extent
+
+    def err(jag):
+        out = []
+        for seed in range(12):
+            P, true = _jagged_gap(jag, seed)
+            ext = profile_extent(P, 4, (81, 129, 20, 40))
+            assert ext is not None
+            out.append(ext.x_right - ext.x_left - true)
+        return float(np.mean(out))
+
+    straight = err(0.0)  # the pixel grid's own offset of this phantom
+    for jag in (4.0, 6.0):
+        assert abs(err(jag) - straight) < 0.8, jag

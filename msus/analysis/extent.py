@@ -16,8 +16,10 @@ outside the defect's columns).  Then:
    defect when the rows under them are dark: a defect reaching the fascia is not ended by the
    fascia's own blur;
 3. **ends along the axis** (:func:`axis_ends`): the median over the rows of the central half of
-   the torn depth, re-aligned on the centre line, and the sub-pixel half-level crossings between
-   the defect's own level and the muscle's level just beyond each end.
+   the torn depth, re-aligned on the centre line; in each column the share of the rows darker
+   than half-way between the defect's and the muscle's level (:func:`torn_share`), and the
+   sub-pixel half-level crossings of that share between the defect's core and the muscle just
+   beyond each end: where half the rows are torn.
 
 Medians across rows / columns make frayed ends and floating echoes count by their typical, not
 their extreme, position.
@@ -73,6 +75,15 @@ def column_level(block: np.ndarray) -> np.ndarray:
     """Echo power level of each column of a block of rows (median: frayed ends and floating
     echoes count by their typical, not their extreme, value)."""
     return np.median(block, axis=0)
+
+
+def torn_share(rows: np.ndarray, level: float) -> np.ndarray:
+    """Share of the rows in each column whose echo is below ``level`` (half-way between the
+    defect's and the muscle's levels).  Unlike a median across the rows, this share is linear in
+    the share of rows that are torn at that column, so its half-level crossing lies where half
+    the rows are torn: the typical end of a jagged or frayed stump, not one biased into the
+    muscle (a median of a column half muscle, half defect is still near the defect's level)."""
+    return np.mean(rows < level, axis=0)
 
 
 def fascia_tail_rows(S: np.ndarray, level: float, max_share: float) -> tuple[int, int]:
@@ -229,8 +240,13 @@ def axis_ends(Pn: np.ndarray, centre: np.ndarray, rows: tuple[int, int], trough_
     if lm.size < 2 or rm.size < 2:
         return None
     m_l, m_r = float(np.mean(lm)), float(np.mean(rm))
-    xl = half_crossing(p, xc, -1, (d_x + m_l) / 2.0, max(0, a0 - span_c))
-    xr = half_crossing(p, xc, +1, (d_x + m_r) / 2.0, min(nc - 1, b0 + span_c))
+    torn = torn_share(rows_al, (d_x + 0.5 * (m_l + m_r)) / 2.0)
+    f_d = float(np.median(torn[core]))
+    f_l = float(np.mean(torn[max(0, a0 - 2 * win) : a0 + 1]))
+    f_r = float(np.mean(torn[b0 : b0 + 2 * win + 1]))
+    intact = 1.0 - torn  # rises from the defect into the muscle
+    xl = half_crossing(intact, xc, -1, 1.0 - (f_d + f_l) / 2.0, max(0, a0 - span_c))
+    xr = half_crossing(intact, xc, +1, 1.0 - (f_d + f_r) / 2.0, min(nc - 1, b0 + span_c))
     if xl is None or xr is None or xr - xl < 1:
         return None
     return xl, xr, d_x, shear.astype(float)
