@@ -16,13 +16,14 @@ outside the defect's columns).  Then:
    defect when the rows under them are dark: a defect reaching the fascia is not ended by the
    fascia's own blur;
 3. **ends along the axis** (:func:`axis_ends`): the median over the rows of the central half of
-   the torn depth, re-aligned on the centre line; in each column the share of the rows darker
-   than half-way between the defect's and the muscle's level (:func:`torn_share`), and the
-   sub-pixel half-level crossings of that share between the defect's core and the muscle just
-   beyond each end: where half the rows are torn.
+   the torn depth, re-aligned on the centre line: the defect's level from their median, and
+   the sub-pixel half-level crossings of their mean (:func:`column_mean`) between the defect's
+   core and the muscle just beyond each end: where half the rows are torn.
 
 Medians across rows / columns make frayed ends and floating echoes count by their typical, not
-their extreme, position.
+their extreme, position; the ends themselves are read on the mean across the rows, whose
+half-level crossing is where half the rows are torn (the central-half mean of the ends that the
+gap is defined by), for jagged and for blurred ends alike.
 """
 
 from __future__ import annotations
@@ -77,13 +78,13 @@ def column_level(block: np.ndarray) -> np.ndarray:
     return np.median(block, axis=0)
 
 
-def torn_share(rows: np.ndarray, level: float) -> np.ndarray:
-    """Share of the rows in each column whose echo is below ``level`` (half-way between the
-    defect's and the muscle's levels).  Unlike a median across the rows, this share is linear in
-    the share of rows that are torn at that column, so its half-level crossing lies where half
-    the rows are torn: the typical end of a jagged or frayed stump, not one biased into the
-    muscle (a median of a column half muscle, half defect is still near the defect's level)."""
-    return np.mean(rows < level, axis=0)
+def column_mean(block: np.ndarray) -> np.ndarray:
+    """Mean echo power of each column of a block of rows: linear both in the share of the rows
+    that are torn at that column (a jagged or frayed end) and in the local echo power (an end
+    blurred by the beam), so its half-level crossing is the end where half the rows are torn.  A
+    median across the rows stays near the defect's level until most rows are muscle and puts a
+    jagged end into the muscle; the share of dark rows puts a blurred end into the defect."""
+    return np.mean(block, axis=0)
 
 
 def fascia_tail_rows(S: np.ndarray, level: float, max_share: float) -> tuple[int, int]:
@@ -235,18 +236,14 @@ def axis_ends(Pn: np.ndarray, centre: np.ndarray, rows: tuple[int, int], trough_
     a0, b0 = c0 - 2, c1 + 2
     d_x = float(np.median(p[core]))
     win = max(4, pad)
-    lm = p[max(0, a0 - 2 * win) : a0 + 1]
-    rm = p[b0 : b0 + 2 * win + 1]
+    mean = column_mean(rows_al)  # the ends: where half the rows are torn
+    lm = mean[max(0, a0 - 2 * win) : a0 + 1]
+    rm = mean[b0 : b0 + 2 * win + 1]
     if lm.size < 2 or rm.size < 2:
         return None
-    m_l, m_r = float(np.mean(lm)), float(np.mean(rm))
-    torn = torn_share(rows_al, (d_x + 0.5 * (m_l + m_r)) / 2.0)
-    f_d = float(np.median(torn[core]))
-    f_l = float(np.mean(torn[max(0, a0 - 2 * win) : a0 + 1]))
-    f_r = float(np.mean(torn[b0 : b0 + 2 * win + 1]))
-    intact = 1.0 - torn  # rises from the defect into the muscle
-    xl = half_crossing(intact, xc, -1, 1.0 - (f_d + f_l) / 2.0, max(0, a0 - span_c))
-    xr = half_crossing(intact, xc, +1, 1.0 - (f_d + f_r) / 2.0, min(nc - 1, b0 + span_c))
+    d_m, m_l, m_r = float(np.median(mean[core])), float(np.mean(lm)), float(np.mean(rm))
+    xl = half_crossing(mean, xc, -1, (d_m + m_l) / 2.0, max(0, a0 - span_c))
+    xr = half_crossing(mean, xc, +1, (d_m + m_r) / 2.0, min(nc - 1, b0 + span_c))
     if xl is None or xr is None or xr - xl < 1:
         return None
     return xl, xr, d_x, shear.astype(float)
