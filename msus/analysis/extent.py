@@ -16,14 +16,11 @@ outside the defect's columns).  Then:
    defect when the rows under them are dark: a defect reaching the fascia is not ended by the
    fascia's own blur;
 3. **ends along the axis** (:func:`axis_ends`): the median over the rows of the central half of
-   the torn depth, re-aligned on the centre line: the defect's level from their median, and
-   the sub-pixel half-level crossings of their mean (:func:`column_mean`) between the defect's
-   core and the muscle just beyond each end: where half the rows are torn.
+   the torn depth, re-aligned on the centre line, and the sub-pixel half-level crossings between
+   the defect's own level and the muscle's level just beyond each end.
 
 Medians across rows / columns make frayed ends and floating echoes count by their typical, not
-their extreme, position; the ends themselves are read on the mean across the rows, whose
-half-level crossing is where half the rows are torn (the central-half mean of the ends that the
-gap is defined by), for jagged and for blurred ends alike.
+their extreme, position.
 """
 
 from __future__ import annotations
@@ -76,15 +73,6 @@ def column_level(block: np.ndarray) -> np.ndarray:
     """Echo power level of each column of a block of rows (median: frayed ends and floating
     echoes count by their typical, not their extreme, value)."""
     return np.median(block, axis=0)
-
-
-def column_mean(block: np.ndarray) -> np.ndarray:
-    """Mean echo power of each column of a block of rows: linear both in the share of the rows
-    that are torn at that column (a jagged or frayed end) and in the local echo power (an end
-    blurred by the beam), so its half-level crossing is the end where half the rows are torn.  A
-    median across the rows stays near the defect's level until most rows are muscle and puts a
-    jagged end into the muscle; the share of dark rows puts a blurred end into the defect."""
-    return np.mean(block, axis=0)
 
 
 def fascia_tail_rows(S: np.ndarray, level: float, max_share: float) -> tuple[int, int]:
@@ -236,14 +224,13 @@ def axis_ends(Pn: np.ndarray, centre: np.ndarray, rows: tuple[int, int], trough_
     a0, b0 = c0 - 2, c1 + 2
     d_x = float(np.median(p[core]))
     win = max(4, pad)
-    mean = column_mean(rows_al)  # the ends: where half the rows are torn
-    lm = mean[max(0, a0 - 2 * win) : a0 + 1]
-    rm = mean[b0 : b0 + 2 * win + 1]
+    lm = p[max(0, a0 - 2 * win) : a0 + 1]
+    rm = p[b0 : b0 + 2 * win + 1]
     if lm.size < 2 or rm.size < 2:
         return None
-    d_m, m_l, m_r = float(np.median(mean[core])), float(np.mean(lm)), float(np.mean(rm))
-    xl = half_crossing(mean, xc, -1, (d_m + m_l) / 2.0, max(0, a0 - span_c))
-    xr = half_crossing(mean, xc, +1, (d_m + m_r) / 2.0, min(nc - 1, b0 + span_c))
+    m_l, m_r = float(np.mean(lm)), float(np.mean(rm))
+    xl = half_crossing(p, xc, -1, (d_x + m_l) / 2.0, max(0, a0 - span_c))
+    xr = half_crossing(p, xc, +1, (d_x + m_r) / 2.0, min(nc - 1, b0 + span_c))
     if xl is None or xr is None or xr - xl < 1:
         return None
     return xl, xr, d_x, shear.astype(float)
