@@ -179,7 +179,8 @@ class Defect:
 class Work:
     """The downscaled working copy of a ROI crop: ``gs`` despeckled grey, ``gd`` wide-median
     grey (echo levels), ``has_data`` (1 where the image holds data), ``gs_lin`` linear echo
-    power (log compression undone before the downscale, not median-filtered); ``sx``, ``sy`` working px per crop px, (``x0``, ``y0``) the crop's place in the frame."""
+    power (log compression undone before the downscale, not median-filtered); ``sx``, ``sy``
+    working px per crop px, (``x0``, ``y0``) the crop's place in the frame."""
 
     gs: np.ndarray
     gd: np.ndarray
@@ -193,6 +194,14 @@ class Work:
     def to_full(self, xw, yw) -> Point:
         """Working (x, y) -> full-frame (x, y) px."""
         return (float(self.x0 + (xw + 0.5) / self.sx - 0.5), float(self.y0 + (yw + 0.5) / self.sy - 0.5))
+
+
+def _power(grey: np.ndarray) -> np.ndarray:
+    """Linear echo power of grey levels (a nominal :data:`NOMINAL_DR_DB` dB log compression undone)."""
+    return np.power(10.0, np.asarray(grey, np.float32) * (NOMINAL_DR_DB / 2550.0)).astype(np.float32)
+
+
+_POWER_OF_GREY = _power(np.arange(256))
 
 
 def working_copy(g: np.ndarray, roi) -> Work:
@@ -212,7 +221,7 @@ def working_copy(g: np.ndarray, roi) -> Work:
     # median or an average of grey levels (log units) shifts a dark defect's ends into the muscle:
     # a px half muscle, half fluid averages to the geometric, not the arithmetic, mean power, and a
     # median of a window partly over speckled muscle picks the speckle's dark tail
-    lin = np.power(10.0, g.astype(np.float32) * (NOMINAL_DR_DB / 2550.0)).astype(np.float32)
+    lin = _POWER_OF_GREY[g] if g.dtype == np.uint8 else _power(g)
     gs_lin = cv2.resize(lin, (gw.shape[1], gw.shape[0]), interpolation=cv2.INTER_AREA)
     return Work(gs, gd, has_data, gs_lin, int(roi[0]), int(roi[1]), gw.shape[1] / w0, gw.shape[0] / h0)
 
