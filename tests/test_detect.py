@@ -120,3 +120,39 @@ def test_real_intact_muscle_frames(data_dir):
         d = defect(im, None, cal)
         assert not d.found, d.to_dict()
         assert d.superficial_fascia is not None and d.deep_fascia is not None
+
+
+def _speckled_gap_crop(seed: int, width_px: float = 200.0, shape=(240, 800)):
+    """A grey crop (60 dB log compression) of speckled muscle with a fluid gap (−25 dB) of
+    ``width_px`` columns, its left end at a random sub-pixel place; and that place."""
+    rng = np.random.default_rng(seed)
+    h, w = shape
+    z = rng.standard_normal((2, h, w)).astype(np.float32)
+    re, im = (cv2.GaussianBlur(a, (0, 0), sigmaX=2.5, sigmaY=1.2) for a in z)
+    power = re * re + im * im
+    power /= power.mean()
+    left = 0.5 * (w - width_px) + float(rng.uniform(0, 1))
+    cols = np.arange(w, dtype=np.float32) + 0.5  # px centres
+    inside = np.clip(np.minimum(cols - left, left + width_px - cols) + 0.5, 0, 1)  # share of each px
+    power = power * (1.0 - inside * (1 - 10 ** -2.5))[None, :]
+    grey = np.clip((10 * np.log10(np.maximum(power, 1e-9)) + 40.0) * 255 / 60.0, 0, 255)
+    return grey.astype(np.uint8), left
+
+
+def test_working_power_keeps_a_defects_ends_in_place():
+    """The linear echo power of the working copy (downscaled 2.5×) puts the half-power ends of a
+    fluid gap in a speckled muscle where they are: a grey-level median and average before undoing
+    the log compression moved each end ≈ 1 working px into the muscle (gap too long)."""
+    from msus.analysis.detect import working_copy
+    from msus.analysis.extent import profile_extent
+
+    errs = []
+    for seed in range(6):
+        g, left = _speckled_gap_crop(seed)
+        work = working_copy(g, (0, 0, g.shape[1], g.shape[0]))
+        P = work.gs_lin[10:-10]
+        c0, c1 = (int(round((left + d) * work.sx)) for d in (10.0, 190.0))
+        ext = profile_extent(P, 4, (c0, c1, P.shape[0] // 3, 2 * P.shape[0] // 3))
+        assert ext is not None
+        errs.append((ext.x_right - ext.x_left) / work.sx - 200.0)
+    assert abs(float(np.mean(errs))) < 1.0, errs  # crop px (0.4 working px); was +1.9

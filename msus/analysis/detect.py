@@ -5,7 +5,8 @@ ROI, longer side :data:`WORK_SIDE_PX` px; results are mapped back to full-frame 
 step per function or module:
 
 1. **Despeckle** (:func:`working_copy`): 5×5 median then a Gaussian (σ 1.5 px); a 9×9 median for
-   echo levels; linear echo power (a nominal :data:`NOMINAL_DR_DB` dB log compression undone).
+   echo levels; linear echo power (a nominal :data:`NOMINAL_DR_DB` dB log compression undone,
+   then averaged down to the working size: no grey-level median or average before it).
 2. **Fasciae** (:mod:`msus.analysis.fascia`): lines of a ridge map, refined one by one; every
    pair of consecutive lines bounds a compartment unless the two converge (a wedge).
 3. **Straighten** (:func:`straighten`): the muscle between the fascia edges is resampled column
@@ -178,7 +179,8 @@ class Defect:
 class Work:
     """The downscaled working copy of a ROI crop: ``gs`` despeckled grey, ``gd`` wide-median
     grey (echo levels), ``has_data`` (1 where the image holds data), ``gs_lin`` linear echo
-    power; ``sx``, ``sy`` working px per crop px, (``x0``, ``y0``) the crop's place in the frame."""
+    power (log compression undone before the downscale, not median-filtered); ``sx``, ``sy``
+    working px per crop px, (``x0``, ``y0``) the crop's place in the frame."""
 
     gs: np.ndarray
     gd: np.ndarray
@@ -194,6 +196,14 @@ class Work:
         return (float(self.x0 + (xw + 0.5) / self.sx - 0.5), float(self.y0 + (yw + 0.5) / self.sy - 0.5))
 
 
+def _power(grey: np.ndarray) -> np.ndarray:
+    """Linear echo power of grey levels (a nominal :data:`NOMINAL_DR_DB` dB log compression undone)."""
+    return np.power(10.0, np.asarray(grey, np.float32) * (NOMINAL_DR_DB / 2550.0)).astype(np.float32)
+
+
+_POWER_OF_GREY = _power(np.arange(256))
+
+
 def working_copy(g: np.ndarray, roi) -> Work:
     """The working copy of the grey ROI crop ``g`` (longer side :data:`WORK_SIDE_PX`)."""
     h0, w0 = g.shape
@@ -207,7 +217,12 @@ def working_copy(g: np.ndarray, roi) -> Work:
     gwf = gw.astype(np.float32)
     mu = cv2.blur(gwf, (5, 5))
     has_data = ((np.sqrt(np.maximum(cv2.blur(gwf * gwf, (5, 5)) - mu * mu, 0)) > 0.75) | (gwf > 4)).astype(np.float32)
-    gs_lin = np.power(10.0, cv2.medianBlur(gw, 5).astype(np.float32) * (NOMINAL_DR_DB / 2550.0)).astype(np.float32)
+    # echo power: the log compression undone first, then averaged down to the working size.  A
+    # median or an average of grey levels (log units) shifts a dark defect's ends into the muscle:
+    # a px half muscle, half fluid averages to the geometric, not the arithmetic, mean power, and a
+    # median of a window partly over speckled muscle picks the speckle's dark tail
+    lin = _POWER_OF_GREY[g] if g.dtype == np.uint8 else _power(g)
+    gs_lin = cv2.resize(lin, (gw.shape[1], gw.shape[0]), interpolation=cv2.INTER_AREA)
     return Work(gs, gd, has_data, gs_lin, int(roi[0]), int(roi[1]), gw.shape[1] / w0, gw.shape[0] / h0)
 
 
