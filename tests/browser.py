@@ -38,7 +38,8 @@ PLAYER_READY = ("window.__msusPlayer && window.__msusPlayer.n > 0"
 #: "finished early for a rerun") reaches the page's websocket — after Streamlit's own handler has
 #: dispatched it and a frame has been drawn.  The ``data-test-script-state`` attribute alone misses
 #: runs: a short run's "running" and "notRunning" can be rendered in one React batch, so the
-#: attribute never changes (``window.__msusSeen`` still counts those attribute changes, for errors).
+#: attribute never changes.  ``window.__msusSeen`` counts those attribute changes too, and
+#: :func:`rerun` takes either signal (the messages alone were seen to miss a run of the export panel).
 RUN_WATCH = """
 (() => {
   window.__msusRuns = 0;
@@ -212,9 +213,11 @@ def settle(pg, timeout_ms: int | None = None) -> None:
 def rerun(pg, timeout_ms: int | None = None):
     """Around an action that makes the app rerun: afterwards a run has finished and all settled."""
     before = runs(pg)
+    seen = pg.evaluate("window.__msusSeen || 0")
     yield
-    try:
-        pg.wait_for_function(f"(window.__msusRuns || 0) > {before}", timeout=timeout_ms)
+    try:  # either signal: a script-finished message, or the script-state attribute leaving "running"
+        pg.wait_for_function(f"(window.__msusRuns || 0) > {before} || (window.__msusSeen || 0) > {seen}",
+                             timeout=timeout_ms)
         settle(pg, timeout_ms)
     except Exception as exc:  # a timeout: say what the page was doing, keep a picture of it
         raise AssertionError(f"no finished run after the action ({before} runs before): {page_state(pg)}") from exc

@@ -130,7 +130,8 @@ def render(cine, source, container=None, analysis=None) -> None:
         _, name, blob, note = ready
         if note:
             box.info(note)
-        box.download_button(f"Download {md(name)}", blob, file_name=name, mime=MIME[fmt], key="msus_export_dl")
+        box.download_button(f"Download {md(name)}", blob, file_name=name, mime=MIME[fmt], key="msus_export_dl",
+                            on_click="ignore")  # a download needs no run: one would race the next click
         if fmt in PACS_KINDS:  # the prepared DICOM object, through the outbox (never lost, never sent twice)
             from msus.ui import pacs_panel
 
