@@ -196,14 +196,21 @@ def muscle_grid(superficial: FasciaLine, deep: FasciaLine, roi, du_px: float,
     return AxisGrid(map_x, map_y, (math.cos(ang), math.sin(ang)), float(du_px), tuple(float(d) for d in depth))
 
 
-def axial_displacement(field: np.ndarray, scale: float, offset: tuple[int, int], grid: AxisGrid) -> np.ndarray:
-    """Along-axis displacement (nv×nu, full-frame px) of the grid points from a displacement field
-    computed on frames downscaled by ``scale`` from ROI crops starting at ``offset`` (x0, y0)."""
+def _on_grid(field: np.ndarray, scale: float, offset: tuple[int, int], grid: AxisGrid):
+    """The field's (dx, dy) at the grid points, in full-frame px: the field was computed on frames
+    downscaled by ``scale`` from ROI crops starting at ``offset`` (x0, y0)."""
     x0, y0 = offset
     sx = ((grid.map_x - x0 + 0.5) * scale - 0.5).astype(np.float32)
     sy = ((grid.map_y - y0 + 0.5) * scale - 0.5).astype(np.float32)
     dx = cv2.remap(field[..., 0], sx, sy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) / scale
     dy = cv2.remap(field[..., 1], sx, sy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) / scale
+    return dx, dy
+
+
+def axial_displacement(field: np.ndarray, scale: float, offset: tuple[int, int], grid: AxisGrid) -> np.ndarray:
+    """Along-axis displacement (nv×nu, full-frame px) of the grid points from a displacement field
+    computed on frames downscaled by ``scale`` from ROI crops starting at ``offset`` (x0, y0)."""
+    dx, dy = _on_grid(field, scale, offset, grid)
     ux, uy = grid.axis
     return dx * ux + dy * uy
 
@@ -212,11 +219,7 @@ def across_strain(field: np.ndarray, scale: float, offset: tuple[int, int], grid
     """Median strain across the muscle (positive: it thickens) of a displacement field computed on
     frames downscaled by ``scale`` from ROI crops starting at ``offset``: per grid column, the
     least-squares slope of the displacement across the axis against the position across it."""
-    x0, y0 = offset
-    sx = ((grid.map_x - x0 + 0.5) * scale - 0.5).astype(np.float32)
-    sy = ((grid.map_y - y0 + 0.5) * scale - 0.5).astype(np.float32)
-    dx = cv2.remap(field[..., 0], sx, sy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) / scale
-    dy = cv2.remap(field[..., 1], sx, sy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) / scale
+    dx, dy = _on_grid(field, scale, offset, grid)
     ux, uy = grid.axis
     dn = dy * ux - dx * uy
     pos = grid.map_y * ux - grid.map_x * uy
