@@ -126,10 +126,11 @@ def _remote(scheduler: str, workers: int | None):
     except (OSError, TimeoutError) as exc:
         raise BatchError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
     try:
-        client.wait_for_workers(workers or 1, timeout="120s")
+        try:  # only the wait: a timeout inside the batch is the batch's own error
+            client.wait_for_workers(workers or 1, timeout="120s")
+        except TimeoutError:
+            raise BatchError(f"the Dask scheduler at {scheduler} has fewer than {workers or 1} worker(s)") from None
         yield client
-    except TimeoutError:
-        raise BatchError(f"the Dask scheduler at {scheduler} has fewer than {workers or 1} worker(s)") from None
     finally:
         client.close()
 
