@@ -88,7 +88,10 @@ def calipers(pg) -> list[dict]:
 
 
 def click_button(pg, locator):
-    """Click a Streamlit button and wait for the run it starts to end."""
+    """Click a Streamlit button and wait for the run it starts to end.  First the page settles and
+    the button is drawn once: while a run moves a row, the old and the new button coexist."""
+    settle(pg)
+    expect(locator).to_have_count(1)
     with rerun(pg):
         locator.click()
 
