@@ -210,6 +210,36 @@ def test_analysis_panel_accept_and_reject(samples_dir):
     assert any("rejected" in i.value for i in at.info)
 
 
+def _path_of(node, key, path=()):
+    """The index path of the element with ``key`` in an AppTest tree (None when it is not drawn)."""
+    if getattr(node, "key", None) == key:
+        return path
+    for i, child in getattr(node, "children", {}).items():
+        found = _path_of(child, key, path + (i,))
+        if found is not None:
+            return found
+    return None
+
+
+def test_analysis_rows_keep_their_places_after_the_analyze_run(samples_dir):
+    """The run that analyses draws a progress bar; the next run does not.  A bar in the page flow
+    moved every row below it by one, and a moved keyed button is briefly drawn twice in the browser
+    (the old one stale, the new one live): a click then hit two Accept buttons."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_panel_script, default_timeout=120)
+    at.session_state["path"] = str(samples_dir / "phantom_full_tear.dcm")
+    at.run()
+    at.button(key="msus_analyze_btn").click().run()
+    keys = ["msus_acc_rest_frame", "msus_acc_contraction_frame", "msus_acc_gap_rest", "msus_rej_flag"]
+    placed = {k: _path_of(at.main, k) for k in keys}
+    assert all(placed.values()), placed
+    at.button(key="msus_acc_rest_frame").click().run()
+    assert {k: _path_of(at.main, k) for k in keys} == placed
+    at.run()  # a run with no click at all (the player's)
+    assert {k: _path_of(at.main, k) for k in keys} == placed
+
+
 def test_overlay_shapes_are_plain_data(samples_dir):
     import msus
     from msus.analysis import analyze

@@ -88,10 +88,13 @@ def overlay_shapes(result, hidden=(), replaced=()) -> list[dict]:
     return shapes
 
 
-def _run(cine, review, rest=None, contraction=None, keyframes=None):
+def _run(cine, review, slot, rest=None, contraction=None, keyframes=None):
+    """Analyse, showing progress in ``slot`` (the panel's fixed ``st.empty``: a bar drawn in the page
+    flow would shift every element after it by one on the next run, and a keyed button moved by a
+    run is briefly on the page twice, the old one stale and the new one live)."""
     from msus.analysis import analyze
 
-    bar = st.progress(0.0, text="Analyzing…")
+    bar = slot.progress(0.0, text="Analyzing…")
 
     def progress(f, msg):
         bar.progress(float(f), text=f"Analyzing: {msg}")
@@ -118,15 +121,17 @@ def render(cine, review):
                                 help="Find rest and contraction frames, the defect, the stumps and the gap on every frame")
     with c2:
         st.caption("Uses the frames you marked, if any. Results are suggestions: accept, edit or reject each one.")
+    slot = st.empty()  # every run draws it: the progress bar never moves the rows below
     if pressed:  # a click survives a player rerun that interrupts its run (msus.ui.clicks)
         with clicks.handled("msus_analyze_btn", review.loop_key):
             try:
-                state.result = _run(cine, review, review.rest_frame, review.contraction_frame)
+                state.result = _run(cine, review, slot, review.rest_frame, review.contraction_frame)
                 state.decisions, state.editing, state.error = {}, set(), None
             except MsusError as e:
                 state.result, state.error = None, str(e)
-    if state.error:
-        st.error(md(state.error))
+    with st.container():  # a fixed slot: an error coming or going never moves the rows below
+        if state.error:
+            st.error(md(state.error))
     result = state.result
     if result is None:
         review.extra_shapes = []
@@ -194,7 +199,7 @@ def render(cine, review):
                 dec[key] = "rejected"
             st.rerun()
         if key in state.editing:
-            _edit(cine, review, state, result, key)
+            _edit(cine, review, state, result, key, slot)
 
     # --- user keyframes: re-track through the reviewer's own stump positions
     edited = edited_gap_calipers(review.measurements, result) if result.defect_found else {}
@@ -204,7 +209,7 @@ def render(cine, review):
             from msus.analysis import keyframes_from_calipers
 
             try:
-                state.result = _run(cine, review, result.rest_frame, result.contraction_frame,
+                state.result = _run(cine, review, slot, result.rest_frame, result.contraction_frame,
                                        keyframes_from_calipers(result, edited))
                 state.decisions["keyframes"] = "user"
             except MsusError as e:
@@ -249,7 +254,7 @@ def _motion_evidence(cine, result) -> None:
         st.caption(f"Muscle thickness (fascia mid-lines): {thick[0]:.1f} mm at rest, {thick[1]:.1f} mm at contraction")
 
 
-def _edit(cine, review, state, result, key: str) -> None:
+def _edit(cine, review, state, result, key: str, slot) -> None:
     """Editing: frames get a number box and re-run the analysis; gaps are dragged in the player."""
     if key in ("rest_frame", "contraction_frame"):
         cur = getattr(result, key)
@@ -259,7 +264,7 @@ def _edit(cine, review, state, result, key: str) -> None:
             rest = int(v) - 1 if key == "rest_frame" else result.rest_frame
             con = int(v) - 1 if key == "contraction_frame" else result.contraction_frame
             try:
-                state.result = _run(cine, review, rest, con)
+                state.result = _run(cine, review, slot, rest, con)
                 state.decisions = {key: "edited"}
             except MsusError as e:
                 st.error(md(e))
