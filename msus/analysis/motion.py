@@ -369,7 +369,7 @@ def analyse_motion(
         if f is not None and not 0 <= int(f) < n:
             raise AnalysisError(f"frame {f} is outside the loop (0..{n - 1})")
     fl = flows(small)
-    mag = np.hypot(fl[..., 0], fl[..., 1]).mean(axis=(1, 2)) / scale
+    mag = np.array([cv2.magnitude(*cv2.split(f)).mean() for f in fl], np.float32) / scale
     energy = _smooth(np.concatenate([[mag[0]], mag]), SMOOTH_FRAMES)
     fields = pose_fields(small, fl, order=pose_order(small))
     raw, _ = pose_score(fields)

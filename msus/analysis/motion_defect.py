@@ -142,7 +142,7 @@ def work_frames(crops, side_px: int = WORK_SIDE_PX) -> tuple[list[np.ndarray], f
     h, w = crops[0].shape[:2]
     s = min(1.0, side_px / max(h, w))
     size = (max(16, round(w * s)), max(16, round(h * s)))
-    return [cv2.resize(np.ascontiguousarray(c), size, interpolation=cv2.INTER_AREA) for c in crops], s
+    return [cv2.resize(c, size, interpolation=cv2.INTER_AREA) for c in crops], s  # views: no copy
 
 
 def accumulate_displacement(frames, start: int, stop: int) -> np.ndarray:

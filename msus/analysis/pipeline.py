@@ -14,10 +14,12 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Callable
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from msus.analysis import fuse as F
 from msus.analysis.detect import Defect, defect_in_crop
@@ -39,6 +41,21 @@ def _patch_offsets(d: Defect, k: int, radius: float = 6.0) -> np.ndarray:
     return patch_offsets(d.stump_left_px, d.stump_right_px, k, radius)
 
 
+def _one_blas_thread(fn):
+    """Run ``fn`` with the BLAS pools (numpy / SciPy, through threadpoolctl) at one thread: the
+    analysis multiplies only small matrices (the step fits' pair scans, the pose Gram matrix),
+    where a threaded BLAS waits on its second thread far longer than it computes (the motion
+    evidence took 4.8 s instead of 0.8 s on a busy 2-core machine).  OpenCV keeps its threads."""
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        with threadpool_limits(limits=1, user_api="blas"):
+            return fn(*args, **kwargs)
+
+    return run
+
+
+@_one_blas_thread
 def analyze(
     cine,
     *,

@@ -83,8 +83,10 @@ def grey_crops(cine, roi, calibration: Calibration, report=None):
         roi = tissue_roi(np.stack([greys[i] for i in pick]), calibration)
     x0, y0, x1, y1 = roi
     crops = [g[y0 : y1 + 1, x0 : x1 + 1] for g in greys]
-    sample = np.stack(crops[:: max(1, n // 16)])
-    if float(sample.std(axis=(1, 2)).max()) < 2.0 or float(sample.max()) < 8:
+    sample = crops[:: max(1, n // 16)]
+    # per crop, as cv2.meanStdDev gives it (no float64 copy of the stack)
+    spread = max(float(cv2.meanStdDev(c)[1][0, 0]) for c in sample)
+    if spread < 2.0 or max(int(c.max()) for c in sample) < 8:
         raise AnalysisError("the loop is blank in the region analysed (no echo texture on any frame)")
     return crops, tuple(int(v) for v in roi)
 

@@ -136,7 +136,7 @@ def follow_thickness(crops, superficial: FasciaLine | None, deep: FasciaLine | N
     for order in (range(anchor, n), range(anchor - 1, -1, -1)):
         lines = [(yc, math.tan(ang)) for ang, yc in start]
         for i in order:
-            work = cv2.medianBlur(cv2.resize(np.ascontiguousarray(crops[i]), (w, h), interpolation=cv2.INTER_AREA), 5)
+            work = cv2.medianBlur(cv2.resize(crops[i], (w, h), interpolation=cv2.INTER_AREA), 5)
             fits = [follow_line(work, ln) for ln in lines]
             if fits[0] is None or fits[1] is None or not (0 < fits[1][0] - fits[0][0] < h):
                 break

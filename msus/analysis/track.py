@@ -76,11 +76,25 @@ class Track:
         return tuple(int(i) for i in np.flatnonzero(~self.reliable.all(axis=1)))
 
 
-def _patch(point, radius: float, n_side: int, offset=(0.0, 0.0)) -> np.ndarray:
+def _patch_points(cur: np.ndarray, origin: np.ndarray, radius: float, n_side: int, offsets: np.ndarray) -> np.ndarray:
+    """The patch of texture points of every followed point (K·n_side² × 1 × 2 float32, crop px)."""
     g = np.linspace(-radius, radius, n_side)
     xx, yy = np.meshgrid(g, g)
-    p = np.stack([xx.ravel(), yy.ravel()], 1) + np.asarray(point, float) + np.asarray(offset, float)
-    return p.astype(np.float32)
+    grid = np.stack([xx.ravel(), yy.ravel()], 1)
+    p = grid[None] + (cur - origin)[:, None] + offsets[:, None]
+    return p.astype(np.float32).reshape(-1, 1, 2)
+
+
+def _masked_median(v: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """Per row of ``v`` (K×M×2), the median of the entries where ``ok`` (K×M) holds, as
+    ``np.median`` gives it (the mean of the two middle values); NaN for a row with none."""
+    s = np.sort(np.where(ok[..., None], v, np.nan), axis=1)  # NaN last
+    n = ok.sum(axis=1)
+    lo = np.maximum((n - 1) // 2, 0)[:, None, None]
+    hi = np.maximum(n // 2, 0)[:, None, None]
+    a = np.take_along_axis(s, lo, axis=1)[:, 0]
+    b = np.take_along_axis(s, hi, axis=1)[:, 0]
+    return (a + b) / 2
 
 
 @dataclass(frozen=True)
@@ -113,25 +127,20 @@ class _Frames:
 def _step(a, b, cur: np.ndarray, origin: np.ndarray, pp: _Patches):
     """One LK step a → b of every point's patch: (new positions, reliable, median FB error)."""
     k = cur.shape[0]
-    patches = np.concatenate(
-        [_patch(cur[q] - origin, pp.radius, pp.side, pp.offsets[q]) for q in range(k)]
-    ).reshape(-1, 1, 2)
+    patches = _patch_points(cur, origin, pp.radius, pp.side, pp.offsets)
     nxt, st1, _ = cv2.calcOpticalFlowPyrLK(a, b, patches, None, **LK_PARAMS)
     back, st2, _ = cv2.calcOpticalFlowPyrLK(b, a, nxt, None, **LK_PARAMS)
     err = np.linalg.norm((back - patches).reshape(-1, 2), axis=1)
     good = ((st1.ravel() == 1) & (st2.ravel() == 1) & (err <= pp.max_fb_error_px)).reshape(k, -1)
     disp = (nxt - patches).reshape(k, -1, 2)
     err = err.reshape(k, -1)
+    has = good.any(axis=1)
     new = cur.copy()
-    for q in range(k):
-        g = good[q]
-        if g.any():
-            new[q] = cur[q] + np.median(disp[q][g], axis=0)
-        else:
-            # coast: move with the other points' reliable motion, else stay
-            others = disp[good]
-            if others.size:
-                new[q] = cur[q] + np.median(others, axis=0)
+    new[has] = cur[has] + _masked_median(disp, good)[has]
+    others = disp[good]
+    if others.size and not has.all():
+        # coast: move with the other points' reliable motion, else stay
+        new[~has] = cur[~has] + np.median(others, axis=0)
     return new, good.mean(axis=1) >= pp.min_reliable_share, np.median(err, axis=1)
 
 
