@@ -145,9 +145,13 @@ def _local(n: int, dashboard: str | None):
     # memory limit (the nanny restarts a worker past it) bounds the memory instead.
     # The admin tick (20 ms) and the system monitor (0.5 s) wake each worker's event loop, which
     # then takes the GIL from the task (bench: 1 worker 0.91 -> 0.94 x the plain loop).
+    # The worker's statistical profiler (for the dashboard's Profile page) walks every thread's stack
+    # each 10 ms under the GIL: ~15 ms of CPU per 350 ms loop, and the task thread's cache; without it
+    # a loop in a worker costs what it costs in-process (bench: 2 workers 1.62-1.70 -> 1.78+ x plain).
     with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
                           "distributed.admin.tick.interval": "500ms",
-                          "distributed.admin.system-monitor.interval": "2s"}), \
+                          "distributed.admin.system-monitor.interval": "2s",
+                          "distributed.worker.profile.enabled": False}), \
             LocalCluster(n_workers=n, threads_per_worker=1, processes=True, memory_limit=memory_per_worker(n),
                          dashboard_address=dashboard, silence_logs=logging.ERROR) as lc, \
             Client(lc) as client:
