@@ -11,7 +11,7 @@ distance × cos(mean tilt of the two bands), × 0.0868 mm/px (the depth scale's 
 * frame 054: y 160 → 381, 221 px, tilt ≈ 2.7° → 19.2 mm;
 * frame 074 (near the contraction): y 163 → 423, 260 px, tilt ≈ 7° → 22.4 mm.  The deep
   aponeurosis bends there (flat on the left, descending to the right); the straight line the
-  follower fits reads about 20.2 mm on it (a known under-read on contraction, not asserted here).
+  follower fits reads 20.0 mm on it (a known under-read on contraction, not asserted here).
 
 Before the fascicle rule (msus.analysis.fascia.drop_fascicles) an oblique fibre line between the
 aponeuroses split the muscle and the subcutaneous layer above it was measured: 12.3–14.2 mm.
