@@ -66,3 +66,13 @@ def test_fibre_line_does_not_split_the_muscle(data_dir):
     assert abs(dy0 - 375) <= 8 and abs(dy1 - 393) <= 8, d.deep_fascia
     # inner (edge-to-edge) thickness: below the mid-line distance by the bands' inner halves
     assert 16.0 <= d.muscle_thickness_mm <= 19.4, d.muscle_thickness_mm
+
+
+def test_intact_pennate_loop_not_flagged_with_the_muscle_found(ge_json):
+    """With the aponeuroses found the motion grid covers the pennate muscle, whose displacement
+    shears smoothly with depth (0 → 1.8 mm across the thickness): not a step along the axis
+    (msus.analysis.motion_defect.step_localisation), so the intact loop stays no_defect."""
+    assert ge_json["classification"] == "no_defect", ge_json["reasons"]
+    me = ge_json["motion_evidence"]
+    assert me["assessed"] and not me["found"]
+    assert max(v for v in me["separation_profile_mm"] if v is not None) > 1.0  # the shear is there
