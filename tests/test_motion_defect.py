@@ -188,3 +188,32 @@ def test_three_levels_chosen_only_for_a_clot():
     three = fit_three_level(two_steps, 100, 40, 10)
     assert abs(three.i - 80) <= 3 and abs(three.j - 120) <= 3
     assert three.middle == pytest.approx(1.5, abs=1.0)
+
+
+def _shear_field(nv=24, nu=400, amp=24.0, period=260.0, noise=0.2, seed=0):
+    """Intact pennate muscle: the along-axis displacement varies smoothly along the axis, more
+    with depth (0 at the superficial fascia), on top of the shortening; no step anywhere."""
+    rng = np.random.default_rng(seed)
+    u = np.arange(nu, dtype=float)
+    v = np.linspace(0.0, 1.0, nv)[:, None]
+    d = -0.02 * (u - nu / 2)[None, :] + amp * v * np.sin(2 * np.pi * u / period)[None, :]
+    return d + noise * rng.standard_normal((nv, nu))
+
+
+def test_smooth_shear_is_not_a_step_but_a_step_is():
+    """Smooth shear separates up to 4.6 mm across the depth at the steepest place (without the
+    localisation rule it is a motion defect over 67 % of the depth); a step of 2 mm is found."""
+    from dataclasses import replace
+
+    from msus.analysis.motion_defect import step_localisation
+
+    g = _grid(nu=400)
+    md = motion_defect(_shear_field(), g, 0.1, TH.motion)
+    assert not md.found and md.separating_fraction == 0.0
+    assert max(md.separation_profile_mm) > 3.0  # the shear is large: only its smoothness says intact
+    assert motion_defect(_shear_field(), g, 0.1, replace(TH.motion, min_step_localisation=0.0)).found
+    step = motion_defect(_field(nu=400, gap=(190, 210)), g, 0.1, TH.motion)
+    assert step.found and step.separating_fraction >= 0.9
+    prof = _field(nv=1, nu=400, gap=(190, 210), strain=0.0, noise=0.05)[0]
+    assert step_localisation(prof, 190, 210, 30) > 10.0
+    assert step_localisation(_shear_field(nv=2)[1], 150, 200, 30) < 2.0

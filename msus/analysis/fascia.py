@@ -243,15 +243,40 @@ def fascia_curves(r: np.ndarray, top, bot) -> Compartment:
     return Compartment(top, bot, yt, yb, b_t, b_b)
 
 
+def drop_fascicles(cands, r: np.ndarray, min_parallel_ratio: float) -> list:
+    """The candidate lines without the fascicles: of two neighbouring lines (in depth at the
+    centre column) that converge (a wedge: their distance across the region falls below
+    ``min_parallel_ratio`` of its largest value), the one whose tilt strays further from the
+    others' (their strength-weighted median tilt) is dropped, one line at a time, until no
+    neighbours converge.  Pennate fascicles run obliquely between the aponeuroses, which stay
+    near-parallel; a skin line crossing a tilted fascia is likewise the odd one out when the
+    muscle's two fasciae share their tilt.  Two lines alone are kept (nothing to compare)."""
+    lines = sorted(cands, key=lambda c: c[2])
+    slopes = {c: refine_line(r, c[1], c[2], band=6.0)[1] for c in lines}
+    while len(lines) > 2:
+        wedges = [(a, b) for a, b in zip(lines, lines[1:])
+                  if fascia_curves(r, a, b).parallel_ratio < min_parallel_ratio]
+        if not wedges:
+            break
+        order = np.argsort([slopes[c] for c in lines])
+        cum = np.cumsum([lines[i][0] for i in order])
+        med = slopes[lines[order[int(np.searchsorted(cum, 0.5 * cum[-1]))]]]
+        stray = max((c for pair in wedges for c in pair), key=lambda c: abs(slopes[c] - med))
+        lines = [c for c in lines if c is not stray]
+    return lines
+
+
 def compartment_pairs(cands, r: np.ndarray, min_parallel_ratio: float) -> list[Compartment]:
     """The compartments: every line with the nearest line at least ``max(12, 0.12 h)`` px below
     it (at the centre column), unless the two converge (a wedge: the distance between the refined
     curves falls below ``min_parallel_ratio`` of its largest value across the region).  A line
     that forms a wedge with the next one bounds no compartment from above: pairing it with a line
-    further down would span the line between them."""
+    further down would span the line between them.  Fascicles are dropped first
+    (:func:`drop_fascicles`); a compartment that spans the top line of another compartment with
+    the same deep line is that muscle with a line above it, not a muscle of its own."""
     h = r.shape[0]
     min_gap = max(12.0, 0.12 * h)
-    lines = sorted(cands, key=lambda c: c[2])
+    lines = drop_fascicles(cands, r, min_parallel_ratio)
     out = []
     for i, top in enumerate(lines):
         nxt = [c for c in lines[i + 1 :] if c[2] - top[2] >= min_gap]
@@ -259,4 +284,4 @@ def compartment_pairs(cands, r: np.ndarray, min_parallel_ratio: float) -> list[C
             comp = fascia_curves(r, top, nxt[0])
             if comp.parallel_ratio >= min_parallel_ratio:
                 out.append(comp)
-    return out
+    return [c for c in out if not any(o.bottom is c.bottom and o.top[2] > c.top[2] for o in out)]

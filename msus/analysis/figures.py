@@ -4,7 +4,9 @@
   muscle (rest → contraction) as a colour map (blue: towards the left end of the axis, red:
   towards the right; white ≈ still) and arrows, the stump ends found from motion marked;
 * :func:`separation_plot`: the separation of the two sides across the depth (superficial at the
-  top), with the threshold a depth must pass to count as separating.
+  top), with the threshold a depth must pass to count as separating;
+* :func:`thickness_plot`: the muscle thickness on every frame (``AnalysisResult.thickness``) as
+  a line chart, frames without a measurement left out.
 """
 
 from __future__ import annotations
@@ -116,3 +118,59 @@ def motion_figures(frame: np.ndarray, result, thresholds=None) -> tuple[np.ndarr
     th = as_thresholds(thresholds).motion
     calibrated = md is not None and all(v is not None for v in md.separation_profile_mm)
     return displacement_overlay(frame, result), separation_plot(md, th.min_step_mm if calibrated else th.min_step_px)
+
+
+def _ticks(lo: float, hi: float, n: int = 5) -> np.ndarray:
+    """About ``n`` round tick values covering lo..hi (steps of 1, 2 or 5 × a power of ten)."""
+    raw = max(hi - lo, 1e-9) / max(n - 1, 1)
+    mag = 10.0 ** np.floor(np.log10(raw))
+    step = mag * min((m for m in (1.0, 2.0, 5.0, 10.0) if m * mag >= raw), default=10.0)
+    return np.arange(np.floor(lo / step) * step, hi + 0.5 * step, step)
+
+
+def thickness_plot(thickness_mm, title: str = "muscle thickness per frame", size: tuple[int, int] = (640, 320),
+                   unit: str = "mm") -> np.ndarray:
+    """Muscle thickness per frame as a line chart (RGB, ``size`` = (w, h)): frame number (1-based)
+    across, thickness up, a marker on every measured frame and its value printed above it;
+    frames without a value (None) are left out.  The y axis spans the values ± 1 ``unit`` at
+    least, so a flat series is not magnified into noise."""
+    w, h = size
+    img = np.full((h, w, 3), 255, np.uint8)
+    vals = np.array([np.nan if v is None else float(v) for v in thickness_mm], float)
+    font, black = cv2.FONT_HERSHEY_SIMPLEX, (0, 0, 0)
+    cv2.putText(img, title, (8, 18), font, 0.45, black, 1, cv2.LINE_AA)
+    ok = np.isfinite(vals)
+    if not ok.any():
+        cv2.putText(img, "not measured", (w // 3, h // 2), font, 0.5, (60, 60, 60), 1, cv2.LINE_AA)
+        return img
+    lo, hi = float(vals[ok].min()), float(vals[ok].max())
+    mid = 0.5 * (lo + hi)
+    lo, hi = min(lo - 0.1 * (hi - lo), mid - 1.0), max(hi + 0.1 * (hi - lo), mid + 1.0)
+    left, right, top, bottom = 56, w - 16, 40, h - 40
+    n = vals.size
+
+    def xy(i, v):
+        x = left + (right - left) * (i / max(n - 1, 1))
+        return int(round(x)), int(round(bottom - (bottom - top) * (v - lo) / (hi - lo)))
+
+    for t in _ticks(lo, hi, 8):
+        if lo <= t <= hi:
+            y = xy(0, t)[1]
+            cv2.line(img, (left, y), (right, y), (225, 225, 225), 1)
+            cv2.putText(img, f"{t:g}", (6, y + 4), font, 0.38, black, 1, cv2.LINE_AA)
+    cv2.line(img, (left, top), (left, bottom), black, 1)
+    cv2.line(img, (left, bottom), (right, bottom), black, 1)
+    for i in range(0, n, max(1, int(np.ceil(n / 12)))):
+        x = xy(i, lo)[0]
+        cv2.line(img, (x, bottom), (x, bottom + 4), black, 1)
+        cv2.putText(img, str(i + 1), (x - 6, bottom + 17), font, 0.38, black, 1, cv2.LINE_AA)
+    cv2.putText(img, "frame", ((left + right) // 2 - 18, h - 6), font, 0.42, black, 1, cv2.LINE_AA)
+    cv2.putText(img, unit, (6, top - 8), font, 0.38, black, 1, cv2.LINE_AA)
+    pts = [xy(i, vals[i]) for i in np.flatnonzero(ok)]
+    blue = (40, 60, 200)
+    if len(pts) > 1:
+        cv2.polylines(img, [np.array(pts, np.int32)], False, blue, 2, cv2.LINE_AA)
+    for (x, y), i in zip(pts, np.flatnonzero(ok)):
+        cv2.circle(img, (x, y), 3, blue, -1, cv2.LINE_AA)
+        cv2.putText(img, f"{vals[i]:.1f}", (x - 10, y - 7 - 10 * (i % 2)), font, 0.3, (80, 80, 80), 1, cv2.LINE_AA)
+    return img

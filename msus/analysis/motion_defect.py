@@ -299,6 +299,28 @@ def fit_band(e: np.ndarray, centre: int, half: int, plateau: int, th) -> tuple[i
     return three.i, three.j, three.left, three.right, min(rms, math.sqrt(three.sse / three.n))
 
 
+def step_localisation(e: np.ndarray, i: int, j: int, plateau: int) -> float:
+    """How much the step of a band stands out along the axis: a tear is a discontinuity, the
+    displacement jumps across the narrow band between the knees ``i`` < ``j`` and the two sides
+    move as pieces; the shear of intact (pennate) muscle varies gradually along the whole axis.
+
+    The step is the difference of the means over ``plateau`` samples beyond each knee; the same
+    difference (two ``plateau`` windows ``j - i`` apart) is taken at every position along ``e``
+    whose windows lie wholly on one side of the tear zone ``[i - plateau, j + plateau)``.  Returns
+    |step| / the largest such change elsewhere (inf when no window fits beside the tear zone:
+    nothing to compare with)."""
+    n, w, p = e.size, max(j - i, 1), plateau
+    c = np.concatenate([[0.0], np.cumsum(e, dtype=np.float64)])
+    mean = lambda a: (c[a + p] - c[a]) / p  # noqa: E731 - mean of e[a:a+p]
+    step = abs(mean(min(j, n - p)) - mean(max(i - p + 1, 0)))
+    a = np.arange(0, n - (2 * p + w) + 1)  # left window e[a:a+p], right window e[a+p+w:a+2p+w]
+    beside = (a + 2 * p + w <= i - p) | (a >= j + p)
+    if not beside.any():
+        return float("inf")
+    other = float(np.max(np.abs(mean(a[beside] + p + w) - mean(a[beside]))))
+    return step / other if other > 1e-12 else float("inf")
+
+
 def _bands(e: np.ndarray, n: int = N_BANDS) -> np.ndarray:
     """Rows of ``e`` averaged into ``n`` depth bands."""
     edges = np.linspace(0, e.shape[0], n + 1).round().astype(int)
@@ -348,8 +370,10 @@ def motion_defect(d: np.ndarray, grid: AxisGrid, mm_per_px: float | None, th) ->
     frac = float(separating.mean())
     sel = np.flatnonzero(separating)
     step = float(np.median(sep[sel])) if sel.size else float(np.median(sep))
+    loc = float(np.median([step_localisation(bands[k], fits[k][0], fits[k][1], plateau) for k in sel])) \
+        if sel.size else 0.0
     found = bool(frac >= th.min_separating_fraction and abs(step) >= min_step
-                 and noise <= th.max_step_noise_ratio * abs(step))
+                 and noise <= th.max_step_noise_ratio * abs(step) and loc >= th.min_step_localisation)
     base = dict(separating_fraction=frac if found else 0.0, separation_profile_px=tuple(float(v) for v in sep),
                 separation_profile_mm=tuple(mm(v) for v in sep), depth=depth, step_px=step, step_mm=mm(step),
                 noise_px=noise, strain=strain)

@@ -73,6 +73,7 @@ class MotionThresholds(_Section):
     min_separating_fraction: float
     min_tear_length_mm: float
     max_step_noise_ratio: float
+    min_step_localisation: float
     min_clot_gain: float
     min_clot_share: float
     reverse_min_lengthening: float
