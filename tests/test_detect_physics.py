@@ -7,14 +7,17 @@ linear array, compounded plane waves, delay-and-sum) — a simulator the detecto
   their classification;
 * the echo detector alone: a tilted muscle is searched between its own fasciae (not in the
   wedge a skin line makes with the tilted superficial fascia), intact muscle shows no defect on
-  any pose, and the partial tear under the superficial fascia is found, reaching the fascia;
+  any pose, and the partial tear under the superficial fascia is found, reaching the fascia
+  (refused as "fibres inside" without the fascia's tail);
 * the two rules behind those on small arrays: converging lines bound no compartment
   (:func:`msus.analysis.fascia.compartment_pairs`), and the fascia's tail is measured
-  (:func:`msus.analysis.extent.fascia_tail_rows`).
+  (:func:`msus.analysis.extent.fascia_tail_rows`) and counts over a defect only where it keeps
+  its level there (:func:`msus.analysis.extent.tail_over`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from functools import lru_cache
 from pathlib import Path
@@ -27,7 +30,7 @@ import physics_set  # noqa: E402
 
 from msus.analysis import analyze  # noqa: E402
 from msus.analysis.detect import defect  # noqa: E402
-from msus.analysis.extent import fascia_tail_rows  # noqa: E402
+from msus.analysis.extent import fascia_tail_rows, tail_over  # noqa: E402
 from msus.analysis.fascia import compartment_pairs  # noqa: E402
 from msus.analysis.thresholds import load_thresholds  # noqa: E402
 
@@ -60,12 +63,7 @@ def _defect(case_id: str, pose: int):
         return defect(case.pose(pose), None, loop.cine.calibration)
 
 
-#: Missed with the default thresholds (the fascia-tail rule is off, see thresholds.toml):
-#: tested below with the rule on, and never called a full-thickness tear.
-KNOWN_MISS = {"partial_sup35"}
-
-
-@pytest.mark.parametrize("case_id", sorted(set(CASES) - KNOWN_MISS))
+@pytest.mark.parametrize("case_id", sorted(CASES))
 def test_three_pose_classification_and_gap(case_id):
     loop, res = _three_pose(case_id)
     assert res.classification == loop.classification, (res.classification, res.finding.reasons)
@@ -77,7 +75,7 @@ def test_three_pose_classification_and_gap(case_id):
             assert abs(got - true) <= _gap_tolerance_mm(true), (frame, got, true)
 
 
-@pytest.mark.parametrize("case_id", ["intact_flat", "intact_tilt_m10", "intact_tilt_p10"])
+@pytest.mark.parametrize("case_id", ["intact_flat", "intact_tilt_m10", "intact_tilt_p10", "partial_sup35"])
 def test_held_loop_keeps_its_classification(case_id):
     loop, res = _held(case_id)
     assert res.classification == loop.classification, (res.classification, res.finding.reasons)
@@ -104,29 +102,20 @@ def test_intact_muscle_shows_no_echo_defect(case_id):
         assert not d.found, (pose, d.gap_mm, d.thickness_fraction)
 
 
-def test_partial_tear_under_the_superficial_fascia_is_not_called_full_thickness():
-    for loop, res in (_three_pose("partial_sup35"), _held("partial_sup35")):
-        assert res.classification in ("partial", "no_defect"), res.finding.reasons
-
-
-def test_partial_tear_under_the_superficial_fascia_is_found_with_the_fascia_tail_rule():
-    import dataclasses
-
-    from msus.analysis.thresholds import load_thresholds
-
-    th = load_thresholds()
-    th = dataclasses.replace(th, defect=dataclasses.replace(th.defect, fascia_tail_max=0.1))  # the rule on
+def test_partial_tear_under_the_superficial_fascia_is_found():
     truth = CASES["partial_sup35"].truth["poses"][0]
-    case = CASES["partial_sup35"]
-    loop = physics_set.three_pose(case)
-    with loop.cine:
-        d = defect(case.pose(0), None, loop.cine.calibration, thresholds=th)
-    assert not _defect("partial_sup35", 0).found  # off by default
+    d = _defect("partial_sup35", 0)
     assert d.found, d.notes
     assert d.thickness_fraction == pytest.approx(truth["defect_thickness_fraction"], abs=0.1)
     top, bottom = d.depth_extent
     assert top < 0.1 and bottom < 0.5  # from the superficial fascia down, not through the muscle
     assert d.gap_mm == pytest.approx(truth["defect_length_mm"], abs=1.0)
+    # without the fascia's tail (the rule off) its rows refuse it as "fibres inside"
+    th = load_thresholds()
+    off = dataclasses.replace(th, defect=dataclasses.replace(th.defect, fascia_tail_max=0.0))
+    case = CASES["partial_sup35"]
+    with physics_set.three_pose(case).cine as cine:
+        assert not defect(case.pose(0), None, cine.calibration, thresholds=off).found
 
 
 def _ridge_with_lines(lines, shape=(120, 200)) -> np.ndarray:
@@ -162,3 +151,17 @@ def test_fascia_tail_rows():
     assert fascia_tail_rows(S, 0.1, 0.1) == (6, 3)
     assert fascia_tail_rows(S, 0.1, 0.04) == (4, 3)  # at most 4 % of the thickness
     assert fascia_tail_rows(S, 0.7, 0.1) == (0, 0)  # nothing that bright
+
+
+def test_tail_over_keeps_a_fascia_continuing_over_a_defect():
+    S = np.full((100, 60), 100.0)
+    S[:6] = np.linspace(160, 115, 6)[:, None]  # the superficial fascia's blur, 6 rows
+    S[-4:] = np.linspace(115, 170, 4)[:, None]  # the deep fascia's, 4 rows
+    S[6:30, 20:40] = 40.0  # a dark defect under the superficial fascia, which continues over it
+    assert tail_over(S, (6, 4), (20, 39), 0.1) == (6, 4)
+    # a dark gap that dims the rows next to the deep fascia: there they are not the fascia's blur
+    S[-4:, 20:40] *= 0.8
+    S[70:96, 20:40] = 40.0
+    assert tail_over(S, (6, 4), (20, 39), 0.1) == (6, 0)
+    assert tail_over(S, (6, 4), (20, 39), 0.3) == (6, 4)  # a brighter tail may lose more
+    assert tail_over(S, (0, 0), (20, 39), 0.1) == (0, 0)

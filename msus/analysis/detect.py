@@ -422,7 +422,7 @@ def analyse_compartment(work: Work, comp: Compartment, calibration: Calibration,
         chosen = refine_trough(t, mus.S, mus.S2, mus.DATA, th, tail)
         if chosen is not None:
             break
-    ext = None if chosen is None else profile_extent(mus.P, end_margin, chosen.box, tail)
+    ext = None if chosen is None else profile_extent(mus.P, end_margin, chosen.box, chosen.tail)
     if ext is None:
         t_px, t_mm = thickness_at(work, mus, work.gs.shape[1] / 2, calibration)
         note = "the dark region has no measurable ends" if chosen is not None else (

@@ -14,7 +14,8 @@ outside the defect's columns).  Then:
    and bottom are the half-level crossings.  Near the superficial (deep) fascia the rows the
    fascia's bright band blurs into (the **fascia tail**, :func:`fascia_tail_rows`) are read as
    defect when the rows under them are dark: a defect reaching the fascia is not ended by the
-   fascia's own blur;
+   fascia's own blur.  A tail counts over a defect only where it keeps its level there
+   (:func:`tail_over`): the fascia continues over a tear under it;
 3. **ends along the axis** (:func:`axis_ends`): the median over the rows of the central half of
    the torn depth, re-aligned on the centre line, and the sub-pixel half-level crossings between
    the defect's own level and the muscle's level just beyond each end.
@@ -91,6 +92,31 @@ def fascia_tail_rows(S: np.ndarray, level: float, max_share: float) -> tuple[int
     bot = 0
     while bot < cap and bright[nv - 1 - bot]:
         bot += 1
+    return top, bot
+
+
+def tail_over(S: np.ndarray, tail: tuple[int, int], cols: tuple[int, int], level: float) -> tuple[int, int]:
+    """The fascia tails (:func:`fascia_tail_rows`) that continue over the columns ``cols`` (first,
+    last) of a candidate defect, per side (0 rows where a tail does not).  The fascia continues
+    over a tear under it, so over the defect its tail keeps its level: a tail whose rows there
+    fall below ``1 / (1 + level)`` of their level beside the defect (median over the rows of the
+    ratio of the medians) has lost more than its excess over the muscle; what made those rows
+    bright beside the defect is missing over it, so there they are muscle, not the fascia."""
+    nv, nc = S.shape
+    c0, c1 = max(0, int(cols[0])), min(nc - 1, int(cols[1]))
+    outside = np.ones(nc, bool)
+    outside[max(0, c0 - 2) : c1 + 3] = False
+    if c1 < c0 or outside.sum() < 4:
+        return 0, 0
+
+    def keeps(rows: np.ndarray) -> bool:
+        over = np.median(S[rows][:, c0 : c1 + 1], axis=1)
+        beside = np.maximum(np.median(S[rows][:, outside], axis=1), 1e-6)
+        return float(np.median(over / beside)) >= 1.0 / (1.0 + level)
+
+    top, bot = int(tail[0]), int(tail[1])
+    top = top if top and keeps(np.arange(top)) else 0
+    bot = bot if bot and keeps(np.arange(nv - bot, nv)) else 0
     return top, bot
 
 

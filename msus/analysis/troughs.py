@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from msus.analysis.extent import tail_over
+
 #: A trough this many grey levels deep counts even when shallower than ``min_contrast`` (about
 #: 5.5 dB at the nominal 60 dB display range, the spread of fully developed speckle).
 MIN_TROUGH_LEVELS = 24.0
@@ -42,13 +44,15 @@ class Trough:
 @dataclass(frozen=True)
 class Outlined:
     """A refined trough: its ``mask`` (straightened px), defect and muscle grey levels, the
-    half-way level and the trough's (xa, xb, b0, b1)."""
+    half-way level, the trough's (xa, xb, b0, b1) and the fascia ``tail`` rows (top, bottom)
+    that continue over it (:func:`msus.analysis.extent.tail_over`)."""
 
     mask: np.ndarray
     defect_level: float
     muscle_level: float
     half_level: float
     box: tuple[int, int, int, int]
+    tail: tuple[int, int] = (0, 0)
 
 
 def depth_bands(nv: int) -> list[tuple[int, int]]:
@@ -137,7 +141,7 @@ def refine_trough(t: Trough, S: np.ndarray, S2: np.ndarray, has_data: np.ndarray
                   tail: tuple[int, int] = (0, 0)) -> Outlined | None:
     """Outline of a trough at half depth; None when it fails the stricter tests.  ``tail``: the
     rows of the fascia tails at the top and bottom (:func:`msus.analysis.extent.fascia_tail_rows`),
-    left out of the test for fibres inside."""
+    left out of the test for fibres inside where they continue over the trough's columns."""
     if float(has_data[t.b0 : t.b1, max(0, t.xa - 3) : t.xb + 4].mean()) < 0.9:
         return None  # no image data there (outside the fan, under an overlay)
     d_lev = t.level * (1.0 - t.depth)
@@ -146,7 +150,8 @@ def refine_trough(t: Trough, S: np.ndarray, S2: np.ndarray, has_data: np.ndarray
     if mask is None:
         return None
     # no fibres cross a tear: bright structure inside means a dark patch of muscle; the fascia's
-    # tail over a defect under it is the fascia, not fibres
+    # tail over a defect under it is the fascia, not fibres — where it keeps its level over it
+    tail = tail_over(S, tail, (t.xa, t.xb), th["fascia_tail_level"]) if any(tail) else (0, 0)
     inner = np.zeros_like(mask)
     inner[max(t.b0, tail[0]) : min(t.b1, S.shape[0] - tail[1]), t.xa : t.xb + 1] = True
     v90 = float(np.percentile(S[inner], 90)) if inner.sum() >= 10 else 0.0
@@ -155,4 +160,4 @@ def refine_trough(t: Trough, S: np.ndarray, S2: np.ndarray, has_data: np.ndarray
     frac_b = float(mask[:, t.xa : t.xb + 1].any(axis=1).mean())
     if frac_b < th["min_thickness_fraction"]:
         return None
-    return Outlined(mask, d_lev, t.level, half_g, (t.xa, t.xb, t.b0, t.b1))
+    return Outlined(mask, d_lev, t.level, half_g, (t.xa, t.xb, t.b0, t.b1), tail)
